@@ -1,0 +1,28 @@
+//! The values peerchain is made of: hashes, amounts, keys, addresses, transactions and blocks,
+//! and the one canonical binary encoding they travel and are stored in.
+//!
+//! This crate owns what things *are*. It must never know about rules (what makes a block
+//! valid lives in `consensus`), storage, async runtimes or the network.
+
+pub mod address;
+pub mod amount;
+pub mod block;
+pub mod encode;
+pub mod hash;
+pub mod keys;
+pub mod network;
+pub mod pow;
+pub mod transaction;
+
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
+
+pub use address::{Address, AddressError};
+pub use amount::{Amount, ParseAmountError, UNITS_PER_COIN};
+pub use block::{Block, BlockHeader, merkle_root};
+pub use encode::{Decode, DecodeError, Encode};
+pub use hash::{BlockHash, KeyHash, LockHash, MerkleRoot, TokenId, TxId, WtxId};
+pub use keys::{PublicKey, SecretKey, Signature};
+pub use network::Network;
+pub use pow::{CompactTarget, Target, Work};
+pub use transaction::{AssetId, Coin, Lock, OutPoint, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness};
