@@ -137,11 +137,25 @@ mod tests {
 
         #[test]
         fn txid_ignores_witnesses_but_wtxid_does_not(tx in transaction(), w in witness()) {
+            let is_coinbase_witness = |w: &Witness| matches!(w, Witness::Coinbase { .. });
             prop_assume!(!tx.inputs.is_empty() && tx.inputs[0].witness != w);
+            prop_assume!(!is_coinbase_witness(&tx.inputs[0].witness) && !is_coinbase_witness(&w));
             let mut changed = tx.clone();
             changed.inputs[0].witness = w;
             prop_assert_eq!(changed.txid(), tx.txid());
             prop_assert_ne!(changed.wtxid(), tx.wtxid());
+        }
+
+        #[test]
+        fn coinbase_txids_differ_by_height(a in any::<u32>(), b in any::<u32>()) {
+            prop_assume!(a != b);
+            let coinbase = |height| Transaction {
+                version: 1,
+                inputs: vec![TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height, extra: vec![] } }],
+                outputs: vec![],
+                lock_time: 0,
+            };
+            prop_assert_ne!(coinbase(a).txid(), coinbase(b).txid());
         }
 
         #[test]

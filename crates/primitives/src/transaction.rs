@@ -403,7 +403,7 @@ impl Transaction {
         self.inputs.len() == 1 && self.inputs[0].prev_out.is_null()
     }
 
-    /// The id, over everything but the witnesses.
+    /// The id, over everything but the signature witnesses.
     pub fn txid(&self) -> TxId {
         TxId(hash_encoded(&WithoutWitness(self)))
     }
@@ -492,6 +492,12 @@ impl Encode for WithoutWitness<'_> {
         put_varint(sink, tx.inputs.len() as u64);
         for input in &tx.inputs {
             input.prev_out.encode_to(sink);
+            // Correctness: a coinbase witness holds the block height and no signature, so it
+            // is part of the id; otherwise every coinbase paying the same output would share
+            // one txid (Bitcoin's BIP30 problem).
+            if let Witness::Coinbase { .. } = input.witness {
+                input.witness.encode_to(sink);
+            }
         }
         put_list(sink, &tx.outputs);
         tx.lock_time.encode_to(sink);

@@ -1,0 +1,223 @@
+//! The in-memory block index: every known header, its place in the tree, and which chain is
+//! the best candidate. Rebuilt from the store at start.
+
+use std::collections::{BTreeSet, HashMap};
+
+use peerchain_consensus::{HeaderContext, MEDIAN_TIME_SPAN, Params, RetargetInput, median_time, next_target};
+use peerchain_primitives::{BlockHash, BlockHeader, Work};
+use peerchain_store::IndexEntry;
+
+/// One known header.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) entry: IndexEntry,
+    /// The time of this branch's block at height 1, the difficulty anchor.
+    pub(crate) anchor_time: Option<u64>,
+    /// Whether this block and all its ancestors have their data, so it could be connected.
+    pub(crate) data_complete: bool,
+    pub(crate) children: Vec<BlockHash>,
+}
+
+/// Every known header, the main chain, and the candidates for a better tip.
+#[derive(Debug)]
+pub(crate) struct BlockIndex {
+    nodes: HashMap<BlockHash, Node>,
+    /// The main chain by height.
+    pub(crate) main: Vec<BlockHash>,
+    /// Blocks whose data is complete and whose work exceeded the tip's when they were added,
+    /// ordered by work (then arrival, earlier first).
+    candidates: BTreeSet<(Work, std::cmp::Reverse<u64>, BlockHash)>,
+    arrivals: u64,
+}
+
+impl BlockIndex {
+    /// Rebuilds the index from stored entries and the stored main chain.
+    pub(crate) fn load(entries: Vec<(BlockHash, IndexEntry)>, main: Vec<BlockHash>) -> Self {
+        let mut nodes: HashMap<BlockHash, Node> = entries
+            .into_iter()
+            .map(|(hash, entry)| (hash, Node { entry, anchor_time: None, data_complete: false, children: Vec::new() }))
+            .collect();
+        let mut by_height: Vec<(u32, BlockHash)> = nodes.iter().map(|(h, n)| (n.entry.height, *h)).collect();
+        by_height.sort_unstable();
+        // Parents come before children in height order, so one pass fills the derived fields.
+        for (height, hash) in by_height {
+            let (entry, parent_hash) = {
+                let node = &nodes[&hash];
+                (node.entry, node.entry.header.prev_hash)
+            };
+            let (anchor_time, data_complete) = match nodes.get_mut(&parent_hash) {
+                Some(parent) if height > 0 => {
+                    parent.children.push(hash);
+                    let anchor = if height == 1 { Some(entry.header.time) } else { parent.anchor_time };
+                    (anchor, parent.data_complete && entry.has_data)
+                }
+                _ => (None, height == 0),
+            };
+            let node = nodes.get_mut(&hash).expect("iterating known hashes");
+            node.anchor_time = anchor_time;
+            node.data_complete = data_complete;
+        }
+        let mut index = BlockIndex { nodes, main, candidates: BTreeSet::new(), arrivals: 0 };
+        let tip_work = index.tip_entry().total_work;
+        let complete: Vec<BlockHash> = index
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.data_complete && !n.entry.invalid && n.entry.total_work > tip_work)
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in complete {
+            index.add_candidate(hash);
+        }
+        index
+    }
+
+    pub(crate) fn get(&self, hash: &BlockHash) -> Option<&Node> {
+        self.nodes.get(hash)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn tip(&self) -> BlockHash {
+        *self.main.last().expect("the main chain always holds genesis")
+    }
+
+    pub(crate) fn tip_entry(&self) -> &IndexEntry {
+        &self.nodes[&self.tip()].entry
+    }
+
+    pub(crate) fn height(&self) -> u32 {
+        (self.main.len() - 1) as u32
+    }
+
+    pub(crate) fn is_on_main_chain(&self, hash: &BlockHash) -> bool {
+        self.nodes.get(hash).is_some_and(|n| self.main.get(n.entry.height as usize) == Some(hash))
+    }
+
+    /// What the header of a child of `parent` must satisfy.
+    pub(crate) fn child_context(&self, parent: &BlockHash, params: &Params, now: u64) -> HeaderContext {
+        let node = &self.nodes[parent];
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut cursor = Some(*parent);
+        while let Some(hash) = cursor {
+            if times.len() == MEDIAN_TIME_SPAN {
+                break;
+            }
+            let n = &self.nodes[&hash];
+            times.push(n.entry.header.time);
+            cursor = (n.entry.height > 0).then_some(n.entry.header.prev_hash);
+        }
+        let expected_bits = next_target(
+            params,
+            RetargetInput { parent_height: node.entry.height, parent_time: node.entry.header.time, anchor_time: node.anchor_time },
+        );
+        HeaderContext { expected_bits, median_time_past: median_time(&times), now }
+    }
+
+    /// Adds a header whose parent is known and which passed its checks.
+    pub(crate) fn insert_header(&mut self, hash: BlockHash, header: BlockHeader) -> IndexEntry {
+        let parent = self.nodes.get_mut(&header.prev_hash).expect("callers check the parent is known");
+        parent.children.push(hash);
+        let work = header.bits.expand().map(|t| t.work()).unwrap_or_default();
+        let entry = IndexEntry {
+            header,
+            height: parent.entry.height + 1,
+            total_work: parent.entry.total_work.saturating_add(work),
+            has_data: false,
+            invalid: false,
+        };
+        let anchor_time = if entry.height == 1 { Some(header.time) } else { parent.anchor_time };
+        self.nodes.insert(hash, Node { entry, anchor_time, data_complete: false, children: Vec::new() });
+        entry
+    }
+
+    /// Records that a block's data is stored; returns the blocks that became connectable.
+    pub(crate) fn mark_has_data(&mut self, hash: BlockHash) -> Vec<BlockHash> {
+        let Some(node) = self.nodes.get_mut(&hash) else { return Vec::new() };
+        node.entry.has_data = true;
+        let parent_hash = node.entry.header.prev_hash;
+        let parent_complete = self.nodes.get(&parent_hash).is_some_and(|p| p.data_complete);
+        if !parent_complete {
+            return Vec::new();
+        }
+        // Correctness: the block completes its own chain and perhaps descendants that arrived
+        // before it; walk them all so that none is missed as a candidate.
+        let mut completed = Vec::new();
+        let mut stack = vec![hash];
+        while let Some(current) = stack.pop() {
+            let node = self.nodes.get_mut(&current).expect("children are known");
+            if !node.entry.has_data || node.data_complete {
+                continue;
+            }
+            node.data_complete = true;
+            stack.extend(node.children.iter().copied());
+            completed.push(current);
+        }
+        let tip_work = self.tip_entry().total_work;
+        for hash in &completed {
+            let node = &self.nodes[hash];
+            if !node.entry.invalid && node.entry.total_work > tip_work {
+                self.add_candidate(*hash);
+            }
+        }
+        completed
+    }
+
+    fn add_candidate(&mut self, hash: BlockHash) {
+        self.arrivals += 1;
+        let work = self.nodes[&hash].entry.total_work;
+        self.candidates.insert((work, std::cmp::Reverse(self.arrivals), hash));
+    }
+
+    /// The candidate with the most work, if it beats the tip. Stale candidates are dropped.
+    pub(crate) fn best_candidate(&mut self) -> Option<BlockHash> {
+        let tip_work = self.tip_entry().total_work;
+        while let Some(&(work, arrival, hash)) = self.candidates.last() {
+            let usable = self.nodes.get(&hash).is_some_and(|n| !n.entry.invalid);
+            if work <= tip_work || !usable {
+                self.candidates.remove(&(work, arrival, hash));
+                continue;
+            }
+            return Some(hash);
+        }
+        None
+    }
+
+    /// Marks a block and all its descendants invalid; returns them all.
+    pub(crate) fn mark_invalid(&mut self, hash: BlockHash) -> Vec<BlockHash> {
+        let mut marked = Vec::new();
+        let mut stack = vec![hash];
+        while let Some(current) = stack.pop() {
+            let Some(node) = self.nodes.get_mut(&current) else { continue };
+            if !node.entry.invalid {
+                node.entry.invalid = true;
+                marked.push(current);
+            }
+            stack.extend(node.children.iter().copied());
+        }
+        marked
+    }
+
+    /// The path from the fork point with the main chain to `target`: blocks to disconnect
+    /// (tip first) and blocks to connect (in order).
+    pub(crate) fn path_to(&self, target: BlockHash) -> (Vec<BlockHash>, Vec<BlockHash>) {
+        let mut connect = Vec::new();
+        let mut cursor = target;
+        while !self.is_on_main_chain(&cursor) {
+            connect.push(cursor);
+            cursor = self.nodes[&cursor].entry.header.prev_hash;
+        }
+        connect.reverse();
+        let fork_height = self.nodes[&cursor].entry.height as usize;
+        let disconnect = self.main[fork_height + 1..].iter().rev().copied().collect();
+        (disconnect, connect)
+    }
+
+    /// Updates an entry's flags after they were stored.
+    pub(crate) fn set_entry(&mut self, hash: &BlockHash, entry: IndexEntry) {
+        if let Some(node) = self.nodes.get_mut(hash) {
+            node.entry = entry;
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The chain state: which blocks form the main chain, the UTXO set they produce, the mempool,
+//! block templates and mining.
+//!
+//! One actor owns the state and is the store's only writer. It runs on its own OS thread,
+//! because connecting a block is CPU work (signature batches) and disk work that must not
+//! stall the async executor; everyone else holds a cloneable [`Handle`] and talks to it over a
+//! bounded channel. Reads of stored blocks and transactions go straight to the store through
+//! redb read transactions. This crate must never know about the network or RPC.
+
+mod index;
+mod mempool;
+pub mod miner;
+mod state;
+mod verify;
+
+use std::sync::Arc;
+
+use peerchain_consensus::{BlockReject, Params};
+use peerchain_primitives::{Block, BlockHash, KeyHash, Transaction, TxId, Work};
+use peerchain_store::Store;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::error;
+
+pub use mempool::{FeeRate, Mempool, MempoolLimits, MempoolReject};
+pub use miner::{MinerConfig, run_miner, search_nonce, solve};
+pub use state::BlockOutcome;
+pub use verify::{MAX_PROBLEMS, VerifyReport, verify};
+
+/// Failures of the chain machinery itself (not of a block or transaction).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] peerchain_store::Error),
+    /// Stored state contradicts itself.
+    #[error("chain state is inconsistent: {0}")]
+    Inconsistent(String),
+    /// The chain actor has stopped.
+    #[error("the chain has shut down")]
+    Stopped,
+}
+
+/// Why a block was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitBlockError {
+    /// Its parent is unknown: headers must come first.
+    #[error("block {hash} has unknown parent {parent}")]
+    UnknownParent {
+        /// The block.
+        hash: BlockHash,
+        /// Its parent.
+        parent: BlockHash,
+    },
+    /// It was already found invalid.
+    #[error("block {0} is known to be invalid")]
+    KnownInvalid(BlockHash),
+    /// It breaks a rule.
+    #[error(transparent)]
+    Rejected(#[from] BlockReject),
+    /// The chain failed while handling it.
+    #[error(transparent)]
+    Chain(#[from] Error),
+    /// The chain actor has stopped.
+    #[error("the chain has shut down")]
+    Stopped,
+}
+
+impl From<peerchain_store::Error> for SubmitBlockError {
+    fn from(e: peerchain_store::Error) -> Self {
+        SubmitBlockError::Chain(e.into())
+    }
+}
+
+/// Why a transaction was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitTxError {
+    /// The mempool refused it.
+    #[error(transparent)]
+    Rejected(#[from] MempoolReject),
+    /// The chain actor has stopped.
+    #[error("the chain has shut down")]
+    Stopped,
+}
+
+/// The current tip, published to watchers on every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TipInfo {
+    /// Its hash.
+    pub hash: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// The main chain's total work.
+    pub total_work: Work,
+    /// Its time.
+    pub time: u64,
+}
+
+/// Mempool figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MempoolInfo {
+    /// Transactions waiting.
+    pub size: usize,
+    /// Their bytes.
+    pub bytes: usize,
+}
+
+/// A transaction and where it is.
+#[derive(Debug, Clone)]
+pub struct TxLookup {
+    /// The transaction.
+    pub tx: Transaction,
+    /// The block holding it, if confirmed.
+    pub block_hash: Option<BlockHash>,
+    /// That block's height.
+    pub height: Option<u32>,
+    /// Blocks on top of and including it (0 while in the mempool).
+    pub confirmations: u32,
+}
+
+/// Chain settings.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Mempool limits.
+    pub mempool: MempoolLimits,
+}
+
+enum Command {
+    SubmitBlock(Block, oneshot::Sender<Result<BlockOutcome, SubmitBlockError>>),
+    SubmitTx(Transaction, oneshot::Sender<Result<TxId, MempoolReject>>),
+    Template(KeyHash, Vec<u8>, oneshot::Sender<Block>),
+    MempoolInfo(oneshot::Sender<MempoolInfo>),
+    MempoolTx(TxId, oneshot::Sender<Option<Transaction>>),
+    MempoolTxids(oneshot::Sender<Vec<TxId>>),
+    Shutdown(oneshot::Sender<Result<(), Error>>),
+}
+
+/// A cloneable handle on the chain actor.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    tip: watch::Receiver<TipInfo>,
+    store: Arc<Store>,
+    params: Arc<Params>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("chain::Handle").field("tip", &*self.tip.borrow()).finish()
+    }
+}
+
+/// How many commands may wait for the actor.
+const COMMAND_QUEUE: usize = 1024;
+
+/// Loads the chain from `store` and starts its actor on a thread of its own.
+pub fn spawn(store: Arc<Store>, params: Params, config: Config) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
+    let mut state = state::ChainState::open(store.clone(), params.clone(), config.mempool)?;
+    let (commands, mut receiver) = mpsc::channel(COMMAND_QUEUE);
+    let (tip_sender, tip) = watch::channel(state.tip_info());
+    let thread = std::thread::Builder::new()
+        .name("chain".into())
+        .spawn(move || {
+            while let Some(command) = receiver.blocking_recv() {
+                match command {
+                    Command::SubmitBlock(block, reply) => {
+                        let outcome = state.submit_block(block);
+                        // Correctness: publish the new tip before replying, so that whoever
+                        // submitted the block sees it as the tip.
+                        tip_sender.send_if_modified(|tip| {
+                            let now = state.tip_info();
+                            std::mem::replace(tip, now) != now
+                        });
+                        let _ = reply.send(outcome);
+                    }
+                    Command::SubmitTx(tx, reply) => {
+                        let _ = reply.send(state.accept_transaction(tx));
+                    }
+                    Command::Template(key_hash, extra, reply) => {
+                        let _ = reply.send(state.template(key_hash, extra));
+                    }
+                    Command::MempoolInfo(reply) => {
+                        let _ = reply.send(MempoolInfo { size: state.mempool.len(), bytes: state.mempool.bytes() });
+                    }
+                    Command::MempoolTx(txid, reply) => {
+                        let _ = reply.send(state.mempool.get(&txid).cloned());
+                    }
+                    Command::MempoolTxids(reply) => {
+                        let _ = reply.send(state.mempool.transactions().map(Transaction::txid).collect());
+                    }
+                    Command::Shutdown(reply) => {
+                        let _ = reply.send(state.shutdown());
+                        return;
+                    }
+                }
+            }
+            // Every handle is gone without an explicit shutdown: save anyway.
+            if let Err(e) = state.shutdown() {
+                error!(error = %e, "chain state not saved at exit");
+            }
+        })
+        .map_err(|e| Error::Inconsistent(format!("cannot start the chain thread: {e}")))?;
+    Ok((Handle { commands, tip, store, params: Arc::new(params) }, thread))
+}
+
+impl Handle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, response) = oneshot::channel();
+        self.commands.send(make(reply)).await.ok()?;
+        response.await.ok()
+    }
+
+    /// Submits a block; see [`BlockOutcome`].
+    pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {
+        self.ask(|r| Command::SubmitBlock(block, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
+    }
+
+    /// Submits a transaction to the mempool.
+    pub async fn submit_transaction(&self, tx: Transaction) -> Result<TxId, SubmitTxError> {
+        match self.ask(|r| Command::SubmitTx(tx, r)).await {
+            Some(result) => result.map_err(SubmitTxError::Rejected),
+            None => Err(SubmitTxError::Stopped),
+        }
+    }
+
+    /// A block template on the tip paying `reward_to`, with `extra` in the coinbase.
+    pub async fn block_template(&self, reward_to: KeyHash, extra: Vec<u8>) -> Result<Block, Error> {
+        self.ask(|r| Command::Template(reward_to, extra, r)).await.ok_or(Error::Stopped)
+    }
+
+    /// Mempool figures.
+    pub async fn mempool_info(&self) -> Result<MempoolInfo, Error> {
+        self.ask(Command::MempoolInfo).await.ok_or(Error::Stopped)
+    }
+
+    /// The ids of every waiting transaction.
+    pub async fn mempool_txids(&self) -> Result<Vec<TxId>, Error> {
+        self.ask(Command::MempoolTxids).await.ok_or(Error::Stopped)
+    }
+
+    /// The current tip.
+    pub fn tip(&self) -> TipInfo {
+        *self.tip.borrow()
+    }
+
+    /// A receiver told of every tip change.
+    pub fn subscribe_tip(&self) -> watch::Receiver<TipInfo> {
+        self.tip.clone()
+    }
+
+    /// The network parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A main-chain block by height.
+    pub fn block_at(&self, height: u32) -> Result<Option<Block>, Error> {
+        let reader = self.store.read()?;
+        match reader.main_hash(height)? {
+            Some(hash) => Ok(reader.block(&hash)?),
+            None => Ok(None),
+        }
+    }
+
+    /// A stored block by hash (main chain or not), with its height and whether it is on the
+    /// main chain.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<(Block, u32, bool)>, Error> {
+        let reader = self.store.read()?;
+        let (Some(block), Some(entry)) = (reader.block(hash)?, reader.entry(hash)?) else { return Ok(None) };
+        let on_main = reader.main_hash(entry.height)? == Some(*hash);
+        Ok(Some((block, entry.height, on_main)))
+    }
+
+    /// A transaction in the main chain or the mempool.
+    pub async fn transaction(&self, txid: &TxId) -> Result<Option<TxLookup>, Error> {
+        {
+            let reader = self.store.read()?;
+            if let Some(location) = reader.tx_location(txid)? {
+                let hash = reader
+                    .main_hash(location.height)?
+                    .ok_or_else(|| Error::Inconsistent(format!("indexed height {} is not on the main chain", location.height)))?;
+                let block = reader.block(&hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
+                let tx = block
+                    .transactions
+                    .get(location.position as usize)
+                    .cloned()
+                    .ok_or_else(|| Error::Inconsistent(format!("transaction {txid} is not in block {hash}")))?;
+                let tip = reader.entry(&reader.tip()?)?.map(|e| e.height).unwrap_or(0);
+                return Ok(Some(TxLookup {
+                    tx,
+                    block_hash: Some(hash),
+                    height: Some(location.height),
+                    confirmations: tip.saturating_sub(location.height) + 1,
+                }));
+            }
+        }
+        let pending = self.ask(|r| Command::MempoolTx(*txid, r)).await.ok_or(Error::Stopped)?;
+        Ok(pending.map(|tx| TxLookup { tx, block_hash: None, height: None, confirmations: 0 }))
+    }
+
+    /// Re-checks the whole stored chain against a replay, off the async executor.
+    pub async fn verify(&self) -> Result<VerifyReport, Error> {
+        let store = self.store.clone();
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || verify::verify(&store.read()?, &params))
+            .await
+            .map_err(|e| Error::Inconsistent(format!("verification task failed: {e}")))?
+    }
+
+    /// Saves the mempool, makes everything durable and stops the actor.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.ask(Command::Shutdown).await.unwrap_or(Ok(()))
+    }
+}

@@ -1,0 +1,387 @@
+//! Transactions waiting for a block: valid against the UTXO set plus each other, ordered by
+//! fee rate, bounded in bytes.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use peerchain_consensus::{Params, SigBatch, TxReject, UtxoView, ViewError, check_spends, check_transaction};
+use peerchain_primitives::{Amount, Coin, Encode, OutPoint, Transaction, TxId};
+
+/// Fee per byte, in thousandths of a base unit, so that low rates keep precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FeeRate(u64);
+
+impl FeeRate {
+    /// The rate of `fee` over `size` bytes.
+    pub fn of(fee: Amount, size: usize) -> Self {
+        FeeRate(fee.units().saturating_mul(1000) / size.max(1) as u64)
+    }
+
+    /// A rate in whole base units per byte.
+    pub fn per_byte(units: u64) -> Self {
+        FeeRate(units.saturating_mul(1000))
+    }
+
+    /// The fee this rate asks of `size` bytes, rounded up.
+    pub fn fee_for(self, size: usize) -> Amount {
+        Amount::from_units((self.0.saturating_mul(size as u64)).div_ceil(1000))
+    }
+
+    /// Base units per byte, as a decimal.
+    pub fn units_per_byte(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+/// Why the mempool refused a transaction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MempoolReject {
+    /// It breaks a consensus rule.
+    #[error("invalid transaction: {0}")]
+    Invalid(#[from] TxReject),
+    /// A coinbase travels only inside its block.
+    #[error("a coinbase cannot enter the mempool")]
+    Coinbase,
+    /// It is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    AlreadyInMempool(TxId),
+    /// It is already in a block.
+    #[error("transaction {0} is already confirmed")]
+    AlreadyConfirmed(TxId),
+    /// It spends outputs this node does not know (perhaps a parent not yet seen).
+    #[error("transaction spends unknown or spent output {0:?}")]
+    MissingInputs(OutPoint),
+    /// It pays less than the minimum relay fee rate.
+    #[error("fee rate {got:.3} units/byte is below the minimum of {min:.3}")]
+    FeeTooLow {
+        /// Its rate.
+        got: f64,
+        /// The minimum.
+        min: f64,
+    },
+    /// It conflicts with waiting transactions and does not pay enough to replace them.
+    #[error("conflicts with {conflict} and does not pay a higher fee rate and total fee than what it replaces")]
+    ReplacementTooCheap {
+        /// One transaction it would replace.
+        conflict: TxId,
+    },
+    /// The mempool is full of transactions paying more.
+    #[error("mempool full: the fee rate is too low to enter")]
+    Full,
+    /// The UTXO set could not be read.
+    #[error(transparent)]
+    View(#[from] ViewError),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) tx: Transaction,
+    pub(crate) fee: Amount,
+    pub(crate) size: usize,
+    pub(crate) rate: FeeRate,
+    /// Arrival order, to keep ties stable.
+    pub(crate) sequence: u64,
+}
+
+/// The mempool.
+#[derive(Debug)]
+pub struct Mempool {
+    entries: HashMap<TxId, Entry>,
+    /// Which waiting transaction spends each outpoint.
+    spent_by: HashMap<OutPoint, TxId>,
+    by_rate: BTreeSet<(FeeRate, u64, TxId)>,
+    bytes: usize,
+    max_bytes: usize,
+    min_rate: FeeRate,
+    sequence: u64,
+}
+
+/// Mempool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct MempoolLimits {
+    /// The most bytes of transactions held.
+    pub max_bytes: usize,
+    /// The lowest fee rate accepted.
+    pub min_relay_rate: FeeRate,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self { max_bytes: 300 << 20, min_relay_rate: FeeRate::per_byte(1) }
+    }
+}
+
+/// The chain UTXO set seen with the mempool's outputs added and its spends removed.
+struct MempoolView<'a, V> {
+    chain: &'a V,
+    mempool: &'a Mempool,
+}
+
+impl<V: UtxoView> UtxoView for MempoolView<'_, V> {
+    fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, ViewError> {
+        if let Some(parent) = self.mempool.entries.get(&outpoint.txid) {
+            return Ok(parent.tx.outputs.get(outpoint.index as usize).map(|output| Coin {
+                output: output.clone(),
+                // Correctness: an unconfirmed parent's output counts as created in the next
+                // block, which is where a child could be mined at the earliest.
+                height: u32::MAX,
+                is_coinbase: false,
+            }));
+        }
+        self.chain.coin(outpoint)
+    }
+}
+
+impl Mempool {
+    /// An empty mempool.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            entries: HashMap::new(),
+            spent_by: HashMap::new(),
+            by_rate: BTreeSet::new(),
+            bytes: 0,
+            max_bytes: limits.max_bytes,
+            min_rate: limits.min_relay_rate,
+            sequence: 0,
+        }
+    }
+
+    /// How many transactions wait.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none do.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Their total size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A waiting transaction.
+    pub fn get(&self, txid: &TxId) -> Option<&Transaction> {
+        self.entries.get(txid).map(|e| &e.tx)
+    }
+
+    /// Whether a transaction waits.
+    pub fn contains(&self, txid: &TxId) -> bool {
+        self.entries.contains_key(txid)
+    }
+
+    /// Which waiting transaction spends `outpoint`.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<TxId> {
+        self.spent_by.get(outpoint).copied()
+    }
+
+    /// All waiting transactions, in no particular order.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.entries.values().map(|e| &e.tx)
+    }
+
+    /// The fee rates of waiting transactions, highest first.
+    pub fn rates_descending(&self) -> impl Iterator<Item = (FeeRate, usize)> + '_ {
+        self.by_rate.iter().rev().map(|(rate, _, txid)| (*rate, self.entries[txid].size))
+    }
+
+    /// Validates `tx` against `chain` plus the mempool and adds it, replacing conflicting
+    /// transactions if it pays more. `next_height` is the height of the next block.
+    pub fn accept(
+        &mut self,
+        tx: Transaction,
+        chain: &impl UtxoView,
+        next_height: u32,
+        is_confirmed: impl Fn(&TxId) -> bool,
+        params: &Params,
+    ) -> Result<TxId, MempoolReject> {
+        let txid = tx.txid();
+        if tx.is_coinbase() {
+            return Err(MempoolReject::Coinbase);
+        }
+        if self.entries.contains_key(&txid) {
+            return Err(MempoolReject::AlreadyInMempool(txid));
+        }
+        check_transaction(&tx, params)?;
+
+        let mut conflicts: HashSet<TxId> = HashSet::new();
+        for input in &tx.inputs {
+            if let Some(spender) = self.spent_by.get(&input.prev_out) {
+                conflicts.insert(*spender);
+            }
+        }
+        // Conflicting transactions and everything spending them would be evicted.
+        let evicted = self.with_descendants(conflicts.iter().copied());
+
+        let view = MempoolView { chain, mempool: self };
+        let mut coins = Vec::with_capacity(tx.inputs.len());
+        for input in &tx.inputs {
+            if evicted.contains(&input.prev_out.txid) {
+                return Err(MempoolReject::MissingInputs(input.prev_out));
+            }
+            match view.coin(&input.prev_out)? {
+                Some(coin) => coins.push(coin),
+                None if is_confirmed(&txid) => return Err(MempoolReject::AlreadyConfirmed(txid)),
+                None => return Err(MempoolReject::MissingInputs(input.prev_out)),
+            }
+        }
+        // Coins of unconfirmed parents carry height u32::MAX: no maturity applies to them.
+        let coins: Vec<Coin> = coins.into_iter().map(|c| Coin { height: c.height.min(next_height), ..c }).collect();
+        let mut signatures = SigBatch::with_capacity(tx.inputs.len());
+        let fee = check_spends(&tx, 0, &coins, next_height, params, &mut signatures)?;
+        signatures.verify_strict().map_err(|origin| TxReject::BadSignature { input: origin.input as usize })?;
+
+        let size = tx.encoded_len();
+        let rate = FeeRate::of(fee, size);
+        if rate < self.min_rate {
+            return Err(MempoolReject::FeeTooLow { got: rate.units_per_byte(), min: self.min_rate.units_per_byte() });
+        }
+        if !evicted.is_empty() {
+            let mut replaced_fees = Amount::ZERO;
+            for id in &evicted {
+                let entry = &self.entries[id];
+                if conflicts.contains(id) && entry.rate >= rate {
+                    return Err(MempoolReject::ReplacementTooCheap { conflict: *id });
+                }
+                replaced_fees = replaced_fees.checked_add(entry.fee).unwrap_or(Amount::MAX_MONEY);
+            }
+            if fee <= replaced_fees {
+                let conflict = *conflicts.iter().next().expect("evicted is non-empty only with conflicts");
+                return Err(MempoolReject::ReplacementTooCheap { conflict });
+            }
+            for id in evicted {
+                self.remove_one(&id);
+            }
+        }
+        self.insert(txid, Entry { tx, fee, size, rate, sequence: 0 });
+        self.trim();
+        if !self.entries.contains_key(&txid) {
+            return Err(MempoolReject::Full);
+        }
+        Ok(txid)
+    }
+
+    fn insert(&mut self, txid: TxId, mut entry: Entry) {
+        self.sequence += 1;
+        entry.sequence = self.sequence;
+        for input in &entry.tx.inputs {
+            self.spent_by.insert(input.prev_out, txid);
+        }
+        self.by_rate.insert((entry.rate, entry.sequence, txid));
+        self.bytes += entry.size;
+        self.entries.insert(txid, entry);
+    }
+
+    fn remove_one(&mut self, txid: &TxId) -> Option<Entry> {
+        let entry = self.entries.remove(txid)?;
+        for input in &entry.tx.inputs {
+            if self.spent_by.get(&input.prev_out) == Some(txid) {
+                self.spent_by.remove(&input.prev_out);
+            }
+        }
+        self.by_rate.remove(&(entry.rate, entry.sequence, *txid));
+        self.bytes -= entry.size;
+        Some(entry)
+    }
+
+    /// The given transactions and every waiting transaction that spends their outputs.
+    fn with_descendants(&self, roots: impl IntoIterator<Item = TxId>) -> HashSet<TxId> {
+        let mut found = HashSet::new();
+        let mut stack: Vec<TxId> = roots.into_iter().collect();
+        while let Some(txid) = stack.pop() {
+            if !found.insert(txid) {
+                continue;
+            }
+            if let Some(entry) = self.entries.get(&txid) {
+                for index in 0..entry.tx.outputs.len() {
+                    if let Some(child) = self.spent_by.get(&OutPoint::new(txid, index as u32)) {
+                        stack.push(*child);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Evicts the lowest fee rates (with their descendants) until within the byte cap.
+    fn trim(&mut self) {
+        while self.bytes > self.max_bytes {
+            let Some(&(_, _, lowest)) = self.by_rate.first() else { break };
+            for txid in self.with_descendants([lowest]) {
+                self.remove_one(&txid);
+            }
+        }
+    }
+
+    /// Removes what a newly connected block confirmed, and what conflicts with it.
+    pub fn remove_for_block(&mut self, block_txs: &[Transaction]) {
+        let mut doomed = Vec::new();
+        for tx in block_txs {
+            let txid = tx.txid();
+            if self.entries.contains_key(&txid) {
+                // Confirmed: it leaves, but its children stay (their parent is now on chain).
+                self.remove_one(&txid);
+                continue;
+            }
+            for input in &tx.inputs {
+                if let Some(conflict) = self.spent_by.get(&input.prev_out) {
+                    doomed.push(*conflict);
+                }
+            }
+        }
+        for txid in self.with_descendants(doomed) {
+            self.remove_one(&txid);
+        }
+    }
+
+    /// Takes every transaction out, for revalidation after a reorganisation.
+    pub fn drain(&mut self) -> Vec<Transaction> {
+        let mut entries: Vec<Entry> = self.entries.drain().map(|(_, e)| e).collect();
+        entries.sort_by_key(|e| e.sequence);
+        self.spent_by.clear();
+        self.by_rate.clear();
+        self.bytes = 0;
+        entries.into_iter().map(|e| e.tx).collect()
+    }
+
+    /// Picks transactions for a block of at most `max_bytes`: highest fee rate first, each
+    /// after the waiting parents it spends. Returns them in a valid order and their fees.
+    pub fn select(&self, max_bytes: usize) -> (Vec<Transaction>, Amount) {
+        let mut chosen: Vec<Transaction> = Vec::new();
+        let mut included: HashSet<TxId> = HashSet::new();
+        let mut fees = Amount::ZERO;
+        let mut bytes = 0usize;
+        let mut deferred: Vec<TxId> = Vec::new();
+        let mut pending: Vec<TxId> = self.by_rate.iter().rev().map(|(_, _, txid)| *txid).collect();
+        // Each pass includes whatever has its parents included; a child deferred for its
+        // parent gets another chance in the next pass.
+        loop {
+            let mut progressed = false;
+            for txid in pending.drain(..) {
+                let entry = &self.entries[&txid];
+                let parents_ready = entry
+                    .tx
+                    .inputs
+                    .iter()
+                    .all(|i| !self.entries.contains_key(&i.prev_out.txid) || included.contains(&i.prev_out.txid));
+                if !parents_ready {
+                    deferred.push(txid);
+                    continue;
+                }
+                if bytes + entry.size > max_bytes {
+                    continue;
+                }
+                bytes += entry.size;
+                fees = fees.checked_add(entry.fee).unwrap_or(fees);
+                included.insert(txid);
+                chosen.push(entry.tx.clone());
+                progressed = true;
+            }
+            if !progressed || deferred.is_empty() {
+                break;
+            }
+            std::mem::swap(&mut pending, &mut deferred);
+        }
+        (chosen, fees)
+    }
+}

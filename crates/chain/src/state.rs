@@ -1,0 +1,321 @@
+//! The chain state machine, synchronous: the actor in `lib.rs` runs it on its own thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use peerchain_consensus::{
+    BlockReject, CURRENT_VERSION, Params, ValidationError, check_header, coinbase_transaction, connect_block,
+};
+use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, Transaction, TxId};
+use peerchain_store::{IndexEntry, Store};
+use tracing::{debug, info, warn};
+
+use crate::index::BlockIndex;
+use crate::mempool::{Mempool, MempoolLimits, MempoolReject};
+use crate::{Error, SubmitBlockError, TipInfo};
+
+/// What became of a submitted block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// It (or a chain through it) became the new tip.
+    NewTip {
+        /// The new tip.
+        tip: BlockHash,
+        /// The new height.
+        height: u32,
+        /// Blocks disconnected from the old main chain (0 unless a reorganisation).
+        disconnected: usize,
+    },
+    /// Stored, valid so far, but on a branch with less work than the tip.
+    SideBranch,
+    /// Already known with its data.
+    AlreadyKnown,
+}
+
+/// Why a reorganisation was abandoned.
+enum ReorgFailure {
+    /// A block on the new branch is invalid.
+    Invalid(BlockHash, BlockReject),
+    /// The store failed.
+    Failed(Error),
+}
+
+impl From<Error> for ReorgFailure {
+    fn from(e: Error) -> Self {
+        ReorgFailure::Failed(e)
+    }
+}
+
+impl From<peerchain_store::Error> for ReorgFailure {
+    fn from(e: peerchain_store::Error) -> Self {
+        ReorgFailure::Failed(e.into())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// How long non-durable commits may pile up while catching up before one is made durable.
+const DURABLE_INTERVAL: Duration = Duration::from_secs(2);
+
+pub(crate) struct ChainState {
+    pub(crate) params: Params,
+    pub(crate) store: Arc<Store>,
+    pub(crate) index: BlockIndex,
+    pub(crate) mempool: Mempool,
+    last_durable: Instant,
+}
+
+impl ChainState {
+    pub(crate) fn open(store: Arc<Store>, params: Params, limits: MempoolLimits) -> Result<Self, Error> {
+        let reader = store.read()?;
+        let entries = reader.all_entries()?;
+        let tip = reader.tip()?;
+        let tip_height = reader.entry(&tip)?.ok_or(Error::Inconsistent("the tip has no index entry".into()))?.height;
+        let mut main = Vec::with_capacity(tip_height as usize + 1);
+        for height in 0..=tip_height {
+            let hash = reader.main_hash(height)?.ok_or_else(|| Error::Inconsistent(format!("main chain has no block at {height}")))?;
+            main.push(hash);
+        }
+        let saved_mempool = reader.saved_mempool()?;
+        drop(reader);
+        let index = BlockIndex::load(entries, main);
+        let mut state = ChainState { params, store, index, mempool: Mempool::new(limits), last_durable: Instant::now() };
+        info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
+        // A block stored but not yet connected when the node stopped is connected now.
+        state.activate_best_chain()?;
+        let restored = saved_mempool.len();
+        let mut accepted = 0;
+        for tx in saved_mempool {
+            if state.accept_transaction(tx).is_ok() {
+                accepted += 1;
+            }
+        }
+        if restored > 0 {
+            info!(restored, accepted, "mempool reloaded");
+        }
+        Ok(state)
+    }
+
+    pub(crate) fn tip_info(&self) -> TipInfo {
+        let entry = self.index.tip_entry();
+        TipInfo { hash: self.index.tip(), height: entry.height, total_work: entry.total_work, time: entry.header.time }
+    }
+
+    /// Validates and stores a header whose parent is known; returns its entry.
+    pub(crate) fn accept_header(&mut self, header: &BlockHeader) -> Result<IndexEntry, SubmitBlockError> {
+        let hash = header.hash();
+        if let Some(node) = self.index.get(&hash) {
+            if node.entry.invalid {
+                return Err(SubmitBlockError::KnownInvalid(hash));
+            }
+            return Ok(node.entry);
+        }
+        let Some(parent) = self.index.get(&header.prev_hash) else {
+            return Err(SubmitBlockError::UnknownParent { hash, parent: header.prev_hash });
+        };
+        if parent.entry.invalid {
+            return Err(SubmitBlockError::Rejected(BlockReject::InvalidAncestor { hash, ancestor: header.prev_hash }));
+        }
+        let context = self.index.child_context(&header.prev_hash, &self.params, now_seconds());
+        check_header(header, &context, &self.params)?;
+        let entry = self.index.insert_header(hash, *header);
+        self.store.write(true, |w| w.put_entry(&hash, &entry))?;
+        Ok(entry)
+    }
+
+    /// Accepts a full block: header checks, storage, and, if it makes a heavier chain,
+    /// connection (with a reorganisation if needed).
+    pub(crate) fn submit_block(&mut self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {
+        let hash = block.hash();
+        if let Some(node) = self.index.get(&hash) {
+            if node.entry.invalid {
+                return Err(SubmitBlockError::KnownInvalid(hash));
+            }
+            if node.entry.has_data {
+                return Ok(BlockOutcome::AlreadyKnown);
+            }
+        }
+        let mut entry = self.accept_header(&block.header)?;
+        // Security: a body that does not match its header is the sender's fault, not the
+        // header's: reject it without marking the header invalid, or anyone could get a valid
+        // block ignored forever by relaying it with altered transactions first.
+        if block.compute_merkle_root() != block.header.merkle_root {
+            return Err(SubmitBlockError::Rejected(BlockReject::BadMerkleRoot { hash }));
+        }
+        if let Err(reject) = peerchain_consensus::check_block(&block, &self.params) {
+            self.invalidate(hash)?;
+            return Err(reject.into());
+        }
+        entry.has_data = true;
+        let bytes = block.to_bytes();
+        self.store.write(true, |w| {
+            w.put_block(&hash, &bytes)?;
+            w.put_entry(&hash, &entry)
+        })?;
+        self.index.set_entry(&hash, entry);
+        self.index.mark_has_data(hash);
+        let before = self.index.tip();
+        let disconnected = self.activate_best_chain()?;
+        if self.index.get(&hash).is_some_and(|n| n.entry.invalid) {
+            return Err(SubmitBlockError::KnownInvalid(hash));
+        }
+        if self.index.tip() != before {
+            let tip = self.index.tip();
+            return Ok(BlockOutcome::NewTip { tip, height: self.index.height(), disconnected });
+        }
+        Ok(BlockOutcome::SideBranch)
+    }
+
+    /// Marks a block and its descendants invalid, in memory and on disk.
+    fn invalidate(&mut self, hash: BlockHash) -> Result<(), Error> {
+        let marked = self.index.mark_invalid(hash);
+        let entries: Vec<(BlockHash, IndexEntry)> =
+            marked.iter().filter_map(|h| self.index.get(h).map(|n| (*h, n.entry))).collect();
+        self.store.write(true, |w| {
+            for (hash, entry) in &entries {
+                w.put_entry(hash, entry)?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        Ok(())
+    }
+
+    /// Moves the tip to the best connectable candidate, one atomic reorganisation at a time;
+    /// a candidate whose branch holds an invalid block has that block and its descendants
+    /// marked invalid and the next best is tried. Returns how many blocks were disconnected.
+    pub(crate) fn activate_best_chain(&mut self) -> Result<usize, Error> {
+        let mut total_disconnected = 0;
+        while let Some(target) = self.index.best_candidate() {
+            let (disconnect, connect) = self.index.path_to(target);
+            let params = self.params.clone();
+            let mut blocks_to_connect = Vec::with_capacity(connect.len());
+            {
+                let reader = self.store.read()?;
+                for hash in &connect {
+                    let block = reader.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
+                    blocks_to_connect.push(block);
+                }
+            }
+            let first_height = self.index.get(&connect[0]).expect("path nodes are known").entry.height;
+            // Durable when the result is near the present: while catching up on old blocks,
+            // commits are made durable at most every DURABLE_INTERVAL.
+            let target_time = blocks_to_connect.last().map(|b| b.header.time).unwrap_or(0);
+            let durable = target_time + 3600 > now_seconds() || self.last_durable.elapsed() >= DURABLE_INTERVAL;
+            // Correctness: a rejected block fails the whole write, so the transaction aborts and
+            // no part of the reorganisation is kept.
+            let result = self.store.write(durable, |w| -> Result<Vec<Transaction>, ReorgFailure> {
+                let mut returned = Vec::new();
+                for hash in &disconnect {
+                    let height = self.index.get(hash).expect("main chain nodes are known").entry.height;
+                    let block = w.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("main block {hash} has no data")))?;
+                    returned.extend(w.disconnect(&block, height)?);
+                }
+                for (offset, block) in blocks_to_connect.iter().enumerate() {
+                    let height = first_height + offset as u32;
+                    let hash = connect[offset];
+                    match connect_block(block, height, &*w, &params) {
+                        Ok(effects) => w.connect(&hash, height, &effects)?,
+                        Err(ValidationError::Reject(reject)) => return Err(ReorgFailure::Invalid(hash, reject)),
+                        Err(ValidationError::View(e)) => return Err(Error::Inconsistent(e.0).into()),
+                    }
+                }
+                Ok(returned)
+            });
+            match result {
+                Ok(returned) => {
+                    if durable {
+                        self.last_durable = Instant::now();
+                    }
+                    self.after_reorganisation(&disconnect, &connect, &blocks_to_connect, returned);
+                    total_disconnected += disconnect.len();
+                }
+                Err(ReorgFailure::Failed(e)) => return Err(e),
+                Err(ReorgFailure::Invalid(bad, reject)) => {
+                    warn!(block = %bad, %reject, "invalid block");
+                    self.invalidate(bad)?;
+                }
+            }
+        }
+        Ok(total_disconnected)
+    }
+
+    fn after_reorganisation(&mut self, disconnect: &[BlockHash], connect: &[BlockHash], blocks: &[Block], returned: Vec<Transaction>) {
+        let keep = self.index.main.len() - disconnect.len();
+        self.index.main.truncate(keep);
+        self.index.main.extend_from_slice(connect);
+        if disconnect.is_empty() {
+            for block in blocks {
+                self.mempool.remove_for_block(&block.transactions);
+            }
+        } else {
+            // Correctness: after a reorganisation, transactions of the abandoned branch and
+            // everything that waited are revalidated against the new chain, in an order that
+            // puts parents first (abandoned blocks' transactions, then older waiting ones).
+            let waiting = self.mempool.drain();
+            for block in blocks {
+                self.mempool.remove_for_block(&block.transactions);
+            }
+            let confirmed: std::collections::HashSet<TxId> =
+                blocks.iter().flat_map(|b| b.transactions.iter().map(Transaction::txid)).collect();
+            let mut restored = 0;
+            for tx in returned.into_iter().chain(waiting) {
+                if confirmed.contains(&tx.txid()) {
+                    continue;
+                }
+                if self.accept_transaction(tx).is_ok() {
+                    restored += 1;
+                }
+            }
+            info!(disconnected = disconnect.len(), connected = connect.len(), restored, "chain reorganised");
+        }
+        let tip = self.index.tip_entry();
+        debug!(height = tip.height, tip = %self.index.tip(), "new tip");
+    }
+
+    /// Validates a transaction against the tip and adds it to the mempool.
+    pub(crate) fn accept_transaction(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
+        let reader = self.store.read().map_err(|e| MempoolReject::View(peerchain_consensus::ViewError(e.to_string())))?;
+        let next_height = self.index.height() + 1;
+        let is_confirmed = |txid: &TxId| matches!(reader.tx_location(txid), Ok(Some(_)));
+        self.mempool.accept(tx, &reader, next_height, is_confirmed, &self.params)
+    }
+
+    /// A block template on the tip paying the reward and fees to `key_hash`.
+    pub(crate) fn template(&self, key_hash: KeyHash, extra: Vec<u8>) -> Block {
+        let tip = self.index.tip();
+        let height = self.index.height() + 1;
+        let context = self.index.child_context(&tip, &self.params, now_seconds());
+        let time = now_seconds().max(context.median_time_past + 1);
+        // Room for the header, the transaction count and a generous coinbase.
+        let room = self.params.max_block_size - 1_000;
+        let (transactions, fees) = self.mempool.select(room);
+        let reward = self.params.subsidy(height).checked_add(fees).unwrap_or(Amount::MAX_MONEY);
+        let mut all = Vec::with_capacity(transactions.len() + 1);
+        all.push(coinbase_transaction(height, reward, key_hash, extra));
+        all.extend(transactions);
+        let mut block = Block {
+            header: BlockHeader {
+                version: CURRENT_VERSION,
+                prev_hash: tip,
+                merkle_root: Default::default(),
+                time,
+                bits: context.expected_bits,
+                nonce: 0,
+            },
+            transactions: all,
+        };
+        block.header.merkle_root = block.compute_merkle_root();
+        block
+    }
+
+    /// Saves the mempool and makes everything durable, at shutdown.
+    pub(crate) fn shutdown(&mut self) -> Result<(), Error> {
+        let transactions: Vec<Transaction> = self.mempool.transactions().cloned().collect();
+        self.store.write(true, |w| w.save_mempool(&transactions))?;
+        info!(saved_mempool = transactions.len(), height = self.index.height(), "chain state saved");
+        Ok(())
+    }
+}

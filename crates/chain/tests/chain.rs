@@ -1,0 +1,321 @@
+//! The chain actor end to end on regtest: mining, restarts, reorganisations, invalid blocks,
+//! mempool policy and verification.
+
+use std::sync::Arc;
+
+use peerchain_chain::{BlockOutcome, Config, FeeRate, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve};
+use peerchain_consensus::{BlockReject, Params, TxReject};
+use peerchain_primitives::{
+    Amount, Block, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
+};
+use peerchain_store::Store;
+
+struct Node {
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+    path: std::path::PathBuf,
+}
+
+impl Node {
+    fn start_at(path: std::path::PathBuf, config: Config) -> Node {
+        let params = Params::for_network(Network::Regtest);
+        let store = Arc::new(Store::open(&path, &params).unwrap());
+        let (handle, thread) = peerchain_chain::spawn(store, params, config).unwrap();
+        Node { handle, thread: Some(thread), _dir: None, path }
+    }
+
+    fn new() -> Node {
+        Self::with_config(Config::default())
+    }
+
+    fn with_config(config: Config) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = Self::start_at(dir.path().join("chain.redb"), config);
+        node._dir = Some(dir);
+        node
+    }
+
+    async fn stop(mut self) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+        self.handle.shutdown().await.unwrap();
+        self.thread.take().unwrap().join().unwrap();
+        (self._dir.take(), self.path.clone())
+    }
+
+    async fn template(&self, key: &SecretKey) -> Block {
+        self.handle.block_template(key.public_key().key_hash(), vec![]).await.unwrap()
+    }
+
+    /// Mines `n` blocks on the tip paying `key`.
+    async fn mine(&self, n: usize, key: &SecretKey) -> Vec<Block> {
+        let mut blocks = Vec::new();
+        for _ in 0..n {
+            let block = solve(self.template(key).await, 1);
+            let outcome = self.handle.submit_block(block.clone()).await.unwrap();
+            assert!(matches!(outcome, BlockOutcome::NewTip { .. }), "{outcome:?}");
+            blocks.push(block);
+        }
+        blocks
+    }
+}
+
+/// Spends `outpoint` (holding `value`, locked to `key`) into `outputs` paying `fee`.
+fn spend(outpoint: OutPoint, value: Amount, key: &SecretKey, to: &[(Amount, &SecretKey)], fee: Amount) -> Transaction {
+    let mut outputs: Vec<TxOut> = to.iter().map(|(a, k)| TxOut::coins_to(*a, k.public_key().key_hash())).collect();
+    let sent = to.iter().fold(Amount::ZERO, |s, (a, _)| s.checked_add(*a).unwrap());
+    let change = value.checked_sub(sent).unwrap().checked_sub(fee).unwrap();
+    if change > Amount::ZERO {
+        outputs.push(TxOut::coins_to(change, key.public_key().key_hash()));
+    }
+    let mut tx = Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev_out: outpoint, witness: Witness::Multisig { signatures: vec![] } }],
+        outputs,
+        lock_time: 0,
+    };
+    let spent = TxOut::coins_to(value, key.public_key().key_hash());
+    let message = tx.signature_hash(0, &spent, SigHashMode::All, Network::Regtest.magic());
+    tx.inputs[0].witness = Witness::Key {
+        public_key: key.public_key(),
+        signature: TxSignature { mode: SigHashMode::All, signature: key.sign(&message) },
+    };
+    tx
+}
+
+fn coinbase_out(block: &Block) -> (OutPoint, Amount) {
+    let tx = &block.transactions[0];
+    (OutPoint::new(tx.txid(), 0), tx.outputs[0].amount)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mined_blocks_survive_a_restart_and_verify() {
+    let miner = SecretKey::from_seed([1; 32]);
+    let node = Node::new();
+    let blocks = node.mine(15, &miner).await;
+    let tip = node.handle.tip();
+    assert_eq!(tip.height, 15);
+    assert_eq!(tip.hash, blocks.last().unwrap().hash());
+
+    let (dir, path) = node.stop().await;
+    let node = Node::start_at(path, Config::default());
+    assert_eq!(node.handle.tip(), tip, "restart resumes at the same tip");
+    let report = node.handle.verify().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.height, 15);
+    assert_eq!(report.transactions, 15);
+    assert_eq!(report.utxos, 15);
+    node.stop().await;
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_goes_through_the_mempool_into_a_block() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let node = Node::new();
+    let blocks = node.mine(11, &alice).await;
+    let (outpoint, value) = coinbase_out(&blocks[0]);
+    let fee = Amount::from_units(10_000);
+    let tx = spend(outpoint, value, &alice, &[(Amount::from_coins(7), &bob)], fee);
+    let txid = node.handle.submit_transaction(tx.clone()).await.unwrap();
+    let pending = node.handle.transaction(&txid).await.unwrap().unwrap();
+    assert_eq!((pending.confirmations, pending.block_hash), (0, None));
+
+    let template = node.template(&alice).await;
+    assert_eq!(template.transactions.len(), 2);
+    let reward = template.transactions[0].outputs[0].amount;
+    assert_eq!(reward, Params::for_network(Network::Regtest).subsidy(12).checked_add(fee).unwrap(), "fees go to the miner");
+    let block = solve(template, 1);
+    node.handle.submit_block(block.clone()).await.unwrap();
+    assert_eq!(node.handle.mempool_info().await.unwrap().size, 0, "confirmed transactions leave the mempool");
+    let confirmed = node.handle.transaction(&txid).await.unwrap().unwrap();
+    assert_eq!((confirmed.confirmations, confirmed.block_hash), (1, Some(block.hash())));
+
+    // Spending the same coin again is refused with its reason.
+    let again = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], fee);
+    let err = node.handle.submit_transaction(again).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::MissingInputs(op)) if op == outpoint), "{err}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mempool_policy_replacement_fees_and_immaturity() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let node = Node::new();
+    let blocks = node.mine(12, &alice).await;
+    let (outpoint, value) = coinbase_out(&blocks[0]);
+
+    // Below the minimum relay fee rate.
+    let cheap = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(10));
+    let err = node.handle.submit_transaction(cheap).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::FeeTooLow { .. })), "{err}");
+
+    let first = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(1_000));
+    node.handle.submit_transaction(first.clone()).await.unwrap();
+    let err = node.handle.submit_transaction(first.clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::AlreadyInMempool(_))), "{err}");
+
+    // A conflicting spend that pays no more is refused; one that pays more replaces it.
+    let same_fee = spend(outpoint, value, &alice, &[(Amount::from_coins(2), &bob)], Amount::from_units(1_000));
+    let err = node.handle.submit_transaction(same_fee).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::ReplacementTooCheap { .. })), "{err}");
+    let better = spend(outpoint, value, &alice, &[(Amount::from_coins(2), &bob)], Amount::from_units(5_000));
+    let better_id = node.handle.submit_transaction(better).await.unwrap();
+    assert_eq!(node.handle.mempool_txids().await.unwrap(), vec![better_id]);
+
+    // A child of the waiting transaction is accepted and mined after its parent.
+    let change = OutPoint::new(better_id, 1);
+    let change_value = value.checked_sub(Amount::from_coins(2)).unwrap().checked_sub(Amount::from_units(5_000)).unwrap();
+    let child = spend(change, change_value, &alice, &[(Amount::from_coins(3), &bob)], Amount::from_units(50_000));
+    node.handle.submit_transaction(child.clone()).await.unwrap();
+    let template = node.template(&alice).await;
+    let order: Vec<_> = template.transactions[1..].iter().map(Transaction::txid).collect();
+    assert_eq!(order, vec![better_id, child.txid()], "parent before child even though the child pays more");
+
+    // A coinbase that has not matured cannot be spent.
+    let (young, young_value) = coinbase_out(blocks.last().unwrap());
+    let err = node
+        .handle
+        .submit_transaction(spend(young, young_value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(1_000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::Invalid(TxReject::ImmatureCoinbase { .. }))), "{err}");
+
+    // A bad signature is refused with the input named.
+    let mut forged = spend(OutPoint::new(blocks[1].transactions[0].txid(), 0), value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(1_000));
+    forged.outputs[0].amount = Amount::from_units(50_000_000);
+    let err = node.handle.submit_transaction(forged).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::Invalid(TxReject::BadSignature { input: 0 }))), "{err}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_evicts_the_lowest_fee_rate() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let limits = MempoolLimits { max_bytes: 600, min_relay_rate: FeeRate::per_byte(1) };
+    let node = Node::with_config(Config { mempool: limits });
+    let blocks = node.mine(14, &alice).await;
+    let mut ids = Vec::new();
+    for (i, fee) in [1_000u64, 3_000, 2_000].into_iter().enumerate() {
+        let (outpoint, value) = coinbase_out(&blocks[i]);
+        let tx = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(fee));
+        ids.push(node.handle.submit_transaction(tx).await.unwrap());
+    }
+    let waiting = node.handle.mempool_txids().await.unwrap();
+    assert!(!waiting.contains(&ids[0]), "the cheapest was evicted");
+    assert!(waiting.contains(&ids[1]) && waiting.contains(&ids[2]));
+    let (outpoint, value) = coinbase_out(&blocks[3]);
+    let err = node
+        .handle
+        .submit_transaction(spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(500)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::Full)), "{err}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heaviest_branch_wins_and_abandoned_transactions_return() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let node = Node::new();
+    let other = Node::new();
+    // A shared history of 12 blocks, known to both.
+    let shared = node.mine(12, &alice).await;
+    for block in &shared {
+        other.handle.submit_block(block.clone()).await.unwrap();
+    }
+    // On the first node, a payment is mined in a 1-block branch.
+    let (outpoint, value) = coinbase_out(&shared[0]);
+    let payment = spend(outpoint, value, &alice, &[(Amount::from_coins(5), &bob)], Amount::from_units(2_000));
+    node.handle.submit_transaction(payment.clone()).await.unwrap();
+    let short = node.mine(1, &alice).await;
+    assert_eq!(node.handle.transaction(&payment.txid()).await.unwrap().unwrap().confirmations, 1);
+
+    // The other node mines a heavier 3-block branch without it.
+    let long = other.mine(3, &bob).await;
+    let mut outcomes = Vec::new();
+    for block in &long {
+        outcomes.push(node.handle.submit_block(block.clone()).await.unwrap());
+    }
+    assert_eq!(outcomes[0], BlockOutcome::SideBranch, "equal work does not reorganise");
+    assert!(matches!(outcomes[1], BlockOutcome::NewTip { disconnected: 1, .. }), "{:?}", outcomes[1]);
+    assert_eq!(node.handle.tip().hash, long[2].hash());
+    let lookup = node.handle.transaction(&payment.txid()).await.unwrap().unwrap();
+    assert_eq!(lookup.confirmations, 0, "the payment of the abandoned branch is back in the mempool");
+    assert!(short[0].hash() != node.handle.tip().hash);
+    let report = node.handle.verify().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    // Mining on the new tip confirms it again.
+    node.mine(1, &alice).await;
+    assert_eq!(node.handle.transaction(&payment.txid()).await.unwrap().unwrap().confirmations, 1);
+    node.stop().await;
+    other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_block_and_its_descendants_are_never_accepted() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let node = Node::new();
+    let other = Node::new();
+    let shared = node.mine(2, &alice).await;
+    for block in &shared {
+        other.handle.submit_block(block.clone()).await.unwrap();
+    }
+    // A block paying itself too much, properly mined: valid header, invalid content.
+    let mut greedy = other.template(&alice).await;
+    greedy.transactions[0].outputs[0].amount = Amount::from_coins(1_000);
+    greedy.header.merkle_root = greedy.compute_merkle_root();
+    let greedy = solve(greedy, 1);
+    let err = node.handle.submit_block(greedy.clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::KnownInvalid(_) | SubmitBlockError::Rejected(BlockReject::CoinbaseTooLarge { .. })), "{err}");
+    assert_eq!(node.handle.tip().hash, shared[1].hash(), "the tip did not move");
+    let err = node.handle.submit_block(greedy.clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::KnownInvalid(h) if h == greedy.hash()), "never retried: {err}");
+
+    // A block with a body that does not match its header is refused but does not taint the
+    // header: the honest body is still accepted afterwards.
+    let honest = solve(other.template(&alice).await, 1);
+    let mut mutated = honest.clone();
+    mutated.transactions[0].outputs[0].amount = Amount::from_coins(1);
+    let err = node.handle.submit_block(mutated).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::Rejected(BlockReject::BadMerkleRoot { .. })), "{err}");
+    assert!(matches!(node.handle.submit_block(honest).await.unwrap(), BlockOutcome::NewTip { height: 3, .. }));
+
+    // Unknown parents are reported, not guessed at.
+    let mut orphan = node.template(&alice).await;
+    orphan.header.prev_hash = peerchain_primitives::BlockHash([7; 32]);
+    let err = node.handle.submit_block(orphan).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::UnknownParent { .. }), "{err}");
+    node.stop().await;
+    other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_detects_a_tampered_utxo_set() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let node = Node::new();
+    node.mine(3, &alice).await;
+    let (dir, path) = node.stop().await;
+    {
+        // Delete one unspent output behind the store's back.
+        const UTXOS: redb::TableDefinition<&[u8; 36], &[u8]> = redb::TableDefinition::new("utxos_v1");
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(UTXOS).unwrap();
+            let first = *redb::ReadableTable::first(&table).unwrap().unwrap().0.value();
+            table.remove(&first).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let node = Node::start_at(path, Config::default());
+    let report = node.handle.verify().await.unwrap();
+    assert!(!report.is_ok());
+    assert!(report.problems.iter().any(|p| p.contains("UTXO set holds 2 outputs, the replay 3")), "{:?}", report.problems);
+    node.stop().await;
+    drop(dir);
+}
