@@ -22,7 +22,7 @@ pub fn search_nonce(header: &BlockHeader, threads: usize, stop: &AtomicBool, max
     let found = AtomicU64::new(u64::MAX);
     let done = AtomicBool::new(false);
     let threads = threads.max(1) as u64;
-    let per_thread = max_attempts / threads + 1;
+    let per_thread = (max_attempts / threads).saturating_add(1);
     std::thread::scope(|scope| {
         for thread in 0..threads {
             let (midstate, found, done) = (&midstate, &found, &done);

@@ -1,0 +1,287 @@
+//! `peerchain`: one binary that is both the node and its command-line client.
+//!
+//! `peerchain node` runs a node; every other command is a thin client of the running node's
+//! JSON-RPC API, found through the data directory.
+
+mod client;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use peerchain_node::{Config, Options};
+use peerchain_primitives::{Amount, Network};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+
+#[derive(Parser)]
+#[command(name = "peerchain", version, about = "A peer-to-peer ledger, wallet, file-sharing and trading node")]
+struct Cli {
+    /// The data directory of the network (default: the platform's data folder / NETWORK).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Which chain: devnet (local, fast blocks), testnet, mainnet, or regtest (for tests).
+    #[arg(long, global = true, default_value = "devnet", value_name = "NETWORK")]
+    network: Network,
+    /// The node's JSON-RPC address: where `node` listens, or where client commands connect.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    rpc_addr: Option<SocketAddr>,
+    /// Print exactly one JSON document on stdout (read commands).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Node(NodeArgs),
+    /// Query and check the chain.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// The node's wallet.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Stop the running node.
+    Stop,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Mine blocks.
+    #[arg(long)]
+    mine: bool,
+    /// Pay mining rewards to this address (default: the node's wallet, created on first use).
+    #[arg(long, value_name = "ADDR")]
+    miner_address: Option<String>,
+    /// Hashing threads for mining (default: all cores).
+    #[arg(long, value_name = "N")]
+    mining_threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Height, best block, work, mempool and peers.
+    Info,
+    /// A block by height or hash.
+    Block {
+        /// A height or a block hash.
+        block: String,
+    },
+    /// A transaction by id, confirmed or in the mempool.
+    Tx {
+        /// The transaction id.
+        txid: String,
+    },
+    /// Re-check every stored block and the UTXO set; exit 0 only if all of it checks out.
+    Verify,
+    /// Mine blocks now (regtest and devnet only).
+    Generate {
+        /// How many blocks.
+        blocks: u64,
+        /// Who gets the rewards (default: the node's wallet).
+        #[arg(long, value_name = "ADDR")]
+        address: Option<String>,
+    },
+    /// Submit a raw transaction (hex).
+    Send {
+        /// The transaction in hex.
+        hex: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Create the wallet.
+    Create,
+    /// The wallet's receiving address.
+    Address,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let default_filter = if matches!(cli.command, Command::Node(_)) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = cli.data_dir.clone().unwrap_or_else(|| peerchain_node::default_data_dir(cli.network));
+    match cli.command {
+        Command::Node(args) => run_node(cli.network, data_dir, cli.rpc_addr, args),
+        Command::Chain(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            chain_command(&client, command, cli.json)
+        }
+        Command::Wallet(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let method = match command {
+                WalletCommand::Create => "wallet.create",
+                WalletCommand::Address => "wallet.address",
+            };
+            let result = client.call(method, json!({}))?;
+            print(&result, cli.json, |r| r["address"].as_str().unwrap_or_default().to_owned());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let result = client.call("node.stop", json!({}))?;
+            print(&result, cli.json, |r| r.as_str().unwrap_or_default().to_owned());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_node(network: Network, data_dir: PathBuf, rpc_addr: Option<SocketAddr>, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(&data_dir)?;
+    if rpc_addr.is_some() {
+        config.rpc.addr = rpc_addr;
+    }
+    if args.mine {
+        config.mining.enabled = true;
+    }
+    if args.miner_address.is_some() {
+        config.mining.address = args.miner_address;
+    }
+    if args.mining_threads.is_some() {
+        config.mining.threads = args.mining_threads;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        peerchain_node::run(Options { network, data_dir, config }, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    shutdown.cancel();
+}
+
+/// Prints a result; a closed stdout (`peerchain ... | head`) is not an error.
+fn print(result: &Value, json: bool, human: impl FnOnce(&Value) -> String) {
+    use std::io::Write;
+    let text = if json { result.to_string() } else { human(result) };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+fn coins(units: &Value) -> String {
+    Amount::from_units(units.as_u64().unwrap_or(0)).to_string()
+}
+
+fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        ChainCommand::Info => {
+            let info = client.call("chain.info", json!({}))?;
+            print(&info, json, |i| {
+                format!(
+                    "network      {}\nheight       {}\nbest hash    {}\ntotal work   0x{}\nmempool      {} transactions ({} bytes)\npeers        {}",
+                    i["network"].as_str().unwrap_or_default(),
+                    i["height"],
+                    i["best_hash"].as_str().unwrap_or_default(),
+                    i["total_work"].as_str().unwrap_or_default(),
+                    i["mempool_size"],
+                    i["mempool_bytes"],
+                    i["peers"],
+                )
+            });
+        }
+        ChainCommand::Block { block } => {
+            let param = block.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(block));
+            let result = client.call("chain.block", json!({ "block": param }))?;
+            print(&result, json, |b| {
+                let mut text = format!(
+                    "block {}\nheight {}  confirmations {}  time {}  transactions {}  size {} bytes\nprevious {}",
+                    b["hash"].as_str().unwrap_or_default(),
+                    b["height"],
+                    b["confirmations"],
+                    b["time"],
+                    b["tx_count"],
+                    b["size"],
+                    b["prev_hash"].as_str().unwrap_or_default(),
+                );
+                for tx in b["tx"].as_array().into_iter().flatten() {
+                    text.push_str(&format!("\n  {}", tx["txid"].as_str().unwrap_or_default()));
+                }
+                text
+            });
+        }
+        ChainCommand::Tx { txid } => {
+            let result = client.call("chain.tx", json!({ "txid": txid }))?;
+            print(&result, json, |t| {
+                let place = match t["block_hash"].as_str() {
+                    Some(hash) => format!("in block {hash} ({} confirmations)", t["confirmations"]),
+                    None => "in the mempool (unconfirmed)".to_owned(),
+                };
+                let mut text = format!("transaction {}\n{place}", t["txid"].as_str().unwrap_or_default());
+                for output in t["outputs"].as_array().into_iter().flatten() {
+                    let to = output["lock"]["address"].as_str().or(output["lock"]["type"].as_str()).unwrap_or_default();
+                    text.push_str(&format!("\n  {} {} → {to}", coins(&output["amount"]), output["asset"].as_str().unwrap_or_default()));
+                }
+                text
+            });
+        }
+        ChainCommand::Verify => {
+            let report = client.call("chain.verify", json!({}))?;
+            let ok = report["ok"].as_bool() == Some(true);
+            print(&report, json, |r| {
+                let mut text = format!(
+                    "{}: {} blocks, {} transactions, {} unspent outputs up to height {}",
+                    if ok { "chain OK" } else { "chain FAILED verification" },
+                    r["blocks"],
+                    r["transactions"],
+                    r["utxos"],
+                    r["height"],
+                );
+                for problem in r["problems"].as_array().into_iter().flatten() {
+                    text.push_str(&format!("\n  {}", problem.as_str().unwrap_or_default()));
+                }
+                text
+            });
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        ChainCommand::Generate { blocks, address } => {
+            let result = client.call("chain.generate", json!({ "blocks": blocks, "address": address }))?;
+            print(&result, json, |r| {
+                r["hashes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")
+            });
+        }
+        ChainCommand::Send { hex } => {
+            let result = client.call("chain.sendrawtransaction", json!({ "hex": hex }))?;
+            print(&result, json, |r| r["txid"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

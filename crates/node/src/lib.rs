@@ -1,0 +1,174 @@
+//! A peerchain node: opens the data directory, starts the chain actor, the JSON-RPC server
+//! and the miner, and stops them in order.
+//!
+//! This crate decides how the parts are wired and configured; it must not implement rules,
+//! storage layout or protocols itself.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use peerchain_chain::{FeeRate, MempoolLimits, MinerConfig};
+use peerchain_consensus::Params;
+use peerchain_primitives::{Address, Network};
+use peerchain_store::Store;
+use peerchain_wallet::Wallet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::{Config, ConfigError, default_p2p_port, default_rpc_addr};
+
+/// The file in the data directory holding the running node's RPC address.
+pub const RPC_ADDR_FILE: &str = "rpc.addr";
+/// The file in the data directory holding the RPC cookie.
+pub const COOKIE_FILE: &str = ".cookie";
+/// The chain store's file in the data directory.
+pub const CHAIN_FILE: &str = "chain.redb";
+
+/// Why the node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The chain store could not be opened.
+    #[error("chain store {path}: {source}")]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        source: peerchain_store::Error,
+    },
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] peerchain_chain::Error),
+    /// The wallet failed.
+    #[error(transparent)]
+    Wallet(#[from] peerchain_wallet::Error),
+    /// The miner address is not an address of this network.
+    #[error("--miner-address: {0}")]
+    MinerAddress(#[from] peerchain_primitives::AddressError),
+    /// The RPC address could not be bound.
+    #[error("cannot listen for JSON-RPC on {addr}: {source} (is another node running? pick another with --rpc-addr)")]
+    RpcBind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to run, after flags and the config file are merged.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The network.
+    pub network: Network,
+    /// The data directory (of this network).
+    pub data_dir: PathBuf,
+    /// The configuration.
+    pub config: Config,
+}
+
+/// The platform's data folder for `network`, e.g. `~/.local/share/peerchain/devnet`.
+pub fn default_data_dir(network: Network) -> PathBuf {
+    directories::ProjectDirs::from("", "", "peerchain")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".peerchain"))
+        .join(network.name())
+}
+
+fn create_private_dir(path: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|source| Error::DataDir { path: path.to_owned(), source })
+}
+
+/// Runs a node until `shutdown` is cancelled (by a signal or `node.stop`), then stops every
+/// part in order and makes the chain durable.
+pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Error> {
+    let Options { network, data_dir, config } = options;
+    create_private_dir(&data_dir)?;
+    let params = Params::for_network(network);
+    let store_path = data_dir.join(CHAIN_FILE);
+    let store = Store::open(&store_path, &params).map_err(|source| Error::Store { path: store_path.clone(), source })?;
+    let chain_config = peerchain_chain::Config {
+        mempool: MempoolLimits {
+            max_bytes: config.chain.mempool_max_mib << 20,
+            min_relay_rate: FeeRate::per_byte(config.chain.min_relay_fee_rate),
+        },
+    };
+    let (chain, chain_thread) = peerchain_chain::spawn(Arc::new(store), params, chain_config)?;
+    let tip = chain.tip();
+    info!(%network, data_dir = %data_dir.display(), height = tip.height, tip = %tip.hash, "node starting");
+
+    let rpc_addr = config.rpc.addr.unwrap_or_else(|| default_rpc_addr(network));
+    let (listener, bound) = peerchain_rpc::bind(rpc_addr).await.map_err(|source| Error::RpcBind { addr: rpc_addr, source })?;
+    let cookie_path = data_dir.join(COOKIE_FILE);
+    let cookie = peerchain_rpc::write_cookie(&cookie_path).map_err(|source| Error::DataDir { path: cookie_path.clone(), source })?;
+    let addr_path = data_dir.join(RPC_ADDR_FILE);
+    std::fs::write(&addr_path, bound.to_string()).map_err(|source| Error::DataDir { path: addr_path.clone(), source })?;
+
+    let mut rpc_config = peerchain_rpc::Config::on(bound);
+    if let (Some(user), Some(password)) = (config.rpc.user.clone(), config.rpc.password.clone()) {
+        rpc_config.user = Some((user, password));
+    }
+    if let Some(n) = config.rpc.max_concurrent {
+        rpc_config.max_concurrent = n.max(1);
+    }
+    if let Some(n) = config.rpc.max_body_bytes {
+        rpc_config.max_body_bytes = n;
+    }
+    let context = Arc::new(peerchain_rpc::Context {
+        chain: chain.clone(),
+        network,
+        data_dir: data_dir.clone(),
+        shutdown: shutdown.clone(),
+        rpc_addr: bound,
+    });
+    let tasks = CancellationToken::new();
+    let rpc_task = tokio::spawn(peerchain_rpc::serve(listener, rpc_config, cookie, context, tasks.clone()));
+
+    let miner_task = if config.mining.enabled {
+        let reward_to = match &config.mining.address {
+            Some(text) => Address::parse(text, network)?,
+            None => Wallet::open_or_create(&Wallet::path_in(&data_dir), network)?.address(),
+        };
+        let threads = config.mining.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        info!(address = %reward_to, threads, "mining");
+        let miner = MinerConfig { reward_to: reward_to.key_hash, threads, refresh: std::time::Duration::from_secs(5) };
+        Some(tokio::spawn(peerchain_chain::run_miner(chain.clone(), miner, tasks.clone())))
+    } else {
+        None
+    };
+
+    shutdown.cancelled().await;
+    info!("shutting down");
+    tasks.cancel();
+    if let Some(miner) = miner_task {
+        let _ = miner.await;
+    }
+    match rpc_task.await {
+        Ok(Err(e)) => warn!(error = %e, "JSON-RPC server stopped with an error"),
+        Err(e) => warn!(error = %e, "JSON-RPC task failed"),
+        Ok(Ok(())) => {}
+    }
+    let _ = std::fs::remove_file(&addr_path);
+    let _ = std::fs::remove_file(&cookie_path);
+    chain.shutdown().await?;
+    drop(chain);
+    let _ = tokio::task::spawn_blocking(move || chain_thread.join()).await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Cookie authentication, as Bitcoin Core does it: a random secret written at start to a file
+//! only the node's user can read, presented as HTTP basic auth with the user `__cookie__`.
+
+use std::io::Write;
+use std::path::Path;
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+use rand::RngCore;
+
+/// The user name that goes with the cookie secret.
+pub const COOKIE_USER: &str = "__cookie__";
+
+/// The cookie secret.
+#[derive(Clone)]
+pub struct Cookie(String);
+
+impl std::fmt::Debug for Cookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cookie(..)")
+    }
+}
+
+/// Makes a fresh secret and writes `__cookie__:<secret>` to `path`, readable by its owner only.
+pub fn write_cookie(path: &Path) -> std::io::Result<Cookie> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    file.write_all(format!("{COOKIE_USER}:{secret}").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(Cookie(secret))
+}
+
+/// Compares without an early exit, so that timing does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn is_authorised(headers: &HeaderMap, cookie: &Cookie, user: Option<&(String, String)>) -> bool {
+    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+    let Some(encoded) = value.strip_prefix("Basic ") else { return false };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+    let Some((name, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else { return false };
+    let cookie_ok = constant_time_eq(name.as_bytes(), COOKIE_USER.as_bytes()) & constant_time_eq(password.as_bytes(), cookie.0.as_bytes());
+    let user_ok = user.is_some_and(|(u, p)| constant_time_eq(name.as_bytes(), u.as_bytes()) & constant_time_eq(password.as_bytes(), p.as_bytes()));
+    cookie_ok | user_ok
+}

@@ -1,0 +1,207 @@
+//! The JSON-RPC 2.0 server: `POST /` on the node's RPC address, behind HTTP basic
+//! authentication with the cookie in the data directory (Bitcoin Core's scheme).
+//!
+//! This crate turns requests into calls on the chain and wallet handles and their results
+//! into JSON; it must never hold state of its own beyond the connection limits, and never
+//! decide what is valid.
+
+mod auth;
+mod methods;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use peerchain_primitives::Network;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+pub use auth::{COOKIE_USER, Cookie, write_cookie};
+pub use methods::METHODS;
+
+/// RPC settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more wait.
+    pub max_concurrent: usize,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// An extra user and password, besides the cookie.
+    pub user: Option<(String, String)>,
+}
+
+impl Config {
+    /// Defaults on `addr`.
+    pub fn on(addr: SocketAddr) -> Self {
+        Self { addr, max_body_bytes: 16 << 20, max_concurrent: 64, timeout: Duration::from_secs(300), user: None }
+    }
+}
+
+/// What the methods act on.
+pub struct Context {
+    /// The chain.
+    pub chain: peerchain_chain::Handle,
+    /// The network.
+    pub network: Network,
+    /// The data directory (for the wallet file).
+    pub data_dir: PathBuf,
+    /// Cancelled to stop the node (`node.stop`).
+    pub shutdown: CancellationToken,
+    /// The RPC address actually bound.
+    pub rpc_addr: SocketAddr,
+}
+
+/// A JSON-RPC error: code, message and optional data.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message} (code {code})")]
+pub struct RpcError {
+    /// The JSON-RPC error code.
+    pub code: i64,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl RpcError {
+    /// The request is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// The JSON is not a JSON-RPC request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// No such method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Parameters missing or malformed.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// The node failed.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Not found: block, transaction, wallet (Bitcoin Core's -5).
+    pub const NOT_FOUND: i64 = -5;
+    /// A transaction or block was rejected (Bitcoin Core's -26).
+    pub const REJECTED: i64 = -26;
+    /// Not allowed on this network or in this state.
+    pub const NOT_ALLOWED: i64 = -8;
+
+    /// An error with `code` and `message`.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// Bad parameters.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(Self::INVALID_PARAMS, message)
+    }
+
+    /// The node failed.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(Self::INTERNAL_ERROR, message.to_string())
+    }
+}
+
+struct Server {
+    context: Arc<Context>,
+    cookie: Cookie,
+    user: Option<(String, String)>,
+    permits: Semaphore,
+    timeout: Duration,
+}
+
+/// Binds the RPC address. Returns the listener and the address actually bound (port 0 picks
+/// a free one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves JSON-RPC on `listener` until `cancel`.
+pub async fn serve(listener: TcpListener, config: Config, cookie: Cookie, context: Arc<Context>, cancel: CancellationToken) -> std::io::Result<()> {
+    let server = Arc::new(Server {
+        context,
+        cookie,
+        user: config.user.clone(),
+        permits: Semaphore::new(config.max_concurrent),
+        timeout: config.timeout,
+    });
+    let app = Router::new()
+        .route("/", post(handle_post))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(server);
+    info!(addr = %listener.local_addr()?, "JSON-RPC listening");
+    axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await
+}
+
+async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    // Security: nothing is parsed before the caller is authenticated.
+    if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")], "authentication required\n")
+            .into_response();
+    }
+    let Ok(_permit) = server.permits.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return reply(error_response(Value::Null, RpcError::new(RpcError::PARSE_ERROR, format!("parse error: {e}")))),
+    };
+    let response = match request {
+        Value::Array(batch) if batch.is_empty() => error_response(Value::Null, RpcError::new(RpcError::INVALID_REQUEST, "empty batch")),
+        Value::Array(batch) => {
+            let mut responses = Vec::with_capacity(batch.len());
+            for item in batch {
+                if let Some(response) = server.call(item).await {
+                    responses.push(response);
+                }
+            }
+            Value::Array(responses)
+        }
+        single => match server.call(single).await {
+            Some(response) => response,
+            None => return StatusCode::NO_CONTENT.into_response(),
+        },
+    };
+    reply(response)
+}
+
+fn reply(body: Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn error_response(id: Value, error: RpcError) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": error.code, "message": error.message } })
+}
+
+impl Server {
+    /// Handles one request object; `None` for a notification (no id), which gets no answer.
+    async fn call(&self, request: Value) -> Option<Value> {
+        let Value::Object(mut object) = request else {
+            return Some(error_response(Value::Null, RpcError::new(RpcError::INVALID_REQUEST, "a request must be an object")));
+        };
+        let id = object.remove("id");
+        let Some(Value::String(method)) = object.remove("method") else {
+            return Some(error_response(id.unwrap_or(Value::Null), RpcError::new(RpcError::INVALID_REQUEST, "missing method")));
+        };
+        let params = object.remove("params").unwrap_or(Value::Null);
+        debug!(%method, "rpc call");
+        let result = match tokio::time::timeout(self.timeout, methods::call(&self.context, &method, params)).await {
+            Ok(result) => result,
+            Err(_) => Err(RpcError::internal(format!("{method} timed out after {:?}", self.timeout))),
+        };
+        let id = id?;
+        Some(match result {
+            Ok(value) => json!({ "jsonrpc": "2.0", "id": id, "result": value }),
+            Err(error) => error_response(id, error),
+        })
+    }
+}
