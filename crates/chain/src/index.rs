@@ -110,7 +110,11 @@ impl BlockIndex {
         }
         let expected_bits = next_target(
             params,
-            RetargetInput { parent_height: node.entry.height, parent_time: node.entry.header.time, anchor_time: node.anchor_time },
+            RetargetInput {
+                parent_height: node.entry.height,
+                parent_time: node.entry.header.time,
+                anchor_time: node.anchor_time,
+            },
         );
         HeaderContext { expected_bits, median_time_past: median_time(&times), now }
     }

@@ -153,7 +153,11 @@ impl std::fmt::Debug for Handle {
 const COMMAND_QUEUE: usize = 1024;
 
 /// Loads the chain from `store` and starts its actor on a thread of its own.
-pub fn spawn(store: Arc<Store>, params: Params, config: Config) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
+pub fn spawn(
+    store: Arc<Store>,
+    params: Params,
+    config: Config,
+) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
     let mut state = state::ChainState::open(store.clone(), params.clone(), config.mempool)?;
     let (commands, mut receiver) = mpsc::channel(COMMAND_QUEUE);
     let (tip_sender, tip) = watch::channel(state.tip_info());
@@ -280,10 +284,11 @@ impl Handle {
         {
             let reader = self.store.read()?;
             if let Some(location) = reader.tx_location(txid)? {
-                let hash = reader
-                    .main_hash(location.height)?
-                    .ok_or_else(|| Error::Inconsistent(format!("indexed height {} is not on the main chain", location.height)))?;
-                let block = reader.block(&hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
+                let hash = reader.main_hash(location.height)?.ok_or_else(|| {
+                    Error::Inconsistent(format!("indexed height {} is not on the main chain", location.height))
+                })?;
+                let block =
+                    reader.block(&hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
                 let tx = block
                     .transactions
                     .get(location.position as usize)

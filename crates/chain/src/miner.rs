@@ -29,7 +29,9 @@ pub fn search_nonce(header: &BlockHeader, threads: usize, stop: &AtomicBool, max
             scope.spawn(move || {
                 let mut nonce = header.nonce.wrapping_add(thread);
                 for attempt in 0..per_thread {
-                    if attempt % STOP_CHECK_INTERVAL == 0 && (done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed)) {
+                    if attempt % STOP_CHECK_INTERVAL == 0
+                        && (done.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed))
+                    {
                         return;
                     }
                     if target.is_met_by(&header.hash_from_midstate(midstate, nonce)) {

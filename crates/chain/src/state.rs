@@ -35,7 +35,7 @@ pub enum BlockOutcome {
 /// Why a reorganisation was abandoned.
 enum ReorgFailure {
     /// A block on the new branch is invalid.
-    Invalid(BlockHash, BlockReject),
+    Invalid(BlockHash, Box<BlockReject>),
     /// The store failed.
     Failed(Error),
 }
@@ -76,13 +76,16 @@ impl ChainState {
         let tip_height = reader.entry(&tip)?.ok_or(Error::Inconsistent("the tip has no index entry".into()))?.height;
         let mut main = Vec::with_capacity(tip_height as usize + 1);
         for height in 0..=tip_height {
-            let hash = reader.main_hash(height)?.ok_or_else(|| Error::Inconsistent(format!("main chain has no block at {height}")))?;
+            let hash = reader
+                .main_hash(height)?
+                .ok_or_else(|| Error::Inconsistent(format!("main chain has no block at {height}")))?;
             main.push(hash);
         }
         let saved_mempool = reader.saved_mempool()?;
         drop(reader);
         let index = BlockIndex::load(entries, main);
-        let mut state = ChainState { params, store, index, mempool: Mempool::new(limits), last_durable: Instant::now() };
+        let mut state =
+            ChainState { params, store, index, mempool: Mempool::new(limits), last_durable: Instant::now() };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // A block stored but not yet connected when the node stopped is connected now.
         state.activate_best_chain()?;
@@ -195,7 +198,8 @@ impl ChainState {
             {
                 let reader = self.store.read()?;
                 for hash in &connect {
-                    let block = reader.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
+                    let block =
+                        reader.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
                     blocks_to_connect.push(block);
                 }
             }
@@ -210,7 +214,8 @@ impl ChainState {
                 let mut returned = Vec::new();
                 for hash in &disconnect {
                     let height = self.index.get(hash).expect("main chain nodes are known").entry.height;
-                    let block = w.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("main block {hash} has no data")))?;
+                    let block =
+                        w.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("main block {hash} has no data")))?;
                     returned.extend(w.disconnect(&block, height)?);
                 }
                 for (offset, block) in blocks_to_connect.iter().enumerate() {
@@ -218,7 +223,7 @@ impl ChainState {
                     let hash = connect[offset];
                     match connect_block(block, height, &*w, &params) {
                         Ok(effects) => w.connect(&hash, height, &effects)?,
-                        Err(ValidationError::Reject(reject)) => return Err(ReorgFailure::Invalid(hash, reject)),
+                        Err(ValidationError::Reject(reject)) => return Err(ReorgFailure::Invalid(hash, Box::new(reject))),
                         Err(ValidationError::View(e)) => return Err(Error::Inconsistent(e.0).into()),
                     }
                 }
@@ -242,7 +247,13 @@ impl ChainState {
         Ok(total_disconnected)
     }
 
-    fn after_reorganisation(&mut self, disconnect: &[BlockHash], connect: &[BlockHash], blocks: &[Block], returned: Vec<Transaction>) {
+    fn after_reorganisation(
+        &mut self,
+        disconnect: &[BlockHash],
+        connect: &[BlockHash],
+        blocks: &[Block],
+        returned: Vec<Transaction>,
+    ) {
         let keep = self.index.main.len() - disconnect.len();
         self.index.main.truncate(keep);
         self.index.main.extend_from_slice(connect);
@@ -277,7 +288,8 @@ impl ChainState {
 
     /// Validates a transaction against the tip and adds it to the mempool.
     pub(crate) fn accept_transaction(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
-        let reader = self.store.read().map_err(|e| MempoolReject::View(peerchain_consensus::ViewError(e.to_string())))?;
+        let reader =
+            self.store.read().map_err(|e| MempoolReject::View(peerchain_consensus::ViewError(e.to_string())))?;
         let next_height = self.index.height() + 1;
         let is_confirmed = |txid: &TxId| matches!(reader.tx_location(txid), Ok(Some(_)));
         self.mempool.accept(tx, &reader, next_height, is_confirmed, &self.params)

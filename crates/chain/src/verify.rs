@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use peerchain_consensus::{
-    HeaderContext, MEDIAN_TIME_SPAN, Params, RetargetInput, UtxoView, ViewError, check_header, connect_block, median_time,
-    next_target,
+    HeaderContext, MEDIAN_TIME_SPAN, Params, RetargetInput, UtxoView, ViewError, check_header, connect_block,
+    median_time, next_target,
 };
 use peerchain_primitives::{BlockHash, Coin, OutPoint};
 use peerchain_store::{Reader, TxLocation};
@@ -25,7 +25,6 @@ pub struct VerifyReport {
     /// Every disagreement found (at most [`MAX_PROBLEMS`]); empty when all is well.
     pub problems: Vec<String>,
 }
-
 
 /// How many problems are listed before verification gives up.
 pub const MAX_PROBLEMS: usize = 20;
@@ -51,7 +50,8 @@ impl UtxoView for Replay {
 pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
     let mut report = VerifyReport::default();
     let tip = reader.tip()?;
-    let tip_height = reader.entry(&tip)?.map(|e| e.height).ok_or(Error::Inconsistent("tip has no index entry".into()))?;
+    let tip_height =
+        reader.entry(&tip)?.map(|e| e.height).ok_or(Error::Inconsistent("tip has no index entry".into()))?;
     report.height = tip_height;
     let mut replay = Replay::default();
     let mut recent_times: Vec<u64> = Vec::with_capacity(MEDIAN_TIME_SPAN);
@@ -91,7 +91,10 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
                 break;
             }
             let context = HeaderContext {
-                expected_bits: next_target(params, RetargetInput { parent_height: height - 1, parent_time: prev_time, anchor_time }),
+                expected_bits: next_target(
+                    params,
+                    RetargetInput { parent_height: height - 1, parent_time: prev_time, anchor_time },
+                ),
                 median_time_past: median_time(&recent_times),
                 // Verification does not re-judge the clock: a block once accepted stays in time.
                 now: u64::MAX - params.max_future_block_time,
@@ -116,7 +119,9 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
                 let expected = TxLocation { height, position: position as u32 };
                 let found = reader.tx_location(&tx.txid())?;
                 if found != Some(expected) {
-                    report.problems.push(format!("transaction {} is indexed at {found:?}, expected {expected:?}", tx.txid()));
+                    report
+                        .problems
+                        .push(format!("transaction {} is indexed at {found:?}, expected {expected:?}", tx.txid()));
                 }
             }
             report.transactions += block.transactions.len() as u64;
@@ -150,7 +155,9 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
         report.utxos = stored;
         let indexed = reader.tx_index_count()?;
         if indexed != report.transactions {
-            report.problems.push(format!("transaction index holds {indexed} entries, the chain {}", report.transactions));
+            report
+                .problems
+                .push(format!("transaction index holds {indexed} entries, the chain {}", report.transactions));
         }
     }
     Ok(report)

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use peerchain_chain::{BlockOutcome, Config, FeeRate, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve};
+use peerchain_chain::{
+    BlockOutcome, Config, FeeRate, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve,
+};
 use peerchain_consensus::{BlockReject, Params, TxReject};
 use peerchain_primitives::{
     Amount, Block, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
@@ -124,7 +126,11 @@ async fn a_payment_goes_through_the_mempool_into_a_block() {
     let template = node.template(&alice).await;
     assert_eq!(template.transactions.len(), 2);
     let reward = template.transactions[0].outputs[0].amount;
-    assert_eq!(reward, Params::for_network(Network::Regtest).subsidy(12).checked_add(fee).unwrap(), "fees go to the miner");
+    assert_eq!(
+        reward,
+        Params::for_network(Network::Regtest).subsidy(12).checked_add(fee).unwrap(),
+        "fees go to the miner"
+    );
     let block = solve(template, 1);
     node.handle.submit_block(block.clone()).await.unwrap();
     assert_eq!(node.handle.mempool_info().await.unwrap().size, 0, "confirmed transactions leave the mempool");
@@ -166,7 +172,8 @@ async fn mempool_policy_replacement_fees_and_immaturity() {
 
     // A child of the waiting transaction is accepted and mined after its parent.
     let change = OutPoint::new(better_id, 1);
-    let change_value = value.checked_sub(Amount::from_coins(2)).unwrap().checked_sub(Amount::from_units(5_000)).unwrap();
+    let change_value =
+        value.checked_sub(Amount::from_coins(2)).unwrap().checked_sub(Amount::from_units(5_000)).unwrap();
     let child = spend(change, change_value, &alice, &[(Amount::from_coins(3), &bob)], Amount::from_units(50_000));
     node.handle.submit_transaction(child.clone()).await.unwrap();
     let template = node.template(&alice).await;
@@ -177,16 +184,31 @@ async fn mempool_policy_replacement_fees_and_immaturity() {
     let (young, young_value) = coinbase_out(blocks.last().unwrap());
     let err = node
         .handle
-        .submit_transaction(spend(young, young_value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(1_000)))
+        .submit_transaction(spend(
+            young,
+            young_value,
+            &alice,
+            &[(Amount::from_coins(1), &bob)],
+            Amount::from_units(1_000),
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::Invalid(TxReject::ImmatureCoinbase { .. }))), "{err}");
 
     // A bad signature is refused with the input named.
-    let mut forged = spend(OutPoint::new(blocks[1].transactions[0].txid(), 0), value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(1_000));
+    let mut forged = spend(
+        OutPoint::new(blocks[1].transactions[0].txid(), 0),
+        value,
+        &alice,
+        &[(Amount::from_coins(1), &bob)],
+        Amount::from_units(1_000),
+    );
     forged.outputs[0].amount = Amount::from_units(50_000_000);
     let err = node.handle.submit_transaction(forged).await.unwrap_err();
-    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::Invalid(TxReject::BadSignature { input: 0 }))), "{err}");
+    assert!(
+        matches!(err, SubmitTxError::Rejected(MempoolReject::Invalid(TxReject::BadSignature { input: 0 }))),
+        "{err}"
+    );
     node.stop().await;
 }
 
@@ -271,7 +293,13 @@ async fn an_invalid_block_and_its_descendants_are_never_accepted() {
     greedy.header.merkle_root = greedy.compute_merkle_root();
     let greedy = solve(greedy, 1);
     let err = node.handle.submit_block(greedy.clone()).await.unwrap_err();
-    assert!(matches!(err, SubmitBlockError::KnownInvalid(_) | SubmitBlockError::Rejected(BlockReject::CoinbaseTooLarge { .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            SubmitBlockError::KnownInvalid(_) | SubmitBlockError::Rejected(BlockReject::CoinbaseTooLarge { .. })
+        ),
+        "{err}"
+    );
     assert_eq!(node.handle.tip().hash, shared[1].hash(), "the tip did not move");
     let err = node.handle.submit_block(greedy.clone()).await.unwrap_err();
     assert!(matches!(err, SubmitBlockError::KnownInvalid(h) if h == greedy.hash()), "never retried: {err}");
@@ -315,7 +343,11 @@ async fn verify_detects_a_tampered_utxo_set() {
     let node = Node::start_at(path, Config::default());
     let report = node.handle.verify().await.unwrap();
     assert!(!report.is_ok());
-    assert!(report.problems.iter().any(|p| p.contains("UTXO set holds 2 outputs, the replay 3")), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| p.contains("UTXO set holds 2 outputs, the replay 3")),
+        "{:?}",
+        report.problems
+    );
     node.stop().await;
     drop(dir);
 }

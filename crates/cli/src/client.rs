@@ -23,14 +23,18 @@ impl Client {
             Some(addr) => addr.to_string(),
             None => {
                 let file = data_dir.join(peerchain_node::RPC_ADDR_FILE);
-                std::fs::read_to_string(&file)
-                    .map(|s| s.trim().to_owned())
-                    .map_err(|_| anyhow!("no running node found for {} (start one with `peerchain node`, or pass --rpc-addr)", data_dir.display()))?
+                std::fs::read_to_string(&file).map(|s| s.trim().to_owned()).map_err(|_| {
+                    anyhow!(
+                        "no running node found for {} (start one with `peerchain node`, or pass --rpc-addr)",
+                        data_dir.display()
+                    )
+                })?
             }
         };
         let cookie_file = data_dir.join(peerchain_node::COOKIE_FILE);
-        let cookie = std::fs::read_to_string(&cookie_file)
-            .with_context(|| format!("cannot read the RPC cookie {} (is the node running with this --data-dir?)", cookie_file.display()))?;
+        let cookie = std::fs::read_to_string(&cookie_file).with_context(|| {
+            format!("cannot read the RPC cookie {} (is the node running with this --data-dir?)", cookie_file.display())
+        })?;
         let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(cookie.trim()));
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -55,7 +59,8 @@ impl Client {
             bail!("the node refused the RPC credentials (stale .cookie? restart the client after the node restarted)");
         }
         let body = response.body_mut().read_to_string().context("reading the node's answer")?;
-        let answer: Value = serde_json::from_str(&body).with_context(|| format!("the node answered HTTP {status} with non-JSON: {body}"))?;
+        let answer: Value = serde_json::from_str(&body)
+            .with_context(|| format!("the node answered HTTP {status} with non-JSON: {body}"))?;
         if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
             let message = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
             bail!("{message}");

@@ -112,7 +112,8 @@ fn main() -> ExitCode {
         }
     };
     let default_filter = if matches!(cli.command, Command::Node(_)) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(cli) {
         Ok(code) => code,
@@ -150,7 +151,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_node(network: Network, data_dir: PathBuf, rpc_addr: Option<SocketAddr>, args: NodeArgs) -> anyhow::Result<ExitCode> {
+fn run_node(
+    network: Network,
+    data_dir: PathBuf,
+    rpc_addr: Option<SocketAddr>,
+    args: NodeArgs,
+) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(&data_dir)?;
     if rpc_addr.is_some() {
         config.rpc.addr = rpc_addr;
@@ -164,7 +170,8 @@ fn run_node(network: Network, data_dir: PathBuf, rpc_addr: Option<SocketAddr>, a
     if args.mining_threads.is_some() {
         config.mining.threads = args.mining_threads;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -177,7 +184,8 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
             return;
         };
         tokio::select! {
@@ -248,7 +256,11 @@ fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::
                 let mut text = format!("transaction {}\n{place}", t["txid"].as_str().unwrap_or_default());
                 for output in t["outputs"].as_array().into_iter().flatten() {
                     let to = output["lock"]["address"].as_str().or(output["lock"]["type"].as_str()).unwrap_or_default();
-                    text.push_str(&format!("\n  {} {} → {to}", coins(&output["amount"]), output["asset"].as_str().unwrap_or_default()));
+                    text.push_str(&format!(
+                        "\n  {} {} → {to}",
+                        coins(&output["amount"]),
+                        output["asset"].as_str().unwrap_or_default()
+                    ));
                 }
                 text
             });

@@ -35,8 +35,8 @@ pub fn next_target(params: &Params, input: RetargetInput) -> CompactTarget {
     let height_delta = i128::from(input.parent_height - 1);
     // How far ahead (negative) or behind (positive) of schedule the branch is, in units of
     // 1/65536 half-lives.
-    let exponent = ((time_delta - params.target_spacing as i128 * height_delta) * 65536)
-        / params.asert_half_life as i128;
+    let exponent =
+        ((time_delta - params.target_spacing as i128 * height_delta) * 65536) / params.asert_half_life as i128;
     let shifts = exponent >> 16;
     let frac = (exponent & 0xffff) as u64;
     // 2^frac ≈ 1 + 0.695502049·x + 0.2262698·x² + 0.0782318·x³ in 16-bit fixed point.
@@ -114,8 +114,14 @@ mod tests {
     #[test]
     fn regtest_never_retargets_and_early_blocks_use_the_limit() {
         let regtest = Params::for_network(Network::Regtest);
-        assert_eq!(next_target(&regtest, RetargetInput { parent_height: 500, parent_time: 0, anchor_time: Some(0) }), regtest.pow_limit);
+        assert_eq!(
+            next_target(&regtest, RetargetInput { parent_height: 500, parent_time: 0, anchor_time: Some(0) }),
+            regtest.pow_limit
+        );
         let devnet = Params::for_network(Network::Devnet);
-        assert_eq!(next_target(&devnet, RetargetInput { parent_height: 0, parent_time: 5, anchor_time: None }), devnet.pow_limit);
+        assert_eq!(
+            next_target(&devnet, RetargetInput { parent_height: 0, parent_time: 5, anchor_time: None }),
+            devnet.pow_limit
+        );
     }
 }

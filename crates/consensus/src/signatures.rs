@@ -71,10 +71,7 @@ impl SigBatch {
     /// failing signature (in block order) that can be singled out.
     pub fn verify_consensus(&self) -> Result<(), SigOrigin> {
         let groups = self.len().div_ceil(BATCH_SIZE);
-        let failed: Option<usize> = (0..groups)
-            .into_par_iter()
-            .filter(|&group| !self.verify_group(group))
-            .min();
+        let failed: Option<usize> = (0..groups).into_par_iter().filter(|&group| !self.verify_group(group)).min();
         match failed {
             None => Ok(()),
             Some(group) => Err(self.culprit(group)),
@@ -110,7 +107,6 @@ impl SigBatch {
             .map_or(self.origins[start], |i| self.origins[i])
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -161,7 +161,8 @@ pub fn check_spends(
                         return Err(mismatch);
                     }
                     previous = Some(*key_index);
-                    let public_key = keys.get(usize::from(*key_index)).ok_or(TxReject::WitnessMismatch { input: index })?;
+                    let public_key =
+                        keys.get(usize::from(*key_index)).ok_or(TxReject::WitnessMismatch { input: index })?;
                     require(public_key, signature)?;
                 }
             }
@@ -273,7 +274,12 @@ pub struct BlockEffects {
 /// Validates `block` at `height` on top of the UTXO set seen through `view`, which must be the
 /// state at its parent: every context-free rule, every spend, the coinbase, and every
 /// signature (in batches on all cores). Returns what the block changes; changes nothing.
-pub fn connect_block(block: &Block, height: u32, view: &impl UtxoView, params: &Params) -> Result<BlockEffects, ValidationError> {
+pub fn connect_block(
+    block: &Block,
+    height: u32,
+    view: &impl UtxoView,
+    params: &Params,
+) -> Result<BlockEffects, ValidationError> {
     let hash = block.hash();
     let txids = check_block(block, params)?;
     let coinbase = &block.transactions[0];
@@ -314,7 +320,10 @@ pub fn connect_block(block: &Block, height: u32, view: &impl UtxoView, params: &
                 coins.push(coin);
             }
             let fee = check_spends(tx, tx_index as u32, &coins, height, params, &mut signatures).map_err(reject)?;
-            fees = fees.checked_add(fee).filter(|f| f.is_valid_money()).ok_or_else(|| reject(TxReject::OutputOutOfRange))?;
+            fees = fees
+                .checked_add(fee)
+                .filter(|f| f.is_valid_money())
+                .ok_or_else(|| reject(TxReject::OutputOutOfRange))?;
         }
         let is_coinbase = tx_index == 0;
         for (index, output) in tx.outputs.iter().enumerate() {
@@ -324,11 +333,8 @@ pub fn connect_block(block: &Block, height: u32, view: &impl UtxoView, params: &
     }
 
     let allowed = params.subsidy(height).checked_add(fees).unwrap_or(Amount::MAX_MONEY);
-    let paid = coinbase
-        .outputs
-        .iter()
-        .try_fold(Amount::ZERO, |sum, o| sum.checked_add(o.amount))
-        .unwrap_or(Amount::MAX_MONEY);
+    let paid =
+        coinbase.outputs.iter().try_fold(Amount::ZERO, |sum, o| sum.checked_add(o.amount)).unwrap_or(Amount::MAX_MONEY);
     if paid > allowed {
         return Err(BlockReject::CoinbaseTooLarge { hash, paid: paid.units(), allowed: allowed.units() }.into());
     }
@@ -349,7 +355,10 @@ pub fn connect_block(block: &Block, height: u32, view: &impl UtxoView, params: &
 pub fn coinbase_transaction(height: u32, reward: Amount, key_hash: KeyHash, extra: Vec<u8>) -> Transaction {
     Transaction {
         version: CURRENT_VERSION,
-        inputs: vec![peerchain_primitives::TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height, extra } }],
+        inputs: vec![peerchain_primitives::TxIn {
+            prev_out: OutPoint::NULL,
+            witness: Witness::Coinbase { height, extra },
+        }],
         outputs: vec![TxOut::coins_to(reward, key_hash)],
         lock_time: 0,
     }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use peerchain_consensus::{
-    BlockReject, HeaderContext, Params, TxReject, UtxoView, ValidationError, ViewError, check_header, coinbase_transaction,
-    connect_block,
+    BlockReject, HeaderContext, Params, TxReject, UtxoView, ValidationError, ViewError, check_header,
+    coinbase_transaction, connect_block,
 };
 use peerchain_primitives::{
     Amount, AssetId, Block, BlockHeader, Coin, Lock, LockHash, Network, OutPoint, SecretKey, SigHashMode, TokenId,
@@ -39,7 +39,14 @@ impl Fixture {
         let bob = SecretKey::from_seed([2; 32]);
         let funding = OutPoint::new(peerchain_primitives::TxId([9; 32]), 0);
         let mut view = MemoryView::default();
-        view.0.insert(funding, Coin { output: TxOut::coins_to(Amount::from_coins(50), alice.public_key().key_hash()), height: 1, is_coinbase: true });
+        view.0.insert(
+            funding,
+            Coin {
+                output: TxOut::coins_to(Amount::from_coins(50), alice.public_key().key_hash()),
+                height: 1,
+                is_coinbase: true,
+            },
+        );
         Self { params, view, alice, bob, funding }
     }
 
@@ -55,8 +62,10 @@ impl Fixture {
     fn sign_key(&self, tx: &mut Transaction, index: usize, key: &SecretKey, mode: SigHashMode) {
         let spent = self.spent_output(&tx.inputs[index].prev_out);
         let message = tx.signature_hash(index, &spent, mode, self.params.network.magic());
-        tx.inputs[index].witness =
-            Witness::Key { public_key: key.public_key(), signature: TxSignature { mode, signature: key.sign(&message) } };
+        tx.inputs[index].witness = Witness::Key {
+            public_key: key.public_key(),
+            signature: TxSignature { mode, signature: key.sign(&message) },
+        };
     }
 
     /// Alice pays `amount` to Bob from the funding coin, with the rest back to her minus `fee`.
@@ -76,7 +85,8 @@ impl Fixture {
     }
 
     fn block(&self, txs: Vec<Transaction>, coinbase_value: Amount) -> Block {
-        let mut transactions = vec![coinbase_transaction(HEIGHT, coinbase_value, self.bob.public_key().key_hash(), vec![])];
+        let mut transactions =
+            vec![coinbase_transaction(HEIGHT, coinbase_value, self.bob.public_key().key_hash(), vec![])];
         transactions.extend(txs);
         let mut block = Block {
             header: BlockHeader {
@@ -119,7 +129,12 @@ fn a_valid_payment_connects_and_reports_its_effects() {
     assert_eq!(effects.spent.len(), 1);
     assert_eq!(effects.spent[0].0, fx.funding);
     assert_eq!(effects.created.len(), 3, "coinbase output plus two payment outputs");
-    assert!(effects.created.iter().any(|(op, c)| *op == OutPoint::new(txid, 0) && c.output.amount == Amount::from_coins(10)));
+    assert!(
+        effects
+            .created
+            .iter()
+            .any(|(op, c)| *op == OutPoint::new(txid, 0) && c.output.amount == Amount::from_coins(10))
+    );
 }
 
 #[test]
@@ -137,7 +152,10 @@ fn coinbase_must_name_its_height_and_come_first_and_once() {
     let mut block = fx.block(vec![], fx.params.subsidy(HEIGHT));
     block.transactions[0] = coinbase_transaction(HEIGHT + 1, Amount::ZERO, fx.bob.public_key().key_hash(), vec![]);
     block.header.merkle_root = block.compute_merkle_root();
-    assert!(matches!(fx.connect(&block), Err(ValidationError::Reject(BlockReject::BadCoinbaseHeight { got: 101, expected: 100, .. }))));
+    assert!(matches!(
+        fx.connect(&block),
+        Err(ValidationError::Reject(BlockReject::BadCoinbaseHeight { got: 101, expected: 100, .. }))
+    ));
 
     let mut block = fx.block(vec![fx.payment(Amount::from_coins(1), Amount::ZERO)], Amount::ZERO);
     block.transactions.swap(0, 1);
@@ -164,7 +182,10 @@ fn merkle_root_and_duplicates_and_size_are_checked() {
     let mut params = fx.params.clone();
     params.max_block_size = 200;
     let block = fx.block(vec![fx.payment(Amount::from_coins(1), Amount::ZERO)], Amount::ZERO);
-    assert!(matches!(connect_block(&block, HEIGHT, &fx.view, &params), Err(ValidationError::Reject(BlockReject::TooLarge { .. }))));
+    assert!(matches!(
+        connect_block(&block, HEIGHT, &fx.view, &params),
+        Err(ValidationError::Reject(BlockReject::TooLarge { .. }))
+    ));
 }
 
 #[test]
@@ -202,7 +223,10 @@ fn outputs_created_earlier_in_the_block_can_be_spent() {
     assert!(!effects.created.iter().any(|(op, _)| *op == parent_out), "spent in block, never created in the set");
     // In the wrong order the child's input does not exist yet.
     let block = fx.block(vec![child, fx.payment(Amount::from_coins(10), Amount::ZERO)], Amount::ZERO);
-    assert!(matches!(fx.connect(&block), Err(ValidationError::Reject(BlockReject::Transaction { reason: TxReject::MissingInput(_), .. }))));
+    assert!(matches!(
+        fx.connect(&block),
+        Err(ValidationError::Reject(BlockReject::Transaction { reason: TxReject::MissingInput(_), .. }))
+    ));
 }
 
 #[test]
@@ -210,7 +234,9 @@ fn immature_coinbase_outputs_cannot_be_spent() {
     let mut fx = Fixture::new();
     fx.view.0.get_mut(&fx.funding).unwrap().height = HEIGHT - 1;
     let reason = fx.tx_reason(fx.payment(Amount::from_coins(1), Amount::ZERO));
-    assert!(matches!(reason, TxReject::ImmatureCoinbase { mature_at, .. } if mature_at == HEIGHT - 1 + fx.params.coinbase_maturity));
+    assert!(
+        matches!(reason, TxReject::ImmatureCoinbase { mature_at, .. } if mature_at == HEIGHT - 1 + fx.params.coinbase_maturity)
+    );
 }
 
 #[test]
@@ -358,8 +384,14 @@ fn htlc_spend(fx: &Fixture, outpoint: OutPoint, key: &SecretKey, preimage: Optio
 fn hash_time_lock_claim_needs_the_preimage_and_the_claim_key() {
     let (fx, outpoint, secret) = htlc_fixture(HEIGHT + 10);
     fx.connect(&fx.block(vec![htlc_spend(&fx, outpoint, &fx.bob, Some(secret.clone()))], Amount::ZERO)).expect("claim");
-    assert_eq!(fx.tx_reason(htlc_spend(&fx, outpoint, &fx.bob, Some(b"wrong".to_vec()))), TxReject::BadPreimage { input: 0 });
-    assert_eq!(fx.tx_reason(htlc_spend(&fx, outpoint, &fx.alice, Some(secret))), TxReject::WitnessMismatch { input: 0 });
+    assert_eq!(
+        fx.tx_reason(htlc_spend(&fx, outpoint, &fx.bob, Some(b"wrong".to_vec()))),
+        TxReject::BadPreimage { input: 0 }
+    );
+    assert_eq!(
+        fx.tx_reason(htlc_spend(&fx, outpoint, &fx.alice, Some(secret))),
+        TxReject::WitnessMismatch { input: 0 }
+    );
 }
 
 #[test]
@@ -391,7 +423,11 @@ fn tokens_are_issued_once_by_their_first_input_and_never_overspent() {
     let fx = Fixture::new();
     let token = TokenId::issued_by(&fx.funding);
     let mut issue = fx.payment(Amount::from_coins(1), Amount::ZERO);
-    issue.outputs.push(TxOut { asset: AssetId::Token(token), amount: Amount::from_units(1_000), lock: Lock::Key(fx.alice.public_key().key_hash()) });
+    issue.outputs.push(TxOut {
+        asset: AssetId::Token(token),
+        amount: Amount::from_units(1_000),
+        lock: Lock::Key(fx.alice.public_key().key_hash()),
+    });
     fx.sign_key(&mut issue, 0, &fx.alice, SigHashMode::All);
     fx.connect(&fx.block(vec![issue.clone()], Amount::ZERO)).expect("issuance");
 
@@ -427,7 +463,9 @@ fn structural_transaction_rules() {
     assert_eq!(fx.tx_reason(sum_overflow), TxReject::OutputOutOfRange);
 
     let mut fake_coinbase_input = fx.payment(Amount::from_coins(1), Amount::ZERO);
-    fake_coinbase_input.inputs.push(TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height: 1, extra: vec![] } });
+    fake_coinbase_input
+        .inputs
+        .push(TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height: 1, extra: vec![] } });
     assert_eq!(fx.tx_reason(fake_coinbase_input), TxReject::BadCoinbase);
 }
 
@@ -437,7 +475,8 @@ fn headers_must_meet_target_difficulty_and_time_rules() {
     let mut header = params.genesis_block().header;
     header.prev_hash = params.genesis_hash();
     header.time = params.genesis_time + 10;
-    let context = HeaderContext { expected_bits: params.pow_limit, median_time_past: params.genesis_time, now: header.time };
+    let context =
+        HeaderContext { expected_bits: params.pow_limit, median_time_past: params.genesis_time, now: header.time };
     let target = params.pow_limit.expand().unwrap();
     let mine = |mut h: BlockHeader| {
         while !target.is_met_by(&h.hash()) {

@@ -102,7 +102,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     create_private_dir(&data_dir)?;
     let params = Params::for_network(network);
     let store_path = data_dir.join(CHAIN_FILE);
-    let store = Store::open(&store_path, &params).map_err(|source| Error::Store { path: store_path.clone(), source })?;
+    let store =
+        Store::open(&store_path, &params).map_err(|source| Error::Store { path: store_path.clone(), source })?;
     let chain_config = peerchain_chain::Config {
         mempool: MempoolLimits {
             max_bytes: config.chain.mempool_max_mib << 20,
@@ -114,11 +115,14 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     info!(%network, data_dir = %data_dir.display(), height = tip.height, tip = %tip.hash, "node starting");
 
     let rpc_addr = config.rpc.addr.unwrap_or_else(|| default_rpc_addr(network));
-    let (listener, bound) = peerchain_rpc::bind(rpc_addr).await.map_err(|source| Error::RpcBind { addr: rpc_addr, source })?;
+    let (listener, bound) =
+        peerchain_rpc::bind(rpc_addr).await.map_err(|source| Error::RpcBind { addr: rpc_addr, source })?;
     let cookie_path = data_dir.join(COOKIE_FILE);
-    let cookie = peerchain_rpc::write_cookie(&cookie_path).map_err(|source| Error::DataDir { path: cookie_path.clone(), source })?;
+    let cookie = peerchain_rpc::write_cookie(&cookie_path)
+        .map_err(|source| Error::DataDir { path: cookie_path.clone(), source })?;
     let addr_path = data_dir.join(RPC_ADDR_FILE);
-    std::fs::write(&addr_path, bound.to_string()).map_err(|source| Error::DataDir { path: addr_path.clone(), source })?;
+    std::fs::write(&addr_path, bound.to_string())
+        .map_err(|source| Error::DataDir { path: addr_path.clone(), source })?;
 
     let mut rpc_config = peerchain_rpc::Config::on(bound);
     if let (Some(user), Some(password)) = (config.rpc.user.clone(), config.rpc.password.clone()) {
@@ -145,7 +149,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             Some(text) => Address::parse(text, network)?,
             None => Wallet::open_or_create(&Wallet::path_in(&data_dir), network)?.address(),
         };
-        let threads = config.mining.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads =
+            config.mining.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         info!(address = %reward_to, threads, "mining");
         let miner = MinerConfig { reward_to: reward_to.key_hash, threads, refresh: std::time::Duration::from_secs(5) };
         Some(tokio::spawn(peerchain_chain::run_miner(chain.clone(), miner, tasks.clone())))

@@ -34,7 +34,8 @@ pub fn asset() -> impl Strategy<Value = AssetId> {
 pub fn lock() -> impl Strategy<Value = Lock> {
     prop_oneof![
         bytes32().prop_map(|b| Lock::Key(KeyHash(b))),
-        (any::<u8>(), vec(bytes32().prop_map(PublicKey), 0..=16)).prop_map(|(threshold, keys)| Lock::Multisig { threshold, keys }),
+        (any::<u8>(), vec(bytes32().prop_map(PublicKey), 0..=16))
+            .prop_map(|(threshold, keys)| Lock::Multisig { threshold, keys }),
         (bytes32(), bytes32(), bytes32(), any::<u32>()).prop_map(|(h, c, r, height)| Lock::HashTimeLock {
             hash: LockHash(h),
             claim: KeyHash(c),
@@ -46,7 +47,11 @@ pub fn lock() -> impl Strategy<Value = Lock> {
 
 /// Any output.
 pub fn tx_out() -> impl Strategy<Value = TxOut> {
-    (asset(), any::<u64>(), lock()).prop_map(|(asset, amount, lock)| TxOut { asset, amount: Amount::from_units(amount), lock })
+    (asset(), any::<u64>(), lock()).prop_map(|(asset, amount, lock)| TxOut {
+        asset,
+        amount: Amount::from_units(amount),
+        lock,
+    })
 }
 
 /// Any witness.
@@ -55,12 +60,11 @@ pub fn witness() -> impl Strategy<Value = Witness> {
         (any::<u32>(), vec(any::<u8>(), 0..=100)).prop_map(|(height, extra)| Witness::Coinbase { height, extra }),
         (bytes32(), signature()).prop_map(|(k, signature)| Witness::Key { public_key: PublicKey(k), signature }),
         vec((any::<u8>(), signature()), 0..=16).prop_map(|signatures| Witness::Multisig { signatures }),
-        (vec(any::<u8>(), 0..=64), bytes32(), signature()).prop_map(|(preimage, k, signature)| Witness::HashLockClaim {
-            preimage,
-            public_key: PublicKey(k),
-            signature
+        (vec(any::<u8>(), 0..=64), bytes32(), signature()).prop_map(|(preimage, k, signature)| {
+            Witness::HashLockClaim { preimage, public_key: PublicKey(k), signature }
         }),
-        (bytes32(), signature()).prop_map(|(k, signature)| Witness::TimeLockRefund { public_key: PublicKey(k), signature }),
+        (bytes32(), signature())
+            .prop_map(|(k, signature)| Witness::TimeLockRefund { public_key: PublicKey(k), signature }),
     ]
 }
 
@@ -82,16 +86,16 @@ pub fn transaction() -> impl Strategy<Value = Transaction> {
 
 /// Any header.
 pub fn header() -> impl Strategy<Value = BlockHeader> {
-    (any::<u32>(), bytes32(), bytes32(), any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(version, prev, root, time, bits, nonce)| {
-        BlockHeader {
+    (any::<u32>(), bytes32(), bytes32(), any::<u64>(), any::<u32>(), any::<u64>()).prop_map(
+        |(version, prev, root, time, bits, nonce)| BlockHeader {
             version,
             prev_hash: BlockHash(prev),
             merkle_root: MerkleRoot(root),
             time,
             bits: CompactTarget(bits),
             nonce,
-        }
-    })
+        },
+    )
 }
 
 /// Any block (of modest size).
@@ -101,7 +105,11 @@ pub fn block() -> impl Strategy<Value = Block> {
 
 /// Any UTXO entry.
 pub fn coin() -> impl Strategy<Value = Coin> {
-    (tx_out(), any::<u32>(), any::<bool>()).prop_map(|(output, height, is_coinbase)| Coin { output, height, is_coinbase })
+    (tx_out(), any::<u32>(), any::<bool>()).prop_map(|(output, height, is_coinbase)| Coin {
+        output,
+        height,
+        is_coinbase,
+    })
 }
 
 #[cfg(test)]

@@ -117,7 +117,10 @@ impl Encode for Block {
 
 impl Decode for Block {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { header: BlockHeader::decode(reader)?, transactions: reader.list("transactions", MAX_BLOCK_TRANSACTIONS)? })
+        Ok(Self {
+            header: BlockHeader::decode(reader)?,
+            transactions: reader.list("transactions", MAX_BLOCK_TRANSACTIONS)?,
+        })
     }
 }
 

@@ -131,10 +131,7 @@ mod tests {
 
     #[test]
     fn sha256d_of_empty_input_matches_the_known_vector() {
-        assert_eq!(
-            hex::encode(sha256d(b"")),
-            "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456"
-        );
+        assert_eq!(hex::encode(sha256d(b"")), "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456");
     }
 
     #[test]

@@ -438,7 +438,13 @@ impl<'a> SighashCache<'a> {
 
     /// See [`Transaction::signature_hash`]. Panics never: an input index past the end signs
     /// an empty reference, which no spent output can match.
-    pub fn signature_hash(&mut self, input_index: usize, spent: &TxOut, mode: SigHashMode, network_magic: u8) -> [u8; 32] {
+    pub fn signature_hash(
+        &mut self,
+        input_index: usize,
+        spent: &TxOut,
+        mode: SigHashMode,
+        network_magic: u8,
+    ) -> [u8; 32] {
         let tx = self.tx;
         let mut hasher = Sha256::new();
         hasher.update(b"peerchain/sighash");

@@ -48,8 +48,13 @@ pub(crate) fn is_authorised(headers: &HeaderMap, cookie: &Cookie, user: Option<&
     let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
     let Some(encoded) = value.strip_prefix("Basic ") else { return false };
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
-    let Some((name, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else { return false };
-    let cookie_ok = constant_time_eq(name.as_bytes(), COOKIE_USER.as_bytes()) & constant_time_eq(password.as_bytes(), cookie.0.as_bytes());
-    let user_ok = user.is_some_and(|(u, p)| constant_time_eq(name.as_bytes(), u.as_bytes()) & constant_time_eq(password.as_bytes(), p.as_bytes()));
+    let Some((name, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let cookie_ok = constant_time_eq(name.as_bytes(), COOKIE_USER.as_bytes())
+        & constant_time_eq(password.as_bytes(), cookie.0.as_bytes());
+    let user_ok = user.is_some_and(|(u, p)| {
+        constant_time_eq(name.as_bytes(), u.as_bytes()) & constant_time_eq(password.as_bytes(), p.as_bytes())
+    });
     cookie_ok | user_ok
 }

@@ -126,7 +126,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 /// Serves JSON-RPC on `listener` until `cancel`.
-pub async fn serve(listener: TcpListener, config: Config, cookie: Cookie, context: Arc<Context>, cancel: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    cookie: Cookie,
+    context: Arc<Context>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let server = Arc::new(Server {
         context,
         cookie,
@@ -145,7 +151,11 @@ pub async fn serve(listener: TcpListener, config: Config, cookie: Cookie, contex
 async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
     // Security: nothing is parsed before the caller is authenticated.
     if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")], "authentication required\n")
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")],
+            "authentication required\n",
+        )
             .into_response();
     }
     let Ok(_permit) = server.permits.acquire().await else {
@@ -153,10 +163,17 @@ async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body
     };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
-        Err(e) => return reply(error_response(Value::Null, RpcError::new(RpcError::PARSE_ERROR, format!("parse error: {e}")))),
+        Err(e) => {
+            return reply(error_response(
+                Value::Null,
+                RpcError::new(RpcError::PARSE_ERROR, format!("parse error: {e}")),
+            ));
+        }
     };
     let response = match request {
-        Value::Array(batch) if batch.is_empty() => error_response(Value::Null, RpcError::new(RpcError::INVALID_REQUEST, "empty batch")),
+        Value::Array(batch) if batch.is_empty() => {
+            error_response(Value::Null, RpcError::new(RpcError::INVALID_REQUEST, "empty batch"))
+        }
         Value::Array(batch) => {
             let mut responses = Vec::with_capacity(batch.len());
             for item in batch {
@@ -186,11 +203,17 @@ impl Server {
     /// Handles one request object; `None` for a notification (no id), which gets no answer.
     async fn call(&self, request: Value) -> Option<Value> {
         let Value::Object(mut object) = request else {
-            return Some(error_response(Value::Null, RpcError::new(RpcError::INVALID_REQUEST, "a request must be an object")));
+            return Some(error_response(
+                Value::Null,
+                RpcError::new(RpcError::INVALID_REQUEST, "a request must be an object"),
+            ));
         };
         let id = object.remove("id");
         let Some(Value::String(method)) = object.remove("method") else {
-            return Some(error_response(id.unwrap_or(Value::Null), RpcError::new(RpcError::INVALID_REQUEST, "missing method")));
+            return Some(error_response(
+                id.unwrap_or(Value::Null),
+                RpcError::new(RpcError::INVALID_REQUEST, "missing method"),
+            ));
         };
         let params = object.remove("params").unwrap_or(Value::Null);
         debug!(%method, "rpc call");

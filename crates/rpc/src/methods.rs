@@ -63,7 +63,11 @@ impl Params {
                 None => Ok(()),
             },
             Value::Array(items) if items.len() <= self.names.len() => Ok(()),
-            Value::Array(items) => Err(RpcError::invalid_params(format!("expected at most {} parameters, got {}", self.names.len(), items.len()))),
+            Value::Array(items) => Err(RpcError::invalid_params(format!(
+                "expected at most {} parameters, got {}",
+                self.names.len(),
+                items.len()
+            ))),
             _ => Err(RpcError::invalid_params("params must be an object or an array")),
         }
     }
@@ -137,12 +141,13 @@ fn chain_block(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let found = if let Ok(height) = which.parse::<u32>() {
         context.chain.block_at(height).map_err(RpcError::internal)?.map(|b| (b, height, true))
     } else {
-        let hash: BlockHash = which
-            .parse()
-            .map_err(|_| RpcError::invalid_params(format!("`{which}` is neither a height nor a 64-hex-digit block hash")))?;
+        let hash: BlockHash = which.parse().map_err(|_| {
+            RpcError::invalid_params(format!("`{which}` is neither a height nor a 64-hex-digit block hash"))
+        })?;
         context.chain.block(&hash).map_err(RpcError::internal)?
     };
-    let (block, height, in_main_chain) = found.ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("block {which} not found")))?;
+    let (block, height, in_main_chain) =
+        found.ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("block {which} not found")))?;
     let tip = context.chain.tip().height;
     Ok(block_json(&block, height, in_main_chain, tip, context.network))
 }
@@ -217,13 +222,11 @@ fn tx_json(tx: &Transaction, network: Network) -> Value {
 
 async fn chain_tx(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let text = params.required_str("txid")?;
-    let txid: TxId = text.parse().map_err(|_| RpcError::invalid_params(format!("`{text}` is not a 64-hex-digit transaction id")))?;
-    let lookup = context
-        .chain
-        .transaction(&txid)
-        .await
-        .map_err(RpcError::internal)?
-        .ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("transaction {txid} not found in the chain or the mempool")))?;
+    let txid: TxId =
+        text.parse().map_err(|_| RpcError::invalid_params(format!("`{text}` is not a 64-hex-digit transaction id")))?;
+    let lookup = context.chain.transaction(&txid).await.map_err(RpcError::internal)?.ok_or_else(|| {
+        RpcError::new(RpcError::NOT_FOUND, format!("transaction {txid} not found in the chain or the mempool"))
+    })?;
     let mut value = tx_json(&lookup.tx, context.network);
     let object = value.as_object_mut().expect("tx_json makes an object");
     object.insert("confirmations".into(), json!(lookup.confirmations));
@@ -279,7 +282,9 @@ async fn send_raw_transaction(context: &Context, params: &Params) -> Result<Valu
     let tx: Transaction = decode_hex(params.required_str("hex")?, "transaction")?;
     match context.chain.submit_transaction(tx).await {
         Ok(txid) => Ok(json!({ "txid": txid })),
-        Err(SubmitTxError::Rejected(reason)) => Err(RpcError::new(RpcError::REJECTED, format!("transaction rejected: {reason}"))),
+        Err(SubmitTxError::Rejected(reason)) => {
+            Err(RpcError::new(RpcError::REJECTED, format!("transaction rejected: {reason}")))
+        }
         Err(SubmitTxError::Stopped) => Err(RpcError::internal("the node is shutting down")),
     }
 }
@@ -298,19 +303,42 @@ async fn generate(context: &Context, params: &Params) -> Result<Value, RpcError>
     }
     .ok_or_else(|| RpcError::invalid_params(format!("`blocks` must be a whole number from 1 to {MAX_GENERATE}")))?;
     let reward_to = match params.optional_str("address")? {
-        Some(text) => Address::parse(text, context.network).map_err(|e| RpcError::invalid_params(e.to_string()))?.key_hash,
-        None => Wallet::open_or_create(&peerchain_wallet::Wallet::path_in(&context.data_dir), context.network)
-            .map_err(wallet_error)?
-            .address()
-            .key_hash,
+        Some(text) => {
+            Address::parse(text, context.network).map_err(|e| RpcError::invalid_params(e.to_string()))?.key_hash
+        }
+        None => {
+            Wallet::open_or_create(&peerchain_wallet::Wallet::path_in(&context.data_dir), context.network)
+                .map_err(wallet_error)?
+                .address()
+                .key_hash
+        }
     };
     let mut hashes = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let template = context.chain.block_template(reward_to, b"generate".to_vec()).await.map_err(RpcError::internal)?;
+        let template =
+            context.chain.block_template(reward_to, b"generate".to_vec()).await.map_err(RpcError::internal)?;
         let block = tokio::task::spawn_blocking(move || solve(template, 1)).await.map_err(RpcError::internal)?;
         let hash = block.hash();
         context.chain.submit_block(block).await.map_err(submit_block_error)?;
         hashes.push(hash);
     }
     Ok(json!({ "hashes": hashes }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::METHODS;
+
+    /// docs/rpc.md documents exactly the methods the server answers.
+    #[test]
+    fn the_method_table_in_the_docs_matches_the_server() {
+        let doc = include_str!("../../../docs/rpc.md");
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .collect();
+        let served: Vec<&str> = METHODS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(documented, served);
+    }
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use peerchain_consensus::{BlockEffects, Params, UtxoView, ViewError};
 use peerchain_primitives::encode::{Reader as ByteReader, put_varint};
-use peerchain_primitives::{Block, BlockHash, BlockHeader, Coin, Decode, DecodeError, Encode, OutPoint, Transaction, TxId, Work};
+use peerchain_primitives::{
+    Block, BlockHash, BlockHeader, Coin, Decode, DecodeError, Encode, OutPoint, Transaction, TxId, Work,
+};
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table};
 
 use crate::tables::*;
@@ -33,7 +35,9 @@ pub enum Error {
         detail: String,
     },
     /// The store belongs to another network.
-    #[error("this data directory holds the chain with genesis {found}, not {expected}; use the matching --network or another --data-dir")]
+    #[error(
+        "this data directory holds the chain with genesis {found}, not {expected}; use the matching --network or another --data-dir"
+    )]
     WrongNetwork {
         /// This network's genesis.
         expected: BlockHash,
@@ -191,7 +195,11 @@ impl Store {
     /// Runs `apply` in one write transaction and commits it if `apply` succeeds; if it fails,
     /// nothing it did is kept. A `durable` commit is on disk when this returns; a non-durable
     /// one is atomic too but may be lost (as a whole) in a crash until the next durable commit.
-    pub fn write<R, E: From<Error>>(&self, durable: bool, apply: impl FnOnce(&mut Writer<'_>) -> Result<R, E>) -> Result<R, E> {
+    pub fn write<R, E: From<Error>>(
+        &self,
+        durable: bool,
+        apply: impl FnOnce(&mut Writer<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
         let mut txn = self.db.begin_write().map_err(Error::from)?;
         txn.set_durability(if durable { Durability::Immediate } else { Durability::None })
             .map_err(|e| Error::Database(e.into()))?;
@@ -226,32 +234,47 @@ fn get_tip(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Blo
     BlockHash::from_bytes(bytes.value()).map_err(corrupt("tip"))
 }
 
-fn get_entry(index: &impl ReadableTable<&'static [u8; 32], &'static [u8]>, hash: &BlockHash) -> Result<Option<IndexEntry>, Error> {
+fn get_entry(
+    index: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    hash: &BlockHash,
+) -> Result<Option<IndexEntry>, Error> {
     match index.get(&hash.0)? {
         Some(bytes) => Ok(Some(IndexEntry::decode(bytes.value()).map_err(corrupt("block index entry"))?)),
         None => Ok(None),
     }
 }
 
-fn get_block(blocks: &impl ReadableTable<&'static [u8; 32], &'static [u8]>, hash: &BlockHash) -> Result<Option<Block>, Error> {
+fn get_block(
+    blocks: &impl ReadableTable<&'static [u8; 32], &'static [u8]>,
+    hash: &BlockHash,
+) -> Result<Option<Block>, Error> {
     match blocks.get(&hash.0)? {
         Some(bytes) => Ok(Some(Block::from_bytes(bytes.value()).map_err(corrupt("block"))?)),
         None => Ok(None),
     }
 }
 
-fn get_coin(utxos: &impl ReadableTable<&'static [u8; 36], &'static [u8]>, outpoint: &OutPoint) -> Result<Option<Coin>, Error> {
+fn get_coin(
+    utxos: &impl ReadableTable<&'static [u8; 36], &'static [u8]>,
+    outpoint: &OutPoint,
+) -> Result<Option<Coin>, Error> {
     match utxos.get(&outpoint.to_key())? {
         Some(bytes) => Ok(Some(Coin::from_bytes(bytes.value()).map_err(corrupt("coin"))?)),
         None => Ok(None),
     }
 }
 
-fn get_main_hash(main_chain: &impl ReadableTable<u32, &'static [u8; 32]>, height: u32) -> Result<Option<BlockHash>, Error> {
+fn get_main_hash(
+    main_chain: &impl ReadableTable<u32, &'static [u8; 32]>,
+    height: u32,
+) -> Result<Option<BlockHash>, Error> {
     Ok(main_chain.get(height)?.map(|v| BlockHash(*v.value())))
 }
 
-fn get_tx_location(tx_index: &impl ReadableTable<&'static [u8; 32], [u8; 8]>, txid: &TxId) -> Result<Option<TxLocation>, Error> {
+fn get_tx_location(
+    tx_index: &impl ReadableTable<&'static [u8; 32], [u8; 8]>,
+    txid: &TxId,
+) -> Result<Option<TxLocation>, Error> {
     Ok(tx_index.get(&txid.0)?.map(|v| {
         let bytes = v.value();
         TxLocation {
@@ -412,7 +435,10 @@ impl Writer<'_> {
     pub fn connect(&mut self, hash: &BlockHash, height: u32, effects: &BlockEffects) -> Result<(), Error> {
         for (outpoint, _) in &effects.spent {
             if self.utxos.remove(&outpoint.to_key())?.is_none() {
-                return Err(Error::Corrupt { what: "UTXO set", detail: format!("spent output {outpoint:?} was not stored") });
+                return Err(Error::Corrupt {
+                    what: "UTXO set",
+                    detail: format!("spent output {outpoint:?} was not stored"),
+                });
             }
         }
         let mut buffer = Vec::with_capacity(128);

@@ -6,7 +6,14 @@ use super::*;
 fn block_on(parent: &BlockHeader, height: u32, key: &SecretKey) -> Block {
     let coinbase = coinbase_transaction(height, Amount::from_coins(50), key.public_key().key_hash(), vec![]);
     let mut block = Block {
-        header: BlockHeader { version: 1, prev_hash: parent.hash(), merkle_root: Default::default(), time: parent.time + 1, bits: parent.bits, nonce: 0 },
+        header: BlockHeader {
+            version: 1,
+            prev_hash: parent.hash(),
+            merkle_root: Default::default(),
+            time: parent.time + 1,
+            bits: parent.bits,
+            nonce: 0,
+        },
         transactions: vec![coinbase],
     };
     block.header.merkle_root = block.compute_merkle_root();
@@ -15,10 +22,14 @@ fn block_on(parent: &BlockHeader, height: u32, key: &SecretKey) -> Block {
 
 fn snapshot(store: &Store) -> Vec<(OutPoint, Coin)> {
     let mut coins = Vec::new();
-    store.read().unwrap().for_each_utxo(|op, coin| {
-        coins.push((op, coin));
-        Ok(())
-    }).unwrap();
+    store
+        .read()
+        .unwrap()
+        .for_each_utxo(|op, coin| {
+            coins.push((op, coin));
+            Ok(())
+        })
+        .unwrap();
     coins
 }
 

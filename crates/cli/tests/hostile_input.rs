@@ -1,0 +1,125 @@
+//! Bad input of every kind gets a clear error and changes nothing.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use support::{BIN, TestNode};
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_command_lines_are_refused_with_usage_errors() {
+    let output = std::process::Command::new(BIN).args(["--network", "moonnet", "chain", "info"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("unknown network `moonnet`"), "{}", stderr(&output));
+
+    let output = std::process::Command::new(BIN).args(["chain", "block"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        std::process::Command::new(BIN).arg("--data-dir").arg(dir.path()).args(["chain", "info"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no running node found"), "{}", stderr(&output));
+}
+
+struct Rpc {
+    url: String,
+    auth: String,
+    agent: ureq::Agent,
+}
+
+impl Rpc {
+    fn new(node: &TestNode) -> Rpc {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(node.cookie().trim()));
+        Rpc { url: node.rpc_url(), auth, agent }
+    }
+
+    fn raw(&self, body: Vec<u8>, auth: Option<&str>) -> (u16, String) {
+        let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        match request.send(&body[..]) {
+            Ok(mut response) => (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()),
+            // A server may close the connection on a body it refuses to read.
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    fn call(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string().into_bytes();
+        let (status, text) = self.raw(body, Some(&self.auth));
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+#[test]
+fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
+    let mut node = TestNode::start("regtest", &[]);
+    node.json(&["chain", "generate", "3"]);
+    let rpc = Rpc::new(&node);
+    let info = json!({"jsonrpc": "2.0", "id": 1, "method": "chain.info"}).to_string().into_bytes();
+
+    // No credentials, wrong credentials.
+    assert_eq!(rpc.raw(info.clone(), None).0, 401);
+    let wrong = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("__cookie__:guess"));
+    assert_eq!(rpc.raw(info.clone(), Some(&wrong)).0, 401);
+
+    // Not JSON; not a request; unknown method; bad parameters.
+    let (status, text) = rpc.raw(b"{ this is not json".to_vec(), Some(&rpc.auth));
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["code"], -32700);
+    let (_, text) = rpc.raw(b"[1, 2]".to_vec(), Some(&rpc.auth));
+    let batch: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(batch[0]["error"]["code"], -32600);
+    assert_eq!(rpc.call("chain.nonsense", json!({}))["error"]["code"], -32601);
+    assert_eq!(rpc.call("chain.block", json!({"block": true}))["error"]["code"], -32602);
+    assert_eq!(rpc.call("chain.block", json!({"bogus": 1}))["error"]["code"], -32602);
+    assert_eq!(rpc.call("chain.generate", json!({"blocks": 0}))["error"]["code"], -32602);
+    assert_eq!(rpc.call("chain.block", json!({"block": 999}))["error"]["code"], -5);
+
+    // Garbage blocks and transactions are rejected with a reason and change nothing.
+    let before = node.json(&["chain", "info"]);
+    let garbage = rpc.call("chain.submitblock", json!({"hex": "00ff00ff"}));
+    assert_eq!(garbage["error"]["code"], -26);
+    assert!(garbage["error"]["message"].as_str().unwrap().contains("does not decode"));
+    let garbage = rpc.call("chain.sendrawtransaction", json!({"hex": "zz"}));
+    assert_eq!(garbage["error"]["code"], -32602);
+    let output = node.cli(&["chain", "send", "0100000000"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("does not decode"), "{}", stderr(&output));
+
+    // An oversized body is refused before it is read whole.
+    let huge = vec![b' '; 20 << 20];
+    let (status, _) = rpc.raw(huge, Some(&rpc.auth));
+    assert!(status == 413 || status == 0, "status {status}");
+
+    assert_eq!(node.json(&["chain", "info"]), before, "nothing changed and the node still answers");
+    node.stop();
+}
+
+#[test]
+fn a_data_dir_of_another_network_is_refused() {
+    let mut node = TestNode::start("regtest", &[]);
+    node.stop();
+    let output = std::process::Command::new(BIN)
+        .args(["--network", "devnet", "--data-dir"])
+        .arg(node.path())
+        .args(["node", "--rpc-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("use the matching --network"), "{}", stderr(&output));
+}

@@ -1,0 +1,144 @@
+//! Real `peerchain` processes for end-to-end tests: start, query through the CLI, stop,
+//! kill, restart on the same data directory.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_peerchain");
+
+/// Waits until `condition` holds, polling, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node process on its own data directory.
+pub struct TestNode {
+    pub data_dir: PathBuf,
+    pub network: String,
+    child: Option<Child>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestNode {
+    /// Starts a node on a fresh data directory.
+    pub fn start(network: &str, args: &[&str]) -> TestNode {
+        let temp = tempfile::tempdir().unwrap();
+        let mut node =
+            TestNode { data_dir: temp.path().to_path_buf(), network: network.into(), child: None, _temp: Some(temp) };
+        node.launch(args);
+        node
+    }
+
+    /// Starts (again) on this node's data directory, waiting until RPC answers.
+    pub fn launch(&mut self, args: &[&str]) {
+        assert!(self.child.is_none(), "already running");
+        // A file left by a killed process must not be mistaken for the new node's.
+        let _ = std::fs::remove_file(self.data_dir.join("rpc.addr"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("node.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["--network", &self.network, "--data-dir"])
+            .arg(&self.data_dir)
+            .args(["node", "--rpc-addr", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for("the node's RPC", Duration::from_secs(60), || {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node exited early with {status}; log:\n{}", self.log());
+            }
+            self.data_dir.join("rpc.addr").exists().then_some(())?;
+            self.cli(&["chain", "info"]).status.success().then_some(())
+        });
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// Runs a client command against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["--network", &self.network, "--data-dir"])
+            .arg(&self.data_dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a read command with `--json` and returns the document; panics on failure.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.cli(&all);
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
+    pub fn height(&self) -> u64 {
+        self.json(&["chain", "info"])["height"].as_u64().unwrap()
+    }
+
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}/", std::fs::read_to_string(self.data_dir.join("rpc.addr")).unwrap().trim())
+    }
+
+    pub fn cookie(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join(".cookie")).unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Stops the node with SIGTERM and checks it exits cleanly.
+    pub fn stop(&mut self) {
+        self.signal("-TERM");
+        let mut child = self.child.take().unwrap();
+        let status = wait_for("the node to exit", Duration::from_secs(30), || child.try_wait().unwrap());
+        assert!(status.success(), "node exited with {status}; log:\n{}", self.log());
+    }
+
+    /// Kills the node with SIGKILL: no chance to save anything.
+    pub fn kill9(&mut self) {
+        self.signal("-KILL");
+        let mut child = self.child.take().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
