@@ -223,7 +223,9 @@ impl ChainState {
                     let hash = connect[offset];
                     match connect_block(block, height, &*w, &params) {
                         Ok(effects) => w.connect(&hash, height, &effects)?,
-                        Err(ValidationError::Reject(reject)) => return Err(ReorgFailure::Invalid(hash, Box::new(reject))),
+                        Err(ValidationError::Reject(reject)) => {
+                            return Err(ReorgFailure::Invalid(hash, Box::new(reject)));
+                        }
                         Err(ValidationError::View(e)) => return Err(Error::Inconsistent(e.0).into()),
                     }
                 }

@@ -333,11 +333,8 @@ mod tests {
     #[test]
     fn the_method_table_in_the_docs_matches_the_server() {
         let doc = include_str!("../../../docs/rpc.md");
-        let documented: Vec<&str> = doc
-            .lines()
-            .filter_map(|line| line.strip_prefix("| `"))
-            .filter_map(|rest| rest.split('`').next())
-            .collect();
+        let documented: Vec<&str> =
+            doc.lines().filter_map(|line| line.strip_prefix("| `")).filter_map(|rest| rest.split('`').next()).collect();
         let served: Vec<&str> = METHODS.iter().map(|(name, _)| *name).collect();
         assert_eq!(documented, served);
     }
