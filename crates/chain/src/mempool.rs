@@ -229,7 +229,7 @@ impl Mempool {
         let coins: Vec<Coin> = coins.into_iter().map(|c| Coin { height: c.height.min(next_height), ..c }).collect();
         let mut signatures = SigBatch::with_capacity(tx.inputs.len());
         let fee = check_spends(&tx, 0, &coins, next_height, params, &mut signatures)?;
-        signatures.verify_strict().map_err(|origin| TxReject::BadSignature { input: origin.input as usize })?;
+        signatures.verify_strict().map_err(|failure| peerchain_consensus::sig_failure_reason(failure).1)?;
 
         let size = tx.encoded_len();
         let rate = FeeRate::of(fee, size);

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::collections::VecDeque;
+
 use peerchain_consensus::{
-    BlockReject, CURRENT_VERSION, Params, ValidationError, check_header, coinbase_transaction, connect_block,
+    BlockReject, CURRENT_VERSION, Params, ValidationError, check_block, check_header, coinbase_transaction,
+    connect_checked_block,
 };
 use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, Transaction, TxId};
 use peerchain_store::{IndexEntry, Store};
@@ -66,7 +69,16 @@ pub(crate) struct ChainState {
     pub(crate) index: BlockIndex,
     pub(crate) mempool: Mempool,
     last_durable: Instant,
+    /// Recently submitted blocks with their txids, so that connecting them needs no second
+    /// read, decode and context-free check.
+    recent: VecDeque<(BlockHash, Arc<Block>, Arc<Vec<TxId>>)>,
+    /// A read snapshot for mempool checks, reused until the store changes: opening one per
+    /// transaction costs more than checking it.
+    mempool_reader: Option<peerchain_store::Reader>,
 }
+
+/// How many recently submitted blocks are kept decoded.
+const RECENT_BLOCKS: usize = 16;
 
 impl ChainState {
     pub(crate) fn open(store: Arc<Store>, params: Params, limits: MempoolLimits) -> Result<Self, Error> {
@@ -84,8 +96,15 @@ impl ChainState {
         let saved_mempool = reader.saved_mempool()?;
         drop(reader);
         let index = BlockIndex::load(entries, main);
-        let mut state =
-            ChainState { params, store, index, mempool: Mempool::new(limits), last_durable: Instant::now() };
+        let mut state = ChainState {
+            params,
+            store,
+            index,
+            mempool: Mempool::new(limits),
+            last_durable: Instant::now(),
+            recent: VecDeque::new(),
+            mempool_reader: None,
+        };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // A block stored but not yet connected when the node stopped is connected now.
         state.activate_best_chain()?;
@@ -142,16 +161,17 @@ impl ChainState {
             }
         }
         let mut entry = self.accept_header(&block.header)?;
-        // Security: a body that does not match its header is the sender's fault, not the
-        // header's: reject it without marking the header invalid, or anyone could get a valid
-        // block ignored forever by relaying it with altered transactions first.
-        if block.compute_merkle_root() != block.header.merkle_root {
-            return Err(SubmitBlockError::Rejected(BlockReject::BadMerkleRoot { hash }));
-        }
-        if let Err(reject) = peerchain_consensus::check_block(&block, &self.params) {
-            self.invalidate(hash)?;
-            return Err(reject.into());
-        }
+        let txids = match check_block(&block, &self.params) {
+            Ok(txids) => txids,
+            // Security: a body that does not match its header is the sender's fault, not the
+            // header's: reject it without marking the header invalid, or anyone could get a
+            // valid block ignored forever by relaying it with altered transactions first.
+            Err(reject @ BlockReject::BadMerkleRoot { .. }) => return Err(reject.into()),
+            Err(reject) => {
+                self.invalidate(hash)?;
+                return Err(reject.into());
+            }
+        };
         entry.has_data = true;
         let bytes = block.to_bytes();
         self.store.write(true, |w| {
@@ -159,6 +179,10 @@ impl ChainState {
             w.put_entry(&hash, &entry)
         })?;
         self.index.set_entry(&hash, entry);
+        if self.recent.len() == RECENT_BLOCKS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((hash, Arc::new(block), Arc::new(txids)));
         self.index.mark_has_data(hash);
         let before = self.index.tip();
         let disconnected = self.activate_best_chain()?;
@@ -194,22 +218,23 @@ impl ChainState {
         while let Some(target) = self.index.best_candidate() {
             let (disconnect, connect) = self.index.path_to(target);
             let params = self.params.clone();
-            let mut blocks_to_connect = Vec::with_capacity(connect.len());
-            {
-                let reader = self.store.read()?;
-                for hash in &connect {
-                    let block =
-                        reader.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
-                    blocks_to_connect.push(block);
+            let blocks_to_connect = match self.load_checked(&connect)? {
+                Ok(blocks) => blocks,
+                Err((bad, reject)) => {
+                    warn!(block = %bad, %reject, "invalid stored block");
+                    self.invalidate(bad)?;
+                    continue;
                 }
-            }
+            };
             let first_height = self.index.get(&connect[0]).expect("path nodes are known").entry.height;
             // Durable when the result is near the present: while catching up on old blocks,
             // commits are made durable at most every DURABLE_INTERVAL.
-            let target_time = blocks_to_connect.last().map(|b| b.header.time).unwrap_or(0);
+            let target_time = blocks_to_connect.last().map(|(b, _)| b.header.time).unwrap_or(0);
             let durable = target_time + 3600 > now_seconds() || self.last_durable.elapsed() >= DURABLE_INTERVAL;
             // Correctness: a rejected block fails the whole write, so the transaction aborts and
             // no part of the reorganisation is kept.
+            // The UTXO set is about to change: the mempool's snapshot goes stale.
+            self.mempool_reader = None;
             let result = self.store.write(durable, |w| -> Result<Vec<Transaction>, ReorgFailure> {
                 let mut returned = Vec::new();
                 for hash in &disconnect {
@@ -218,16 +243,19 @@ impl ChainState {
                         w.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("main block {hash} has no data")))?;
                     returned.extend(w.disconnect(&block, height)?);
                 }
-                for (offset, block) in blocks_to_connect.iter().enumerate() {
+                for (offset, (block, txids)) in blocks_to_connect.iter().enumerate() {
                     let height = first_height + offset as u32;
                     let hash = connect[offset];
-                    match connect_block(block, height, &*w, &params) {
-                        Ok(effects) => w.connect(&hash, height, &effects)?,
-                        Err(ValidationError::Reject(reject)) => {
-                            return Err(ReorgFailure::Invalid(hash, Box::new(reject)));
-                        }
-                        Err(ValidationError::View(e)) => return Err(Error::Inconsistent(e.0).into()),
-                    }
+                    let invalid = |e: ValidationError| match e {
+                        ValidationError::Reject(reject) => ReorgFailure::Invalid(hash, Box::new(reject)),
+                        ValidationError::View(e) => Error::Inconsistent(e.0).into(),
+                    };
+                    let pending =
+                        connect_checked_block(block, txids.to_vec(), height, &*w, &params).map_err(invalid)?;
+                    // Correctness: the effects are written while the signatures are still being
+                    // verified; a failure returns an error, which aborts the whole write.
+                    w.connect(&hash, height, &pending.effects)?;
+                    pending.finish().map_err(invalid)?;
                 }
                 Ok(returned)
             });
@@ -249,18 +277,46 @@ impl ChainState {
         Ok(total_disconnected)
     }
 
+    /// The blocks of `hashes`, decoded and context-free checked: from the recent cache, or read
+    /// from the store and checked now. A stored block that fails its checks is returned as
+    /// the rejection.
+    #[allow(clippy::type_complexity)]
+    fn load_checked(
+        &self,
+        hashes: &[BlockHash],
+    ) -> Result<Result<Vec<(Arc<Block>, Arc<Vec<TxId>>)>, (BlockHash, BlockReject)>, Error> {
+        let mut blocks = Vec::with_capacity(hashes.len());
+        let mut reader = None;
+        for hash in hashes {
+            if let Some((_, block, txids)) = self.recent.iter().find(|(h, _, _)| h == hash) {
+                blocks.push((block.clone(), txids.clone()));
+                continue;
+            }
+            let reader = match &mut reader {
+                Some(reader) => reader,
+                None => reader.insert(self.store.read()?),
+            };
+            let block = reader.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("block {hash} has no data")))?;
+            match check_block(&block, &self.params) {
+                Ok(txids) => blocks.push((Arc::new(block), Arc::new(txids))),
+                Err(reject) => return Ok(Err((*hash, reject))),
+            }
+        }
+        Ok(Ok(blocks))
+    }
+
     fn after_reorganisation(
         &mut self,
         disconnect: &[BlockHash],
         connect: &[BlockHash],
-        blocks: &[Block],
+        blocks: &[(Arc<Block>, Arc<Vec<TxId>>)],
         returned: Vec<Transaction>,
     ) {
         let keep = self.index.main.len() - disconnect.len();
         self.index.main.truncate(keep);
         self.index.main.extend_from_slice(connect);
         if disconnect.is_empty() {
-            for block in blocks {
+            for (block, _) in blocks {
                 self.mempool.remove_for_block(&block.transactions);
             }
         } else {
@@ -268,11 +324,8 @@ impl ChainState {
             // everything that waited are revalidated against the new chain, in an order that
             // puts parents first (abandoned blocks' transactions, then older waiting ones).
             let waiting = self.mempool.drain();
-            for block in blocks {
-                self.mempool.remove_for_block(&block.transactions);
-            }
             let confirmed: std::collections::HashSet<TxId> =
-                blocks.iter().flat_map(|b| b.transactions.iter().map(Transaction::txid)).collect();
+                blocks.iter().flat_map(|(_, txids)| txids.iter().copied()).collect();
             let mut restored = 0;
             for tx in returned.into_iter().chain(waiting) {
                 if confirmed.contains(&tx.txid()) {
@@ -290,11 +343,15 @@ impl ChainState {
 
     /// Validates a transaction against the tip and adds it to the mempool.
     pub(crate) fn accept_transaction(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
-        let reader =
-            self.store.read().map_err(|e| MempoolReject::View(peerchain_consensus::ViewError(e.to_string())))?;
+        let reader = match &mut self.mempool_reader {
+            Some(reader) => reader,
+            slot @ None => slot.insert(
+                self.store.read().map_err(|e| MempoolReject::View(peerchain_consensus::ViewError(e.to_string())))?,
+            ),
+        };
         let next_height = self.index.height() + 1;
         let is_confirmed = |txid: &TxId| matches!(reader.tx_location(txid), Ok(Some(_)));
-        self.mempool.accept(tx, &reader, next_height, is_confirmed, &self.params)
+        self.mempool.accept(tx, &*reader, next_height, is_confirmed, &self.params)
     }
 
     /// A block template on the tip paying the reward and fees to `key_hash`.

@@ -11,12 +11,12 @@ use peerchain_primitives::transaction::SighashCache;
 use peerchain_primitives::{
     Amount, AssetId, Block, BlockHeader, Coin, Encode, Lock, OutPoint, Transaction, TxId, TxOut, TxSignature, Witness,
 };
-use peerchain_primitives::{KeyHash, PublicKey, TokenId};
+use peerchain_primitives::{BlockHash, KeyHash, PublicKey, TokenId};
 use sha2::{Digest, Sha256};
 
 use crate::params::Params;
 use crate::reject::{BlockReject, TxReject, ValidationError, ViewError};
-use crate::signatures::{SigBatch, SigOrigin};
+use crate::signatures::{PipelinedVerifier, SigFailure, SigOrigin, SigSink};
 
 /// The only block and transaction version so far.
 pub const CURRENT_VERSION: u32 = 1;
@@ -45,12 +45,17 @@ pub fn check_transaction(tx: &Transaction, params: &Params) -> Result<(), TxReje
     if size > params.max_block_size {
         return Err(TxReject::TooLarge { size, max: params.max_block_size });
     }
-    let mut totals: HashMap<AssetId, Amount> = HashMap::new();
+    // Coins are summed directly; only transactions that move tokens pay for a map.
+    let mut coin_total = Amount::ZERO;
+    let mut token_totals: HashMap<TokenId, Amount> = HashMap::new();
     for output in &tx.outputs {
         if !output.amount.is_valid_money() {
             return Err(TxReject::OutputOutOfRange);
         }
-        let total = totals.entry(output.asset).or_default();
+        let total = match output.asset {
+            AssetId::Coin => &mut coin_total,
+            AssetId::Token(id) => token_totals.entry(id).or_default(),
+        };
         *total = total.checked_add(output.amount).filter(|t| t.is_valid_money()).ok_or(TxReject::OutputOutOfRange)?;
         if let Lock::Multisig { threshold, keys } = &output.lock
             && (*threshold == 0 || usize::from(*threshold) > keys.len())
@@ -68,13 +73,24 @@ pub fn check_transaction(tx: &Transaction, params: &Params) -> Result<(), TxReje
         }
         return Ok(());
     }
-    let mut seen = HashSet::with_capacity(tx.inputs.len());
     for input in &tx.inputs {
         if input.prev_out.is_null() || matches!(input.witness, Witness::Coinbase { .. }) {
             return Err(TxReject::BadCoinbase);
         }
-        if !seen.insert(input.prev_out) {
-            return Err(TxReject::DuplicateInput(input.prev_out));
+    }
+    // Most transactions have an input or two: compare pairwise rather than build a set.
+    if tx.inputs.len() <= 8 {
+        for (i, input) in tx.inputs.iter().enumerate() {
+            if tx.inputs[..i].iter().any(|earlier| earlier.prev_out == input.prev_out) {
+                return Err(TxReject::DuplicateInput(input.prev_out));
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(tx.inputs.len());
+        for input in &tx.inputs {
+            if !seen.insert(input.prev_out) {
+                return Err(TxReject::DuplicateInput(input.prev_out));
+            }
         }
     }
     Ok(())
@@ -89,7 +105,7 @@ pub fn check_spends(
     spent: &[Coin],
     spend_height: u32,
     params: &Params,
-    signatures: &mut SigBatch,
+    signatures: &mut impl SigSink,
 ) -> Result<Amount, TxReject> {
     debug_assert_eq!(spent.len(), tx.inputs.len());
     if tx.lock_time > spend_height {
@@ -125,9 +141,9 @@ pub fn check_spends(
     let fee = coins_in.checked_sub(coins_out).ok_or(TxReject::Overspend { asset: AssetId::Coin })?;
     // A transaction may create any amount of the one token its first input names (issuance);
     // every other token must be spent before it is paid.
-    let issued = TokenId::issued_by(&tx.inputs[0].prev_out);
+    let issued = if tokens_out.is_empty() { None } else { Some(TokenId::issued_by(&tx.inputs[0].prev_out)) };
     for (id, out) in tokens_out {
-        if id != issued && tokens_in.get(&id).copied().unwrap_or_default() < out {
+        if Some(id) != issued && tokens_in.get(&id).copied().unwrap_or_default() < out {
             return Err(TxReject::Overspend { asset: AssetId::Token(id) });
         }
     }
@@ -136,9 +152,8 @@ pub fn check_spends(
     for (index, (input, coin)) in tx.inputs.iter().zip(spent).enumerate() {
         let origin = SigOrigin { tx_index, input: index as u32 };
         let mut require = |public_key: &PublicKey, signature: &TxSignature| -> Result<(), TxReject> {
-            let key = public_key.verifying_key().ok_or(TxReject::BadPublicKey { input: index })?;
             let message = sighashes.signature_hash(index, &coin.output, signature.mode, params.network.magic());
-            signatures.push(key, message, signature.signature.to_dalek(), origin);
+            signatures.push(*public_key, message, signature.signature.to_dalek(), origin);
             Ok(())
         };
         let mismatch = TxReject::WitnessMismatch { input: index };
@@ -280,8 +295,44 @@ pub fn connect_block(
     view: &impl UtxoView,
     params: &Params,
 ) -> Result<BlockEffects, ValidationError> {
-    let hash = block.hash();
     let txids = check_block(block, params)?;
+    connect_checked_block(block, txids, height, view, params)?.finish()
+}
+
+/// A block whose every rule but its signatures has been checked, with its signatures being
+/// verified on the thread pool.
+#[derive(Debug)]
+#[must_use = "the block is valid only once `finish` says so"]
+pub struct PendingBlock {
+    /// What the block changes, if its signatures verify.
+    pub effects: BlockEffects,
+    hash: BlockHash,
+    verifier: PipelinedVerifier,
+}
+
+impl PendingBlock {
+    /// Waits for the signatures; the effects if they all verify.
+    pub fn finish(self) -> Result<BlockEffects, ValidationError> {
+        let PendingBlock { effects, hash, verifier } = self;
+        verifier.finish().map_err(|failure| {
+            let (origin, reason) = sig_failure_reason(failure);
+            BlockReject::Transaction { hash, txid: effects.txids[origin.tx_index as usize], reason }
+        })?;
+        Ok(effects)
+    }
+}
+
+/// [`connect_block`] for a block that already passed [`check_block`], which returned `txids`:
+/// checks every rule but the signatures, whose verification runs on while the caller applies
+/// the effects; the caller must not commit them before [`PendingBlock::finish`] succeeds.
+pub fn connect_checked_block(
+    block: &Block,
+    txids: Vec<TxId>,
+    height: u32,
+    view: &impl UtxoView,
+    params: &Params,
+) -> Result<PendingBlock, ValidationError> {
+    let hash = block.hash();
     let coinbase = &block.transactions[0];
     match &coinbase.inputs[0].witness {
         Witness::Coinbase { height: got, .. } if *got == height => {}
@@ -295,7 +346,7 @@ pub fn connect_block(
     let mut created: HashMap<OutPoint, Coin> = HashMap::with_capacity(input_count * 2);
     let mut spent_from_view: Vec<(OutPoint, Coin)> = Vec::with_capacity(input_count);
     let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
-    let mut signatures = SigBatch::with_capacity(input_count);
+    let mut signatures = PipelinedVerifier::new();
     let mut fees = Amount::ZERO;
     let mut coins: Vec<Coin> = Vec::new();
 
@@ -339,16 +390,16 @@ pub fn connect_block(
         return Err(BlockReject::CoinbaseTooLarge { hash, paid: paid.units(), allowed: allowed.units() }.into());
     }
 
-    signatures.verify_consensus().map_err(|origin| {
-        let tx_index = origin.tx_index as usize;
-        BlockReject::Transaction {
-            hash,
-            txid: txids[tx_index],
-            reason: TxReject::BadSignature { input: origin.input as usize },
-        }
-    })?;
+    let effects = BlockEffects { txids, spent: spent_from_view, created: created.into_iter().collect(), fees };
+    Ok(PendingBlock { effects, hash, verifier: signatures })
+}
 
-    Ok(BlockEffects { txids, spent: spent_from_view, created: created.into_iter().collect(), fees })
+/// The rejection reason of a failed signature check, and where it was.
+pub fn sig_failure_reason(failure: SigFailure) -> (SigOrigin, TxReject) {
+    match failure {
+        SigFailure::BadKey(origin) => (origin, TxReject::BadPublicKey { input: origin.input as usize }),
+        SigFailure::BadSignature(origin) => (origin, TxReject::BadSignature { input: origin.input as usize }),
+    }
 }
 
 /// Builds a coinbase paying `reward` to `key_hash` at `height`.

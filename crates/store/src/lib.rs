@@ -178,6 +178,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Rewrites the file without its free pages; returns whether anything was reclaimed.
+    /// Needs exclusive access (no open readers or writers).
+    pub fn compact(&mut self) -> Result<bool, Error> {
+        self.db.compact().map_err(|e| Error::Database(e.into()))
+    }
+
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Reader, Error> {
         let txn = self.db.begin_read()?;

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The ledger benchmark's workload on litecoind (regtest), for a side-by-side comparison.
+
+Builds blocks of N one-in-two-out transfers, each spending a coin of its own key (P2WPKH),
+measures mempool acceptance (sendrawtransaction, in JSON-RPC batches), then starts a fresh
+litecoind and times how fast it connects the transfer blocks (submitblock), with full script
+verification (regtest has no assumevalid). Prints one JSON document.
+"""
+import argparse, base64, json, os, shutil, subprocess, sys, time, urllib.request
+
+
+class Node:
+    def __init__(self, datadir, rpcport, port, wallet):
+        self.datadir, self.rpcport = datadir, rpcport
+        shutil.rmtree(datadir, ignore_errors=True)
+        os.makedirs(datadir)
+        args = ["litecoind", "-regtest", f"-datadir={datadir}", "-rpcuser=u", "-rpcpassword=p",
+                f"-rpcport={rpcport}", f"-port={port}", "-listen=0", "-dnsseed=0", "-fallbackfee=0.0001",
+                "-maxmempool=2000", "-rpcthreads=4", "-rpcworkqueue=1000", "-printtoconsole=0"]
+        if not wallet:
+            args.append("-disablewallet")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.auth = "Basic " + base64.b64encode(b"u:p").decode()
+        deadline = time.time() + 60
+        while True:
+            try:
+                self.call("getblockcount")
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def post(self, payload, wallet=None):
+        path = f"/wallet/{wallet}" if wallet else "/"
+        req = urllib.request.Request(f"http://127.0.0.1:{self.rpcport}{path}", data=json.dumps(payload).encode(),
+                                     headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=3600) as r:
+            return json.loads(r.read())
+
+    def call(self, method, *params, wallet=None):
+        answer = self.post({"jsonrpc": "1.0", "id": 0, "method": method, "params": list(params)}, wallet)
+        if answer.get("error"):
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def batch(self, method, param_lists, wallet=None, chunk=2000):
+        results = []
+        for start in range(0, len(param_lists), chunk):
+            payload = [{"jsonrpc": "1.0", "id": i, "method": method, "params": p}
+                       for i, p in enumerate(param_lists[start:start + chunk])]
+            answers = sorted(self.post(payload, wallet), key=lambda a: a["id"])
+            for a in answers:
+                if a.get("error"):
+                    raise RuntimeError(f"{method}: {a['error']}")
+                results.append(a["result"])
+        return results
+
+    def stop(self):
+        try:
+            self.call("stop")
+        except Exception:
+            pass
+        self.proc.wait(timeout=120)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-block", type=int, default=10000)
+    parser.add_argument("--blocks", type=int, default=1)
+    parser.add_argument("--dir", default="/tmp/peerchain-bench/litecoind")
+    args = parser.parse_args()
+    n = args.per_block
+
+    a = Node(os.path.join(args.dir, "a"), 19600, 19601, wallet=True)
+    a.call("createwallet", "w")
+    mine_to = a.call("getnewaddress", wallet="w")
+    # Regtest halves the reward every 150 blocks: 50-LTC coinbases fund the fan-out.
+    a.call("generatetoaddress", 120, mine_to, wallet="w")
+    owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
+    # Fan out into one coin per transfer slot, each to its own key.
+    per_tx = 1000
+    for start in range(0, n, per_tx):
+        outputs = {addr: 0.04 for addr in owners[start:start + per_tx]}
+        a.call("sendmany", "", outputs, wallet="w")
+    a.call("generatetoaddress", 1, mine_to, wallet="w")
+    setup_height = a.call("getblockcount")
+
+    transfer_blocks, mempool_seconds, accepted = [], 0.0, 0
+    coins = {}
+    for u in a.call("listunspent", 1, 9999999, owners, wallet="w"):
+        coins.setdefault(u["address"], u)
+    coins = [coins[addr] for addr in owners]
+    for round_ in range(args.blocks):
+        next_owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
+        raws = a.batch("createrawtransaction", [
+            [[{"txid": c["txid"], "vout": c["vout"]}],
+             [{next_owners[i]: round((float(c["amount"]) - 0.0001) / 2, 8)},
+              {mine_to: round((float(c["amount"]) - 0.0001) / 2, 8)}]]
+            for i, c in enumerate(coins)])
+        signed = a.batch("signrawtransactionwithwallet", [[r] for r in raws], wallet="w")
+        hexes = [s["hex"] for s in signed]
+        started = time.time()
+        txids = a.batch("sendrawtransaction", [[h] for h in hexes], chunk=500)
+        mempool_seconds += time.time() - started
+        accepted += len(txids)
+        # Mine until the mempool is empty (a litecoin block holds about 7,000 such transfers).
+        while a.call("getmempoolinfo")["size"] > 0:
+            transfer_blocks += a.call("generatetoaddress", 1, mine_to, wallet="w")
+        coins = [{"txid": t, "vout": 0, "amount": (float(c["amount"]) - 0.0001) / 2} for t, c in zip(txids, coins)]
+
+    setup_hashes = [a.call("getblockhash", h) for h in range(1, setup_height + 1)]
+    setup_hex = [a.call("getblock", h, 0) for h in setup_hashes]
+    transfer_hex = [a.call("getblock", h, 0) for h in transfer_blocks]
+    transfers_in_blocks = sum(len(a.call("getblock", h, 1)["tx"]) - 1 for h in transfer_blocks)
+    a.stop()
+
+    b = Node(os.path.join(args.dir, "b"), 19610, 19611, wallet=False)
+    for h in setup_hex:
+        b.call("submitblock", h)
+    started = time.time()
+    for h in transfer_hex:
+        result = b.call("submitblock", h)
+        if result is not None:
+            raise RuntimeError(f"submitblock: {result}")
+    connect_seconds = time.time() - started
+    height = b.call("getblockcount")
+    b.stop()
+    version = subprocess.run(["litecoind", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
+    print(json.dumps({
+        "litecoind": version,
+        "per_block_requested": n,
+        "transfer_blocks": len(transfer_blocks),
+        "transfers": transfers_in_blocks,
+        "chain_height": height,
+        "connect": {"seconds": connect_seconds, "transactions_per_second": round(transfers_in_blocks / connect_seconds)},
+        "mempool_accept": {"transactions": accepted, "seconds": mempool_seconds,
+                           "transactions_per_second": round(accepted / mempool_seconds), "via": "JSON-RPC batches of 500"},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
