@@ -28,6 +28,8 @@ pub(crate) struct BlockIndex {
     /// ordered by work (then arrival, earlier first).
     candidates: BTreeSet<(Work, std::cmp::Reverse<u64>, BlockHash)>,
     arrivals: u64,
+    /// The valid header with the most work (see [`BlockIndex::best_header`]).
+    best_header: BlockHash,
 }
 
 impl BlockIndex {
@@ -57,7 +59,9 @@ impl BlockIndex {
             node.anchor_time = anchor_time;
             node.data_complete = data_complete;
         }
-        let mut index = BlockIndex { nodes, main, candidates: BTreeSet::new(), arrivals: 0 };
+        let tip = *main.last().expect("the main chain always holds genesis");
+        let mut index = BlockIndex { nodes, main, candidates: BTreeSet::new(), arrivals: 0, best_header: tip };
+        index.recompute_best_header();
         let tip_work = index.tip_entry().total_work;
         let complete: Vec<BlockHash> = index
             .nodes
@@ -133,6 +137,9 @@ impl BlockIndex {
         };
         let anchor_time = if entry.height == 1 { Some(header.time) } else { parent.anchor_time };
         self.nodes.insert(hash, Node { entry, anchor_time, data_complete: false, children: Vec::new() });
+        if entry.total_work > self.nodes[&self.best_header].entry.total_work {
+            self.best_header = hash;
+        }
         entry
     }
 
@@ -200,7 +207,21 @@ impl BlockIndex {
             }
             stack.extend(node.children.iter().copied());
         }
+        if marked.contains(&self.best_header) {
+            self.recompute_best_header();
+        }
         marked
+    }
+
+    fn recompute_best_header(&mut self) {
+        let tip = self.tip();
+        let mut best = (self.nodes[&tip].entry.total_work, tip);
+        for (hash, node) in &self.nodes {
+            if !node.entry.invalid && node.entry.total_work > best.0 {
+                best = (node.entry.total_work, *hash);
+            }
+        }
+        self.best_header = best.1;
     }
 
     /// The path from the fork point with the main chain to `target`: blocks to disconnect
@@ -223,5 +244,67 @@ impl BlockIndex {
         if let Some(node) = self.nodes.get_mut(hash) {
             node.entry = entry;
         }
+    }
+
+    /// The known header with the most work that is not invalid: where headers-first sync
+    /// is heading. Ties go to the main chain's tip.
+    pub(crate) fn best_header(&self) -> BlockHash {
+        // The tip can overtake a header of equal work only by arriving first; prefer it then.
+        let tip = self.tip();
+        if self.nodes[&tip].entry.total_work >= self.nodes[&self.best_header].entry.total_work {
+            tip
+        } else {
+            self.best_header
+        }
+    }
+
+    /// A block locator for the chain ending at `from`: the last ten blocks one by one, then
+    /// exponentially sparser, ending at genesis, as Bitcoin's getheaders uses.
+    pub(crate) fn locator(&self, from: BlockHash) -> Vec<BlockHash> {
+        let mut hashes = Vec::with_capacity(32);
+        let mut cursor = from;
+        let mut step = 1u32;
+        loop {
+            let node = &self.nodes[&cursor];
+            hashes.push(cursor);
+            let height = node.entry.height;
+            if height == 0 {
+                return hashes;
+            }
+            if hashes.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            let target = height.saturating_sub(step);
+            // Walk back along this branch until it meets the main chain, then jump.
+            while self.nodes[&cursor].entry.height > target {
+                if self.is_on_main_chain(&cursor) {
+                    cursor = self.main[target as usize];
+                    break;
+                }
+                cursor = self.nodes[&cursor].entry.header.prev_hash;
+            }
+        }
+    }
+
+    /// Up to `max` main-chain headers after the first locator hash found on the main chain.
+    pub(crate) fn headers_after(&self, locator: &[BlockHash], max: usize) -> Vec<BlockHeader> {
+        let start = locator.iter().find(|h| self.is_on_main_chain(h)).map_or(0, |h| self.nodes[h].entry.height + 1);
+        self.main.iter().skip(start as usize).take(max).map(|h| self.nodes[h].entry.header).collect()
+    }
+
+    /// Blocks on the way to the best header whose data is missing, lowest first, at most `max`.
+    pub(crate) fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
+        let mut path = Vec::new();
+        let mut cursor = self.best_header();
+        while !self.is_on_main_chain(&cursor) {
+            let node = &self.nodes[&cursor];
+            if !node.entry.has_data {
+                path.push(cursor);
+            }
+            cursor = node.entry.header.prev_hash;
+        }
+        path.reverse();
+        path.truncate(max);
+        path
     }
 }

@@ -16,7 +16,7 @@ mod verify;
 use std::sync::Arc;
 
 use peerchain_consensus::{BlockReject, Params};
-use peerchain_primitives::{Block, BlockHash, KeyHash, Transaction, TxId, Work};
+use peerchain_primitives::{Block, BlockHash, BlockHeader, KeyHash, Transaction, TxId, Work};
 use peerchain_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::error;
@@ -131,7 +131,36 @@ enum Command {
     MempoolInfo(oneshot::Sender<MempoolInfo>),
     MempoolTx(TxId, oneshot::Sender<Option<Transaction>>),
     MempoolTxids(oneshot::Sender<Vec<TxId>>),
+    SubmitHeaders(Vec<BlockHeader>, oneshot::Sender<Result<HeadersOutcome, SubmitBlockError>>),
+    SyncState(Vec<BlockHash>, usize, oneshot::Sender<SyncState>),
+    MissingBlocks(usize, oneshot::Sender<Vec<BlockHash>>),
     Shutdown(oneshot::Sender<Result<(), Error>>),
+}
+
+/// What became of a batch of headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadersOutcome {
+    /// How many were new.
+    pub new: usize,
+    /// The best header after them.
+    pub best_header: BlockHash,
+    /// Its height.
+    pub best_header_height: u32,
+}
+
+/// Where this node stands, for peers and for sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncState {
+    /// The main chain's tip.
+    pub tip: TipInfo,
+    /// The best known header (ahead of the tip while syncing).
+    pub best_header: BlockHash,
+    /// Its height.
+    pub best_header_height: u32,
+    /// A locator from the best header, to ask peers for what follows.
+    pub locator: Vec<BlockHash>,
+    /// Headers following the asked locator (empty unless one was given).
+    pub headers: Vec<BlockHeader>,
 }
 
 /// A cloneable handle on the chain actor.
@@ -190,6 +219,15 @@ pub fn spawn(
                     }
                     Command::MempoolTxids(reply) => {
                         let _ = reply.send(state.mempool.transactions().map(Transaction::txid).collect());
+                    }
+                    Command::SubmitHeaders(headers, reply) => {
+                        let _ = reply.send(state.submit_headers(&headers));
+                    }
+                    Command::SyncState(locator, max, reply) => {
+                        let _ = reply.send(state.sync_state(&locator, max));
+                    }
+                    Command::MissingBlocks(max, reply) => {
+                        let _ = reply.send(state.index.missing_blocks(max));
                     }
                     Command::Shutdown(reply) => {
                         let _ = reply.send(state.shutdown());
@@ -314,6 +352,26 @@ impl Handle {
         tokio::task::spawn_blocking(move || verify::verify(&store.read()?, &params))
             .await
             .map_err(|e| Error::Inconsistent(format!("verification task failed: {e}")))?
+    }
+
+    /// Accepts a batch of headers, each extending a known one (headers-first sync).
+    pub async fn submit_headers(&self, headers: Vec<BlockHeader>) -> Result<HeadersOutcome, SubmitBlockError> {
+        self.ask(|r| Command::SubmitHeaders(headers, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
+    }
+
+    /// Where this node stands, with up to `max` main-chain headers after `locator`.
+    pub async fn sync_state(&self, locator: Vec<BlockHash>, max: usize) -> Result<SyncState, Error> {
+        self.ask(|r| Command::SyncState(locator, max, r)).await.ok_or(Error::Stopped)
+    }
+
+    /// Blocks on the way to the best header whose data is missing, lowest first.
+    pub async fn missing_blocks(&self, max: usize) -> Result<Vec<BlockHash>, Error> {
+        self.ask(|r| Command::MissingBlocks(max, r)).await.ok_or(Error::Stopped)
+    }
+
+    /// A stored block's encoding, as peers are sent it.
+    pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.store.read()?.block_bytes(hash)?)
     }
 
     /// Saves the mempool, makes everything durable and stops the actor.

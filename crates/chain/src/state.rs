@@ -148,6 +148,35 @@ impl ChainState {
         Ok(entry)
     }
 
+    /// Accepts headers in order; stops at the first that fails.
+    pub(crate) fn submit_headers(
+        &mut self,
+        headers: &[BlockHeader],
+    ) -> Result<crate::HeadersOutcome, SubmitBlockError> {
+        let mut new = 0;
+        for header in headers {
+            let known = self.index.get(&header.hash()).is_some();
+            self.accept_header(header)?;
+            if !known {
+                new += 1;
+            }
+        }
+        let best_header = self.index.best_header();
+        let best_header_height = self.index.get(&best_header).map_or(0, |n| n.entry.height);
+        Ok(crate::HeadersOutcome { new, best_header, best_header_height })
+    }
+
+    pub(crate) fn sync_state(&self, locator: &[BlockHash], max: usize) -> crate::SyncState {
+        let best_header = self.index.best_header();
+        crate::SyncState {
+            tip: self.tip_info(),
+            best_header,
+            best_header_height: self.index.get(&best_header).map_or(0, |n| n.entry.height),
+            locator: self.index.locator(best_header),
+            headers: if locator.is_empty() { Vec::new() } else { self.index.headers_after(locator, max) },
+        }
+    }
+
     /// Accepts a full block: header checks, storage, and, if it makes a heavier chain,
     /// connection (with a reorganisation if needed).
     pub(crate) fn submit_block(&mut self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {

@@ -1,0 +1,595 @@
+//! The peer-to-peer network: libp2p transports (TCP and QUIC, Noise, Yamux), identify and
+//! ping, a Kademlia DHT, gossipsub for transactions and block announcements, mDNS on the local
+//! network, and the request-response sync protocol.
+//!
+//! Exactly one task owns the `Swarm`; everyone else holds a [`Handle`] and receives
+//! [`Event`]s. This crate moves typed messages and enforces size and connection limits; it
+//! must never know what makes a block or transaction valid (that is `consensus` and `chain`,
+//! reached only through `node`).
+
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, gossipsub, identify, identity, kad, mdns, noise, ping,
+    tcp, yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use libp2p::identity::Keypair;
+pub use libp2p::{Multiaddr as Address, PeerId as Peer};
+pub use protocol::{Request, Response, Status};
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The chain's name, part of every protocol and topic name: nodes of different networks
+    /// cannot even negotiate a protocol with each other.
+    pub network: String,
+    /// Where to listen.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Whether to find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Most inbound connections.
+    pub max_inbound: u32,
+    /// Most outbound connections.
+    pub max_outbound: u32,
+    /// How long an idle connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for `network`, listening on `listen`.
+    pub fn new(network: &str, listen: Vec<Multiaddr>) -> Self {
+        Self {
+            network: network.to_owned(),
+            listen,
+            bootstrap: Vec::new(),
+            mdns: true,
+            max_inbound: 64,
+            max_outbound: 16,
+            // Correctness: request-response and ping do not keep a connection alive, and
+            // libp2p closes idle ones after 10 s by default; peers of a chain stay connected.
+            idle_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Which gossip topic a message came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Transactions.
+    Transactions,
+    /// Block announcements (headers).
+    Blocks,
+}
+
+/// Whether a gossip message should travel on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: relay it.
+    Accept,
+    /// Invalid: drop it and penalise the sender.
+    Reject,
+    /// Not invalid, not worth relaying (a duplicate, an orphan).
+    Ignore,
+}
+
+/// Which side opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The peer dialled us.
+    Inbound,
+    /// We dialled the peer.
+    Outbound,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer: PeerId,
+    /// The address of the connection.
+    pub address: Multiaddr,
+    /// Who dialled.
+    pub direction: Direction,
+    /// The software it says it runs.
+    pub agent: Option<String>,
+    /// The last ping round trip.
+    pub latency: Option<Duration>,
+}
+
+/// The id of an inbound request awaiting its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InboundId(u64);
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum Event {
+    /// A peer connected (its first connection).
+    PeerConnected(PeerInfo),
+    /// A peer's last connection closed.
+    PeerDisconnected(PeerId),
+    /// A gossip message to validate; answer with [`Handle::report`].
+    Gossip {
+        /// The topic.
+        topic: Topic,
+        /// Its bytes.
+        data: Vec<u8>,
+        /// Who relayed it to us.
+        source: PeerId,
+        /// Its id, for the verdict.
+        id: gossipsub::MessageId,
+    },
+    /// A peer asks something; answer with [`Handle::respond`].
+    Request {
+        /// Who asks.
+        peer: PeerId,
+        /// What.
+        request: Request,
+        /// Where the answer goes.
+        id: InboundId,
+    },
+}
+
+/// Why a request to a peer failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    /// The peer did not answer in time, the connection dropped, or the answer was malformed.
+    #[error("request to {peer} failed: {reason}")]
+    Failed {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// The network task has stopped.
+    #[error("the network has shut down")]
+    Stopped,
+}
+
+/// What the node knows about itself on the network.
+#[derive(Debug, Clone)]
+pub struct LocalInfo {
+    /// Its peer id.
+    pub peer: PeerId,
+    /// Where it listens.
+    pub listen_addrs: Vec<Multiaddr>,
+}
+
+enum Command {
+    Dial(Multiaddr),
+    Publish(Topic, Vec<u8>),
+    Report(gossipsub::MessageId, PeerId, Verdict),
+    Request(PeerId, Request, oneshot::Sender<Result<Response, RequestError>>),
+    Respond(InboundId, Response),
+    Disconnect(PeerId),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Local(oneshot::Sender<LocalInfo>),
+}
+
+/// A cloneable handle on the network task.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    local_peer: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("net::Command")
+    }
+}
+
+impl Handle {
+    /// This node's peer id.
+    pub fn local_peer(&self) -> PeerId {
+        self.local_peer
+    }
+
+    /// Dials an address (with or without a trailing `/p2p/<peer id>`).
+    pub async fn dial(&self, address: Multiaddr) {
+        let _ = self.commands.send(Command::Dial(address)).await;
+    }
+
+    /// Publishes on a gossip topic.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) {
+        let _ = self.commands.send(Command::Publish(topic, data)).await;
+    }
+
+    /// Gives the verdict on a gossip message: only accepted messages travel on.
+    pub async fn report(&self, id: gossipsub::MessageId, source: PeerId, verdict: Verdict) {
+        let _ = self.commands.send(Command::Report(id, source, verdict)).await;
+    }
+
+    /// Asks a peer and waits for its answer.
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Request(peer, request, reply)).await.map_err(|_| RequestError::Stopped)?;
+        answer.await.map_err(|_| RequestError::Stopped)?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, id: InboundId, response: Response) {
+        let _ = self.commands.send(Command::Respond(id, response)).await;
+    }
+
+    /// Closes every connection to a misbehaving peer.
+    pub async fn disconnect(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::Disconnect(peer)).await;
+    }
+
+    /// The connected peers.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Peers(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// This node's id and listen addresses.
+    pub async fn local(&self) -> Option<LocalInfo> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Local(reply)).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    gossipsub: gossipsub::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    sync: request_response::Behaviour<protocol::Codec>,
+}
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The transport or a behaviour could not be built.
+    #[error("cannot build the network: {0}")]
+    Build(String),
+    /// A listen address could not be used.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address.
+        address: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Capacity of the command and event queues.
+const QUEUE: usize = 1024;
+/// Most inbound requests awaiting the node's answer.
+const MAX_PENDING_INBOUND: usize = 256;
+
+fn topic(network: &str, topic: Topic) -> gossipsub::IdentTopic {
+    match topic {
+        Topic::Transactions => gossipsub::IdentTopic::new(format!("/peerchain/{network}/tx/1")),
+        Topic::Blocks => gossipsub::IdentTopic::new(format!("/peerchain/{network}/block/1")),
+    }
+}
+
+/// Starts the network task. Returns its handle, the event stream and the task.
+pub fn spawn(
+    keypair: Keypair,
+    config: Config,
+    cancel: CancellationToken,
+) -> Result<(Handle, mpsc::Receiver<Event>, tokio::task::JoinHandle<()>), StartError> {
+    let build = |e: &dyn std::fmt::Display| StartError::Build(e.to_string());
+    let network = config.network.clone();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| build(&e))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established_incoming(Some(config.max_inbound))
+                .with_max_established_outgoing(Some(config.max_outbound))
+                .with_max_established_per_peer(Some(2));
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                // Security: the id is the content's hash, so the same message relayed by
+                // many peers is seen once.
+                .message_id_fn(|message| gossipsub::MessageId::from(content_id(&message.data)))
+                .max_transmit_size(1 << 20)
+                .heartbeat_interval(Duration::from_millis(500))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut gossipsub =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            for t in [Topic::Transactions, Topic::Blocks] {
+                gossipsub.subscribe(&topic(&network, t)).map_err(|e| e.to_string())?;
+            }
+            let mut kad_config =
+                kad::Config::new(StreamProtocol::try_from_owned(format!("/peerchain/{network}/kad/1"))?);
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            // Correctness: Kademlia stays a client until an external address is confirmed;
+            // on loopback and local networks that never happens, so serve from the start.
+            kad.set_mode(Some(kad::Mode::Server));
+            let mdns =
+                if config.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?) } else { None };
+            let sync_protocol = StreamProtocol::try_from_owned(format!("/peerchain/{network}/sync/1"))?;
+            let sync = request_response::Behaviour::new(
+                [(sync_protocol, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(60))
+                    .with_max_concurrent_streams(64),
+            );
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(format!("/peerchain/{network}/1"), key.public())
+                        .with_agent_version(format!("peerchain/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+                kad,
+                gossipsub,
+                mdns: Toggle::from(mdns),
+                sync,
+            })
+        })
+        .map_err(|e| build(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    for address in &config.listen {
+        swarm
+            .listen_on(address.clone())
+            .map_err(|e| StartError::Listen { address: address.clone(), reason: e.to_string() })?;
+    }
+    for address in &config.bootstrap {
+        if let Err(e) = swarm.dial(address.clone()) {
+            warn!(%address, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    let (commands, command_receiver) = mpsc::channel(QUEUE);
+    let (events, event_receiver) = mpsc::channel(QUEUE);
+    let local_peer = *swarm.local_peer_id();
+    let task = Task {
+        swarm,
+        network,
+        events,
+        commands: command_receiver,
+        pending_outbound: HashMap::new(),
+        pending_inbound: HashMap::new(),
+        next_inbound: 0,
+        peers: HashMap::new(),
+    };
+    let join = tokio::spawn(task.run(cancel));
+    Ok((Handle { commands, local_peer }, event_receiver, join))
+}
+
+/// A gossip message's id: the SHA-256 of its content.
+fn content_id(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+struct Task {
+    swarm: Swarm<Behaviour>,
+    network: String,
+    events: mpsc::Sender<Event>,
+    commands: mpsc::Receiver<Command>,
+    pending_outbound: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Response, RequestError>>)>,
+    pending_inbound: HashMap<InboundId, ResponseChannel<Response>>,
+    next_inbound: u64,
+    peers: HashMap<PeerId, PeerInfo>,
+}
+
+impl Task {
+    async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+            }
+        }
+        // Correctness: every waiting requester gets an answer, also at shutdown.
+        for (_, (peer, reply)) in self.pending_outbound.drain() {
+            let _ = reply.send(Err(RequestError::Failed { peer, reason: "network shut down".into() }));
+        }
+        info!("network stopped");
+    }
+
+    fn command(&mut self, command: Command) {
+        let behaviour = self.swarm.behaviour_mut();
+        match command {
+            Command::Dial(address) => {
+                if let Err(e) = self.swarm.dial(address.clone()) {
+                    warn!(%address, error = %e, "dial failed");
+                }
+            }
+            Command::Publish(t, data) => {
+                if let Err(e) = behaviour.gossipsub.publish(topic(&self.network, t), data) {
+                    debug!(error = %e, "gossip publish");
+                }
+            }
+            Command::Report(id, source, verdict) => {
+                let acceptance = match verdict {
+                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                };
+                behaviour.gossipsub.report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Request(peer, request, reply) => {
+                let id = behaviour.sync.send_request(&peer, request);
+                self.pending_outbound.insert(id, (peer, reply));
+            }
+            Command::Respond(id, response) => {
+                if let Some(channel) = self.pending_inbound.remove(&id) {
+                    let _ = behaviour.sync.send_response(channel, response);
+                }
+            }
+            Command::Disconnect(peer) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().cloned().collect());
+            }
+            Command::Local(reply) => {
+                let _ = reply.send(LocalInfo {
+                    peer: *self.swarm.local_peer_id(),
+                    listen_addrs: self.swarm.listeners().cloned().collect(),
+                });
+            }
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                let (direction, address) = match &endpoint {
+                    libp2p::core::ConnectedPoint::Dialer { address, .. } => (Direction::Outbound, address.clone()),
+                    libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (Direction::Inbound, send_back_addr.clone())
+                    }
+                };
+                if direction == Direction::Outbound {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                }
+                if num_established.get() == 1 {
+                    let info = PeerInfo { peer: peer_id, address, direction, agent: None, latency: None };
+                    self.peers.insert(peer_id, info.clone());
+                    debug!(peer = %peer_id, ?direction, "peer connected");
+                    let _ = self.events.try_send(Event::PeerConnected(info));
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.peers.remove(&peer_id);
+                debug!(peer = %peer_id, "peer disconnected");
+                let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::Behaviour(event) => self.behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // Correctness: identify is not wired into Kademlia; its listen addresses are
+                // how the DHT learns where an inbound peer can be reached.
+                for address in &info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                }
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    peer.agent = Some(info.agent_version);
+                }
+            }
+            BehaviourEvent::Ping(ping::Event { peer, result: Ok(rtt), .. }) => {
+                if let Some(info) = self.peers.get_mut(&peer) {
+                    info.latency = Some(rtt);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, address) in found {
+                    if !self.peers.contains_key(&peer) && peer != *self.swarm.local_peer_id() {
+                        let _ = self.swarm.dial(address);
+                    }
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                let kind = if message.topic == topic(&self.network, Topic::Transactions).hash() {
+                    Topic::Transactions
+                } else {
+                    Topic::Blocks
+                };
+                let event = Event::Gossip {
+                    topic: kind,
+                    data: message.data,
+                    source: propagation_source,
+                    id: message_id.clone(),
+                };
+                // Security: a node that cannot keep up drops gossip rather than queue it
+                // without bound; the message is neither relayed nor held against the sender.
+                if self.events.try_send(event).is_err() {
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    if self.pending_inbound.len() >= MAX_PENDING_INBOUND {
+                        let _ =
+                            self.swarm.behaviour_mut().sync.send_response(channel, Response::Refused("busy".into()));
+                        return;
+                    }
+                    self.next_inbound += 1;
+                    let id = InboundId(self.next_inbound);
+                    match self.events.try_send(Event::Request { peer, request, id }) {
+                        Ok(()) => {
+                            self.pending_inbound.insert(id, channel);
+                        }
+                        Err(_) => {
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .sync
+                                .send_response(channel, Response::Refused("busy".into()));
+                        }
+                    }
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some((_, reply)) = self.pending_outbound.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                if let Some((_, reply)) = self.pending_outbound.remove(&request_id) {
+                    let _ = reply.send(Err(RequestError::Failed { peer, reason: error.to_string() }));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads or creates the node's identity key at `path` (32 secret bytes, owner-only), so that
+/// its peer id stays the same across restarts.
+pub fn load_or_create_keypair(path: &std::path::Path) -> std::io::Result<Keypair> {
+    match std::fs::read(path) {
+        Ok(mut bytes) => identity::Keypair::ed25519_from_bytes(&mut bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = identity::Keypair::generate_ed25519();
+            let secret = keypair.clone().try_into_ed25519().map_err(|e| std::io::Error::other(e.to_string()))?.secret();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::io::Write::write_all(&mut options.open(path)?, secret.as_ref())?;
+            Ok(keypair)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,256 @@
+//! The request-response protocol peers sync with: status, headers after a locator, blocks
+//! by hash. Messages use the canonical encoding; every read is capped before it is decoded.
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use peerchain_primitives::encode::{Reader, Sink, put_list, put_varint};
+use peerchain_primitives::{BlockHash, BlockHeader, Decode, DecodeError, Encode, Work};
+
+/// Most headers in one response.
+pub const MAX_HEADERS: usize = 2_000;
+/// Most blocks asked for in one request.
+pub const MAX_BLOCKS_PER_REQUEST: usize = 8;
+/// Most locator hashes in a request.
+pub const MAX_LOCATOR: usize = 64;
+/// The largest request on the wire.
+pub const MAX_REQUEST_BYTES: usize = 64 << 10;
+/// The largest response on the wire: a full batch of maximal blocks.
+pub const MAX_RESPONSE_BYTES: usize = MAX_BLOCKS_PER_REQUEST * 4_100_000;
+
+/// What a node tells a peer about itself when they meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Its genesis: nodes of another chain part at once.
+    pub genesis: BlockHash,
+    /// Its tip's height.
+    pub best_height: u32,
+    /// Its tip.
+    pub best_hash: BlockHash,
+    /// Its main chain's total work.
+    pub total_work: Work,
+}
+
+/// A request to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Here is my status; what is yours?
+    Status(Status),
+    /// Main-chain headers after the first locator hash you know, at most `max`.
+    GetHeaders {
+        /// Hashes from the asker's best header back to genesis, ever sparser.
+        locator: Vec<BlockHash>,
+        /// How many headers at most.
+        max: u32,
+    },
+    /// These blocks, in this order.
+    GetBlocks(Vec<BlockHash>),
+}
+
+/// A response from a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// The peer's status.
+    Status(Status),
+    /// Headers, in chain order.
+    Headers(Vec<BlockHeader>),
+    /// Encoded blocks, in the order asked; a block the peer lacks is left out.
+    Blocks(Vec<Vec<u8>>),
+    /// The peer refuses, saying why.
+    Refused(String),
+}
+
+impl Encode for Status {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        self.genesis.encode_to(sink);
+        self.best_height.encode_to(sink);
+        self.best_hash.encode_to(sink);
+        sink.put(&self.total_work.to_be_bytes());
+    }
+}
+
+impl Decode for Status {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Status {
+            genesis: BlockHash::decode(reader)?,
+            best_height: reader.u32("best height")?,
+            best_hash: BlockHash::decode(reader)?,
+            total_work: Work::from_be_bytes(reader.array("total work")?),
+        })
+    }
+}
+
+impl Encode for Request {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        match self {
+            Request::Status(status) => {
+                sink.put(&[0]);
+                status.encode_to(sink);
+            }
+            Request::GetHeaders { locator, max } => {
+                sink.put(&[1]);
+                put_list(sink, locator);
+                max.encode_to(sink);
+            }
+            Request::GetBlocks(hashes) => {
+                sink.put(&[2]);
+                put_list(sink, hashes);
+            }
+        }
+    }
+}
+
+impl Decode for Request {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("request")? {
+            0 => Ok(Request::Status(Status::decode(reader)?)),
+            1 => Ok(Request::GetHeaders {
+                locator: reader.list("locator", MAX_LOCATOR)?,
+                max: reader.u32("max headers")?,
+            }),
+            2 => Ok(Request::GetBlocks(reader.list("block hashes", MAX_BLOCKS_PER_REQUEST)?)),
+            tag => Err(DecodeError::UnknownTag { what: "request", tag }),
+        }
+    }
+}
+
+impl Encode for Response {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        match self {
+            Response::Status(status) => {
+                sink.put(&[0]);
+                status.encode_to(sink);
+            }
+            Response::Headers(headers) => {
+                sink.put(&[1]);
+                put_list(sink, headers);
+            }
+            Response::Blocks(blocks) => {
+                sink.put(&[2]);
+                put_varint(sink, blocks.len() as u64);
+                for block in blocks {
+                    peerchain_primitives::encode::put_bytes(sink, block);
+                }
+            }
+            Response::Refused(reason) => {
+                sink.put(&[3]);
+                peerchain_primitives::encode::put_bytes(sink, reason.as_bytes());
+            }
+        }
+    }
+}
+
+impl Decode for Response {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("response")? {
+            0 => Ok(Response::Status(Status::decode(reader)?)),
+            1 => Ok(Response::Headers(reader.list("headers", MAX_HEADERS)?)),
+            2 => {
+                let count = reader.length("blocks", MAX_BLOCKS_PER_REQUEST)?;
+                let mut blocks = Vec::with_capacity(count);
+                for _ in 0..count {
+                    blocks.push(reader.bytes("block", 4_100_000)?.to_vec());
+                }
+                Ok(Response::Blocks(blocks))
+            }
+            3 => {
+                let bytes = reader.bytes("refusal", 1_000)?;
+                Ok(Response::Refused(String::from_utf8_lossy(bytes).into_owned()))
+            }
+            tag => Err(DecodeError::UnknownTag { what: "response", tag }),
+        }
+    }
+}
+
+/// The request-response codec: one message per stream, read to its end with a cap.
+#[derive(Debug, Clone, Default)]
+pub struct Codec;
+
+async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std::io::Result<Vec<u8>> {
+    let mut buffer = Vec::new();
+    // Security: one byte past the cap tells an oversized message from a maximal one, and is
+    // all that is ever read of it.
+    io.take(max as u64 + 1).read_to_end(&mut buffer).await?;
+    if buffer.len() > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "message over the size limit"));
+    }
+    Ok(buffer)
+}
+
+fn decode<T: Decode>(bytes: &[u8]) -> std::io::Result<T> {
+    T::from_bytes(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Request> {
+        decode(&read_capped(io, MAX_REQUEST_BYTES).await?)
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Response> {
+        decode(&read_capped(io, MAX_RESPONSE_BYTES).await?)
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Request,
+    ) -> std::io::Result<()> {
+        io.write_all(&request.to_bytes()).await?;
+        io.close().await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Response,
+    ) -> std::io::Result<()> {
+        io.write_all(&response.to_bytes()).await?;
+        io.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_refused() {
+        let status = Status {
+            genesis: BlockHash([1; 32]),
+            best_height: 7,
+            best_hash: BlockHash([2; 32]),
+            total_work: Work::from_be_bytes([3; 32]),
+        };
+        let requests = [
+            Request::Status(status),
+            Request::GetHeaders { locator: vec![BlockHash([4; 32]); 3], max: 2000 },
+            Request::GetBlocks(vec![BlockHash([5; 32])]),
+        ];
+        for request in requests {
+            assert_eq!(Request::from_bytes(&request.to_bytes()), Ok(request));
+        }
+        let responses =
+            [Response::Status(status), Response::Blocks(vec![vec![1, 2, 3]]), Response::Refused("busy".into())];
+        for response in responses {
+            assert_eq!(Response::from_bytes(&response.to_bytes()), Ok(response));
+        }
+        assert!(Request::from_bytes(&[9]).is_err());
+        let mut too_many = vec![2u8];
+        put_varint(&mut too_many, (MAX_BLOCKS_PER_REQUEST + 1) as u64);
+        too_many.extend(std::iter::repeat_n(0u8, 32 * (MAX_BLOCKS_PER_REQUEST + 1)));
+        assert!(matches!(Request::from_bytes(&too_many), Err(DecodeError::TooLong { .. })));
+    }
+}
