@@ -47,12 +47,25 @@ enum Command {
     /// The node's wallet.
     #[command(subcommand)]
     Wallet(WalletCommand),
+    /// This node's peer id, listen addresses, RPC address and version.
+    Id,
+    /// The connected peers.
+    Peers,
     /// Stop the running node.
     Stop,
 }
 
 #[derive(Args)]
 struct NodeArgs {
+    /// Listen for peers on this multiaddr (repeatable; default: all interfaces, TCP and QUIC).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// Dial this peer at start (repeatable), with or without a trailing /p2p/<peer id>.
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Do not discover peers on the local network (mDNS).
+    #[arg(long)]
+    no_mdns: bool,
     /// Mine blocks.
     #[arg(long)]
     mine: bool,
@@ -142,6 +155,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print(&result, cli.json, |r| r["address"].as_str().unwrap_or_default().to_owned());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Id => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let id = client.call("node.id", json!({}))?;
+            print(&id, cli.json, |i| {
+                let addrs: Vec<&str> =
+                    i["listen_addrs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                format!(
+                    "peer id      {}\nnetwork      {}\nrpc          {}\nversion      {}\nlistening    {}",
+                    i["peer_id"].as_str().unwrap_or_default(),
+                    i["network"].as_str().unwrap_or_default(),
+                    i["rpc_addr"].as_str().unwrap_or_default(),
+                    i["version"].as_str().unwrap_or_default(),
+                    addrs.join("\n             "),
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Peers => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let peers = client.call("node.peers", json!({}))?;
+            print(&peers, cli.json, |list| {
+                let rows: Vec<String> = list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        let latency = p["latency_ms"].as_f64().map_or("-".to_owned(), |l| format!("{l:.1} ms"));
+                        format!(
+                            "{}  {:8}  {}  {}  {}",
+                            p["peer_id"].as_str().unwrap_or_default(),
+                            p["direction"].as_str().unwrap_or_default(),
+                            p["address"].as_str().unwrap_or_default(),
+                            latency,
+                            p["agent"].as_str().unwrap_or("-"),
+                        )
+                    })
+                    .collect();
+                if rows.is_empty() { "no peers".to_owned() } else { rows.join("\n") }
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stop => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             let result = client.call("node.stop", json!({}))?;
@@ -163,6 +217,13 @@ fn run_node(
     }
     if args.mine {
         config.mining.enabled = true;
+    }
+    if !args.listen.is_empty() {
+        config.network.listen = args.listen;
+    }
+    config.network.bootstrap.extend(args.bootstrap);
+    if args.no_mdns {
+        config.network.no_mdns = true;
     }
     if args.miner_address.is_some() {
         config.mining.address = args.miner_address;

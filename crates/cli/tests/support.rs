@@ -50,7 +50,7 @@ impl TestNode {
         let child = Command::new(BIN)
             .args(["--network", &self.network, "--data-dir"])
             .arg(&self.data_dir)
-            .args(["node", "--rpc-addr", "127.0.0.1:0"])
+            .args(["node", "--rpc-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -127,6 +127,13 @@ impl TestNode {
         self.signal("-KILL");
         let mut child = self.child.take().unwrap();
         child.wait().unwrap();
+    }
+
+    /// The node's first listen address, with its peer id.
+    pub fn p2p_addr(&self) -> String {
+        let id = self.json(&["id"]);
+        let addr = id["listen_addrs"][0].as_str().expect("a listen address").to_owned();
+        format!("{addr}/p2p/{}", id["peer_id"].as_str().expect("a peer id"))
     }
 
     pub fn path(&self) -> &Path {

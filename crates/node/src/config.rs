@@ -17,6 +17,20 @@ pub struct Config {
     pub rpc: RpcConfig,
     /// Mining.
     pub mining: MiningConfig,
+    /// Peer-to-peer network.
+    pub network: NetworkConfig,
+}
+
+/// The `[network]` section.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Multiaddrs to listen on; all interfaces on the network's port (TCP and QUIC) if empty.
+    pub listen: Vec<String>,
+    /// Multiaddrs of peers to dial at start, with or without `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Turn off peer discovery on the local network (mDNS).
+    pub no_mdns: bool,
 }
 
 /// The `[chain]` section.

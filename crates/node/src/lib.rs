@@ -5,6 +5,7 @@
 //! storage layout or protocols itself.
 
 pub mod config;
+mod sync;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub const RPC_ADDR_FILE: &str = "rpc.addr";
 pub const COOKIE_FILE: &str = ".cookie";
 /// The chain store's file in the data directory.
 pub const CHAIN_FILE: &str = "chain.redb";
+/// The node's network identity key in the data directory.
+pub const NODE_KEY_FILE: &str = "node.key";
 
 /// Why the node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,9 @@ pub enum Error {
     /// The miner address is not an address of this network.
     #[error("--miner-address: {0}")]
     MinerAddress(#[from] peerchain_primitives::AddressError),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Network(String),
     /// The RPC address could not be bound.
     #[error("cannot listen for JSON-RPC on {addr}: {source} (is another node running? pick another with --rpc-addr)")]
     RpcBind {
@@ -93,6 +99,39 @@ fn create_private_dir(path: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path).map_err(|source| Error::DataDir { path: path.to_owned(), source })
+}
+
+fn parse_addrs(texts: &[String], what: &str) -> Result<Vec<peerchain_net::Address>, Error> {
+    texts
+        .iter()
+        .map(|t| t.parse().map_err(|e| Error::Network(format!("{what} `{t}` is not a multiaddr: {e}"))))
+        .collect()
+}
+
+fn start_network(
+    network: Network,
+    data_dir: &Path,
+    config: &Config,
+    chain: peerchain_chain::Handle,
+    cancel: CancellationToken,
+) -> Result<peerchain_net::Handle, Error> {
+    let key_path = data_dir.join(NODE_KEY_FILE);
+    let keypair =
+        peerchain_net::load_or_create_keypair(&key_path).map_err(|source| Error::DataDir { path: key_path, source })?;
+    let port = default_p2p_port(network);
+    let listen = if config.network.listen.is_empty() {
+        vec![format!("/ip4/0.0.0.0/tcp/{port}"), format!("/ip4/0.0.0.0/udp/{port}/quic-v1")]
+    } else {
+        config.network.listen.clone()
+    };
+    let mut net_config = peerchain_net::Config::new(network.name(), parse_addrs(&listen, "--listen")?);
+    net_config.bootstrap = parse_addrs(&config.network.bootstrap, "--bootstrap")?;
+    net_config.mdns = !config.network.no_mdns;
+    let (net, events, _task) =
+        peerchain_net::spawn(keypair, net_config, cancel.clone()).map_err(|e| Error::Network(e.to_string()))?;
+    info!(peer_id = %net.local_peer(), "network started");
+    tokio::spawn(sync::Sync::new(chain, net.clone()).run(events, cancel));
+    Ok(net)
 }
 
 /// Runs a node until `shutdown` is cancelled (by a signal or `node.stop`), then stops every
@@ -134,14 +173,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     if let Some(n) = config.rpc.max_body_bytes {
         rpc_config.max_body_bytes = n;
     }
+    let tasks = CancellationToken::new();
+    let net = start_network(network, &data_dir, &config, chain.clone(), tasks.clone())?;
     let context = Arc::new(peerchain_rpc::Context {
+        net: net.clone(),
         chain: chain.clone(),
         network,
         data_dir: data_dir.clone(),
         shutdown: shutdown.clone(),
         rpc_addr: bound,
     });
-    let tasks = CancellationToken::new();
     let rpc_task = tokio::spawn(peerchain_rpc::serve(listener, rpc_config, cookie, context, tasks.clone()));
 
     let miner_task = if config.mining.enabled {

@@ -56,6 +56,8 @@ pub struct Context {
     /// The chain.
     pub chain: peerchain_chain::Handle,
     /// The network.
+    pub net: peerchain_net::Handle,
+    /// The network.
     pub network: Network,
     /// The data directory (for the wallet file).
     pub data_dir: PathBuf,

@@ -19,6 +19,8 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("chain.sendrawtransaction", &["hex"]),
     ("chain.generate", &["blocks", "address"]),
     ("mempool.info", &[]),
+    ("node.id", &[]),
+    ("node.peers", &[]),
     ("wallet.create", &[]),
     ("wallet.address", &[]),
     ("node.stop", &[]),
@@ -99,6 +101,36 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
             let wallet = Wallet::open(&Wallet::path_in(&context.data_dir), context.network).map_err(wallet_error)?;
             Ok(json!({ "address": wallet.address().to_string() }))
         }
+        "node.id" => {
+            let local = context.net.local().await.ok_or_else(|| RpcError::internal("the network has stopped"))?;
+            Ok(json!({
+                "peer_id": local.peer.to_string(),
+                "listen_addrs": local.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "rpc_addr": context.rpc_addr.to_string(),
+                "network": context.network.name(),
+                "version": env!("CARGO_PKG_VERSION"),
+            }))
+        }
+        "node.peers" => {
+            let peers = context.net.peers().await;
+            Ok(Value::Array(
+                peers
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "peer_id": p.peer.to_string(),
+                            "address": p.address.to_string(),
+                            "direction": match p.direction {
+                                peerchain_net::Direction::Inbound => "inbound",
+                                peerchain_net::Direction::Outbound => "outbound",
+                            },
+                            "latency_ms": p.latency.map(|l| l.as_secs_f64() * 1000.0),
+                            "agent": p.agent,
+                        })
+                    })
+                    .collect(),
+            ))
+        }
         "node.stop" => {
             context.shutdown.cancel();
             Ok(json!("peerchain node stopping"))
@@ -127,7 +159,7 @@ async fn chain_info(context: &Context) -> Result<Value, RpcError> {
         "time": tip.time,
         "mempool_size": mempool.size,
         "mempool_bytes": mempool.bytes,
-        "peers": 0,
+        "peers": context.net.peers().await.len(),
     }))
 }
 
@@ -280,8 +312,12 @@ fn submit_block_error(e: SubmitBlockError) -> RpcError {
 
 async fn send_raw_transaction(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let tx: Transaction = decode_hex(params.required_str("hex")?, "transaction")?;
+    let bytes = tx.to_bytes();
     match context.chain.submit_transaction(tx).await {
-        Ok(txid) => Ok(json!({ "txid": txid })),
+        Ok(txid) => {
+            context.net.publish(peerchain_net::Topic::Transactions, bytes).await;
+            Ok(json!({ "txid": txid }))
+        }
         Err(SubmitTxError::Rejected(reason)) => {
             Err(RpcError::new(RpcError::REJECTED, format!("transaction rejected: {reason}")))
         }

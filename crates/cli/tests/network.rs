@@ -1,0 +1,116 @@
+//! Several real nodes on loopback: they find each other through bootstrap addresses, sync,
+//! relay blocks and transactions, and refuse a node of another network.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{TestNode, wait_for};
+
+/// Signs, with `node`'s wallet key, a payment of 10 coins out of the coinbase of block 1
+/// (which `chain generate` paid to that wallet), and returns it in hex.
+fn spend_first_coinbase(node: &TestNode) -> String {
+    use peerchain_primitives::{
+        Amount, Encode, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
+    };
+    let wallet: Value =
+        serde_json::from_str(&std::fs::read_to_string(node.path().join("wallet.json")).unwrap()).unwrap();
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(wallet["keys"][0].as_str().unwrap(), &mut seed).unwrap();
+    let key = SecretKey::from_seed(seed);
+    let coinbase = &node.json(&["chain", "block", "1"])["tx"][0];
+    let txid = coinbase["txid"].as_str().unwrap().parse().unwrap();
+    let value = Amount::from_units(coinbase["outputs"][0]["amount"].as_u64().unwrap());
+    let spent = TxOut::coins_to(value, key.public_key().key_hash());
+    let change = value.checked_sub(Amount::from_coins(10)).unwrap().checked_sub(Amount::from_units(10_000)).unwrap();
+    let recipient = SecretKey::from_seed([9; 32]).public_key().key_hash();
+    let mut tx = Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev_out: OutPoint::new(txid, 0), witness: Witness::Multisig { signatures: vec![] } }],
+        outputs: vec![
+            TxOut::coins_to(Amount::from_coins(10), recipient),
+            TxOut::coins_to(change, key.public_key().key_hash()),
+        ],
+        lock_time: 0,
+    };
+    let message = tx.signature_hash(0, &spent, SigHashMode::All, Network::Regtest.magic());
+    tx.inputs[0].witness = Witness::Key {
+        public_key: key.public_key(),
+        signature: TxSignature { mode: SigHashMode::All, signature: key.sign(&message) },
+    };
+    hex::encode(tx.to_bytes())
+}
+
+fn best_hash(node: &TestNode) -> Value {
+    node.json(&["chain", "info"])["best_hash"].clone()
+}
+
+#[test]
+fn a_line_of_nodes_agrees_on_one_chain_and_relays_transactions_two_hops() {
+    // a <- b <- c: each dials only its neighbour.
+    let mut a = TestNode::start("regtest", &[]);
+    let mut b = TestNode::start("regtest", &["--bootstrap", &a.p2p_addr()]);
+    let mut c = TestNode::start("regtest", &["--bootstrap", &b.p2p_addr()]);
+    wait_for("b to have two peers", Duration::from_secs(30), || {
+        (b.json(&["peers"]).as_array()?.len() == 2).then_some(())
+    });
+
+    // a mines; the blocks travel two hops.
+    a.json(&["chain", "generate", "30"]);
+    let tip = best_hash(&a);
+    for node in [&b, &c] {
+        wait_for("the tip to reach every node", Duration::from_secs(60), || (best_hash(node) == tip).then_some(()));
+    }
+    let peers = b.json(&["peers"]);
+    let directions: Vec<&str> = peers.as_array().unwrap().iter().filter_map(|p| p["direction"].as_str()).collect();
+    assert!(directions.contains(&"inbound") && directions.contains(&"outbound"), "{peers}");
+
+    // A transaction spending a's mature coinbase, submitted to c, reaches a's mempool through
+    // b and is mined by a.
+    let tx = spend_first_coinbase(&a);
+    let sent = c.json(&["chain", "send", &tx]);
+    let txid = sent["txid"].as_str().unwrap().to_owned();
+    wait_for("the transaction to reach a's mempool", Duration::from_secs(30), || {
+        let output = a.cli(&["chain", "tx", &txid, "--json"]);
+        output.status.success().then_some(())
+    });
+    assert_eq!(a.json(&["chain", "tx", &txid])["confirmations"], 0);
+    a.json(&["chain", "generate", "1"]);
+    let tip = best_hash(&a);
+    wait_for("c to follow", Duration::from_secs(60), || (best_hash(&c) == tip).then_some(()));
+    assert_eq!(c.json(&["chain", "tx", &txid])["confirmations"], 1, "mined by a, seen by c");
+    let verify = c.cli(&["chain", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    a.stop();
+    b.stop();
+    c.stop();
+}
+
+#[test]
+fn a_late_joiner_syncs_the_whole_chain() {
+    let mut a = TestNode::start("regtest", &[]);
+    a.json(&["chain", "generate", "2500"]);
+    let mut b = TestNode::start("regtest", &[]);
+    let mut late = TestNode::start("regtest", &["--bootstrap", &a.p2p_addr(), "--bootstrap", &b.p2p_addr()]);
+    let tip = best_hash(&a);
+    wait_for("the late joiner to sync 2,500 blocks", Duration::from_secs(180), || {
+        (best_hash(&late) == tip).then_some(())
+    });
+    assert_eq!(late.json(&["chain", "info"])["height"], 2500);
+    a.stop();
+    b.stop();
+    late.stop();
+}
+
+#[test]
+fn a_node_of_another_network_is_refused() {
+    let mut regtest = TestNode::start("regtest", &[]);
+    regtest.json(&["chain", "generate", "3"]);
+    let mut devnet = TestNode::start("devnet", &["--bootstrap", &regtest.p2p_addr()]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(devnet.json(&["chain", "info"])["height"], 0, "nothing crosses between networks");
+    assert_eq!(regtest.json(&["chain", "info"])["height"], 3);
+    devnet.stop();
+    regtest.stop();
+}

@@ -1,0 +1,313 @@
+//! Routes network events to the chain: the status handshake, headers-first sync, parallel
+//! block download, and gossip of transactions and block announcements (validated before they
+//! are relayed).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use peerchain_chain::{BlockOutcome, MempoolReject, SubmitBlockError, SubmitTxError};
+use peerchain_net::protocol::{MAX_BLOCKS_PER_REQUEST, MAX_HEADERS};
+use peerchain_net::{Event, Peer, Request, Response, Status, Topic, Verdict};
+use peerchain_primitives::{Block, BlockHash, BlockHeader, Decode, Encode, Transaction};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Block requests in flight per peer.
+const WINDOW_PER_PEER: usize = 4;
+/// How long a block request may take before it is given to another peer.
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default)]
+struct PeerState {
+    status: Option<Status>,
+    in_flight: usize,
+    syncing_headers: bool,
+}
+
+/// What a spawned request reports back to the loop.
+enum Done {
+    Status(Peer, Result<Status, String>),
+    Headers(Peer, Result<usize, String>),
+    Blocks(Peer, Vec<BlockHash>, Result<(), String>),
+}
+
+pub(crate) struct Sync {
+    chain: peerchain_chain::Handle,
+    net: peerchain_net::Handle,
+    genesis: BlockHash,
+    peers: HashMap<Peer, PeerState>,
+    requested: HashMap<BlockHash, (Peer, Instant)>,
+    done_sender: mpsc::Sender<Done>,
+    done: mpsc::Receiver<Done>,
+}
+
+impl Sync {
+    pub(crate) fn new(chain: peerchain_chain::Handle, net: peerchain_net::Handle) -> Self {
+        let genesis = chain.params().genesis_hash();
+        let (done_sender, done) = mpsc::channel(256);
+        Self { chain, net, genesis, peers: HashMap::new(), requested: HashMap::new(), done_sender, done }
+    }
+
+    fn status(&self) -> Status {
+        let tip = self.chain.tip();
+        Status { genesis: self.genesis, best_height: tip.height, best_hash: tip.hash, total_work: tip.total_work }
+    }
+
+    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>, cancel: CancellationToken) {
+        let mut tips = self.chain.subscribe_tip();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                Some(done) = self.done.recv() => self.finished(done),
+                event = events.recv() => match event {
+                    Some(event) => self.event(event).await,
+                    None => return,
+                },
+                Ok(()) = tips.changed() => {
+                    let tip = *tips.borrow_and_update();
+                    self.announce(tip.hash).await;
+                }
+                _ = tick.tick() => self.fetch().await,
+            }
+        }
+    }
+
+    /// Announces a new tip's header, unless it is old (a node catching up stays quiet).
+    async fn announce(&self, hash: BlockHash) {
+        let Ok(Some((block, _, _))) = self.chain.block(&hash) else { return };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if block.header.time + 3600 > now {
+            self.net.publish(Topic::Blocks, block.header.to_bytes()).await;
+        }
+    }
+
+    async fn event(&mut self, event: Event) {
+        match event {
+            Event::PeerConnected(info) => {
+                self.peers.insert(info.peer, PeerState::default());
+                let (net, status, done) = (self.net.clone(), self.status(), self.done_sender.clone());
+                tokio::spawn(async move {
+                    let result = match net.request(info.peer, Request::Status(status)).await {
+                        Ok(Response::Status(theirs)) => Ok(theirs),
+                        Ok(other) => Err(format!("answered status with {other:?}")),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = done.send(Done::Status(info.peer, result)).await;
+                });
+            }
+            Event::PeerDisconnected(peer) => {
+                self.peers.remove(&peer);
+                self.requested.retain(|_, (p, _)| *p != peer);
+            }
+            Event::Request { peer, request, id } => {
+                let response = self.answer(peer, request).await;
+                self.net.respond(id, response).await;
+            }
+            Event::Gossip { topic: Topic::Transactions, data, source, id } => {
+                let verdict = match Transaction::from_bytes(&data) {
+                    Err(_) => Verdict::Reject,
+                    Ok(tx) => match self.chain.submit_transaction(tx).await {
+                        Ok(_) => Verdict::Accept,
+                        Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
+                            Verdict::Reject
+                        }
+                        Err(_) => Verdict::Ignore,
+                    },
+                };
+                self.net.report(id, source, verdict).await;
+            }
+            Event::Gossip { topic: Topic::Blocks, data, source, id } => {
+                let verdict = match BlockHeader::from_bytes(&data) {
+                    Err(_) => Verdict::Reject,
+                    Ok(header) => match self.chain.submit_headers(vec![header]).await {
+                        Ok(outcome) if outcome.new > 0 => Verdict::Accept,
+                        Ok(_) => Verdict::Ignore,
+                        Err(SubmitBlockError::UnknownParent { .. }) => {
+                            self.sync_headers(source);
+                            Verdict::Ignore
+                        }
+                        Err(SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_)) => Verdict::Reject,
+                        Err(_) => Verdict::Ignore,
+                    },
+                };
+                self.net.report(id, source, verdict).await;
+                if verdict == Verdict::Reject {
+                    warn!(peer = %source, "invalid block announcement");
+                }
+                self.fetch().await;
+            }
+        }
+    }
+
+    async fn answer(&self, peer: Peer, request: Request) -> Response {
+        match request {
+            Request::Status(theirs) => {
+                if let Some(state) = self.peers.get(&peer) {
+                    debug!(%peer, height = theirs.best_height, has = state.status.is_some(), "status asked");
+                }
+                Response::Status(self.status())
+            }
+            Request::GetHeaders { locator, max } => {
+                let max = (max as usize).min(MAX_HEADERS);
+                match self.chain.sync_state(locator, max).await {
+                    Ok(state) => Response::Headers(state.headers),
+                    Err(_) => Response::Refused("shutting down".into()),
+                }
+            }
+            Request::GetBlocks(hashes) => {
+                let blocks = hashes.iter().filter_map(|h| self.chain.block_bytes(h).ok().flatten()).collect();
+                Response::Blocks(blocks)
+            }
+        }
+    }
+
+    fn finished(&mut self, done: Done) {
+        match done {
+            Done::Status(peer, Ok(status)) => {
+                if status.genesis != self.genesis {
+                    warn!(%peer, "peer is on another chain; disconnecting");
+                    let net = self.net.clone();
+                    tokio::spawn(async move { net.disconnect(peer).await });
+                    self.peers.remove(&peer);
+                    return;
+                }
+                info!(%peer, height = status.best_height, "peer status");
+                let ahead = status.total_work > self.chain.tip().total_work;
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.status = Some(status);
+                }
+                if ahead {
+                    self.sync_headers(peer);
+                }
+            }
+            Done::Status(peer, Err(reason)) => debug!(%peer, %reason, "no status"),
+            Done::Headers(peer, result) => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.syncing_headers = false;
+                }
+                match result {
+                    Ok(count) if count >= MAX_HEADERS => self.sync_headers(peer),
+                    Ok(_) => {}
+                    Err(reason) => {
+                        warn!(%peer, %reason, "header sync failed; disconnecting");
+                        let net = self.net.clone();
+                        tokio::spawn(async move { net.disconnect(peer).await });
+                    }
+                }
+            }
+            Done::Blocks(peer, hashes, result) => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.in_flight = state.in_flight.saturating_sub(1);
+                }
+                for hash in &hashes {
+                    self.requested.remove(hash);
+                }
+                if let Err(reason) = result {
+                    warn!(%peer, %reason, "block download failed; disconnecting");
+                    let net = self.net.clone();
+                    tokio::spawn(async move { net.disconnect(peer).await });
+                }
+            }
+        }
+    }
+
+    /// Asks `peer` for the headers after our best one.
+    fn sync_headers(&mut self, peer: Peer) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if state.syncing_headers {
+            return;
+        }
+        state.syncing_headers = true;
+        let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
+        tokio::spawn(async move {
+            let result = async {
+                let locator = chain.sync_state(Vec::new(), 0).await.map_err(|e| e.to_string())?.locator;
+                match net.request(peer, Request::GetHeaders { locator, max: MAX_HEADERS as u32 }).await {
+                    Ok(Response::Headers(headers)) => {
+                        let count = headers.len();
+                        if count > MAX_HEADERS {
+                            return Err("too many headers".to_owned());
+                        }
+                        if count > 0 {
+                            let outcome = chain.submit_headers(headers).await.map_err(|e| e.to_string())?;
+                            info!(%peer, count, best_header_height = outcome.best_header_height, "headers");
+                        }
+                        Ok(count)
+                    }
+                    Ok(Response::Refused(reason)) => Ok(usize::from(reason.is_empty())),
+                    Ok(other) => Err(format!("answered headers with {other:?}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            .await;
+            let _ = done.send(Done::Headers(peer, result)).await;
+        });
+    }
+
+    /// Spreads the download of missing blocks over peers, a few batches each.
+    async fn fetch(&mut self) {
+        let now = Instant::now();
+        self.requested.retain(|_, (_, at)| now.duration_since(*at) < BLOCK_TIMEOUT);
+        let Ok(missing) = self.chain.missing_blocks(256).await else { return };
+        let wanted: Vec<BlockHash> = missing.into_iter().filter(|h| !self.requested.contains_key(h)).collect();
+        let our_work = self.chain.tip().total_work;
+        let mut candidates: Vec<Peer> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.status.is_some_and(|st| st.total_work > our_work) && s.in_flight < WINDOW_PER_PEER)
+            .map(|(p, _)| *p)
+            .collect();
+        if candidates.is_empty() {
+            // A peer that announced a block may have it even if its status is stale.
+            candidates = self.peers.iter().filter(|(_, s)| s.in_flight < WINDOW_PER_PEER).map(|(p, _)| *p).collect();
+        }
+        if candidates.is_empty() || wanted.is_empty() {
+            return;
+        }
+        for (index, batch) in wanted.chunks(MAX_BLOCKS_PER_REQUEST).enumerate() {
+            let peer = candidates[index % candidates.len()];
+            let Some(state) = self.peers.get_mut(&peer) else { continue };
+            if state.in_flight >= WINDOW_PER_PEER {
+                continue;
+            }
+            state.in_flight += 1;
+            let hashes = batch.to_vec();
+            for hash in &hashes {
+                self.requested.insert(*hash, (peer, now));
+            }
+            let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
+            tokio::spawn(async move {
+                let result = download(&chain, &net, peer, &hashes).await;
+                let _ = done.send(Done::Blocks(peer, hashes, result)).await;
+            });
+        }
+    }
+}
+
+async fn download(
+    chain: &peerchain_chain::Handle,
+    net: &peerchain_net::Handle,
+    peer: Peer,
+    hashes: &[BlockHash],
+) -> Result<(), String> {
+    let response = net.request(peer, Request::GetBlocks(hashes.to_vec())).await.map_err(|e| e.to_string())?;
+    let Response::Blocks(blocks) = response else { return Err(format!("answered blocks with {response:?}")) };
+    for bytes in blocks {
+        let block = Block::from_bytes(&bytes).map_err(|e| format!("undecodable block: {e}"))?;
+        let hash = block.hash();
+        // Security: only blocks that were asked for are taken.
+        if !hashes.contains(&hash) {
+            return Err(format!("sent unrequested block {hash}"));
+        }
+        match chain.submit_block(block).await {
+            Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
+            Ok(_) => {}
+            Err(e @ (SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_))) => return Err(e.to_string()),
+            Err(e) => debug!(%hash, error = %e, "block not taken"),
+        }
+    }
+    Ok(())
+}
