@@ -4,6 +4,7 @@
 //! JSON-RPC API, found through the data directory.
 
 mod client;
+mod devnet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,18 @@ struct Cli {
 enum Command {
     /// Run a node.
     Node(NodeArgs),
+    /// Run a local network of mining nodes on this machine (the main job's default).
+    Devnet {
+        /// How many nodes.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Where node i keeps its data: DIR/node-i (the same DIR resumes the same network).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Node i listens on BASE+i for peers and BASE+100+i for RPC.
+        #[arg(long, default_value_t = 29400, value_name = "BASE")]
+        base_port: u16,
+    },
     /// Query and check the chain.
     #[command(subcommand)]
     Chain(ChainCommand),
@@ -75,6 +88,9 @@ struct NodeArgs {
     /// Hashing threads for mining (default: all cores).
     #[arg(long, value_name = "N")]
     mining_threads: Option<usize>,
+    /// Stop when standard input closes (used by `devnet`, so that its nodes never outlive it).
+    #[arg(long, hide = true)]
+    stop_with_stdin: bool,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +157,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let data_dir = cli.data_dir.clone().unwrap_or_else(|| peerchain_node::default_data_dir(cli.network));
     match cli.command {
         Command::Node(args) => run_node(cli.network, data_dir, cli.rpc_addr, args),
+        Command::Devnet { nodes, dir, base_port } => {
+            let dir =
+                dir.unwrap_or_else(|| peerchain_node::default_data_dir(Network::Devnet).with_file_name("devnet-local"));
+            devnet::run(devnet::Options { nodes, dir, base_port })
+        }
         Command::Chain(command) => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             chain_command(&client, command, cli.json)
@@ -231,17 +252,35 @@ fn run_node(
     if args.mining_threads.is_some() {
         config.mining.threads = args.mining_threads;
     }
+    let stop_with_stdin = args.stop_with_stdin;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        if stop_with_stdin {
+            tokio::spawn(stop_when_stdin_closes(shutdown.clone()));
+        }
         peerchain_node::run(Options { network, data_dir, config }, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Cancels `shutdown` when standard input reaches its end: the parent that holds the other end
+/// has exited, however it died.
+async fn stop_when_stdin_closes(shutdown: CancellationToken) {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0u8; 64];
+    while let Ok(read) = stdin.read(&mut buffer).await {
+        if read == 0 {
+            break;
+        }
+    }
+    shutdown.cancel();
+}
+
+pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -15,8 +15,9 @@ use tracing::{debug, info, warn};
 
 /// Block requests in flight per peer.
 const WINDOW_PER_PEER: usize = 4;
-/// How long a block request may take before it is given to another peer.
-const BLOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a block request may take before it is given to another peer. The network's own
+/// request timeout is longer; a stuck request must not hold a peer's window that long.
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Default)]
 struct PeerState {
@@ -30,6 +31,7 @@ enum Done {
     Status(Peer, Result<Status, String>),
     Headers(Peer, Result<usize, String>),
     Blocks(Peer, Vec<BlockHash>, Result<(), String>),
+    FetchNow,
 }
 
 pub(crate) struct Sync {
@@ -38,15 +40,32 @@ pub(crate) struct Sync {
     genesis: BlockHash,
     peers: HashMap<Peer, PeerState>,
     requested: HashMap<BlockHash, (Peer, Instant)>,
+    /// Who announced a block we do not have yet: the first peer to ask for it.
+    announced_by: HashMap<BlockHash, Peer>,
+    /// Tips already announced, so that a tip we return to is not announced twice.
+    announced: std::collections::VecDeque<BlockHash>,
     done_sender: mpsc::Sender<Done>,
     done: mpsc::Receiver<Done>,
 }
+
+/// How many announcers and announced tips are remembered.
+const REMEMBERED: usize = 4_096;
 
 impl Sync {
     pub(crate) fn new(chain: peerchain_chain::Handle, net: peerchain_net::Handle) -> Self {
         let genesis = chain.params().genesis_hash();
         let (done_sender, done) = mpsc::channel(256);
-        Self { chain, net, genesis, peers: HashMap::new(), requested: HashMap::new(), done_sender, done }
+        Self {
+            chain,
+            net,
+            genesis,
+            peers: HashMap::new(),
+            requested: HashMap::new(),
+            announced_by: HashMap::new(),
+            announced: std::collections::VecDeque::new(),
+            done_sender,
+            done,
+        }
     }
 
     fn status(&self) -> Status {
@@ -61,14 +80,26 @@ impl Sync {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
-                Some(done) = self.done.recv() => self.finished(done),
+                Some(done) = self.done.recv() => {
+                    let fetch_now = matches!(done, Done::FetchNow | Done::Blocks(..));
+                    self.finished(done);
+                    if fetch_now {
+                        self.fetch().await;
+                    }
+                }
                 event = events.recv() => match event {
                     Some(event) => self.event(event).await,
                     None => return,
                 },
                 Ok(()) = tips.changed() => {
                     let tip = *tips.borrow_and_update();
-                    self.announce(tip.hash).await;
+                    if !self.announced.contains(&tip.hash) {
+                        if self.announced.len() == REMEMBERED {
+                            self.announced.pop_front();
+                        }
+                        self.announced.push_back(tip.hash);
+                        self.announce(tip.hash).await;
+                    }
                 }
                 _ = tick.tick() => self.fetch().await,
             }
@@ -103,7 +134,9 @@ impl Sync {
                 self.requested.retain(|_, (p, _)| *p != peer);
             }
             Event::Request { peer, request, id } => {
+                debug!(%peer, ?id, "answering request");
                 let response = self.answer(peer, request).await;
+                debug!(%peer, ?id, "answered");
                 self.net.respond(id, response).await;
             }
             Event::Gossip { topic: Topic::Transactions, data, source, id } => {
@@ -123,7 +156,15 @@ impl Sync {
                 let verdict = match BlockHeader::from_bytes(&data) {
                     Err(_) => Verdict::Reject,
                     Ok(header) => match self.chain.submit_headers(vec![header]).await {
-                        Ok(outcome) if outcome.new > 0 => Verdict::Accept,
+                        Ok(outcome) if outcome.new > 0 => {
+                            if self.announced_by.len() >= REMEMBERED {
+                                self.announced_by.clear();
+                            }
+                            self.announced_by.insert(header.hash(), source);
+                            // Correctness: the announcer has the block now; its status from the
+                            // handshake may be older.
+                            Verdict::Accept
+                        }
                         Ok(_) => Verdict::Ignore,
                         Err(SubmitBlockError::UnknownParent { .. }) => {
                             self.sync_headers(source);
@@ -190,7 +231,10 @@ impl Sync {
                 }
                 match result {
                     Ok(count) if count >= MAX_HEADERS => self.sync_headers(peer),
-                    Ok(_) => {}
+                    Ok(_) => {
+                        // Bodies are fetched at once rather than at the next tick.
+                        let _ = self.done_sender.try_send(Done::FetchNow);
+                    }
                     Err(reason) => {
                         warn!(%peer, %reason, "header sync failed; disconnecting");
                         let net = self.net.clone();
@@ -198,12 +242,14 @@ impl Sync {
                     }
                 }
             }
+            Done::FetchNow => {}
             Done::Blocks(peer, hashes, result) => {
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.in_flight = state.in_flight.saturating_sub(1);
                 }
                 for hash in &hashes {
                     self.requested.remove(hash);
+                    self.announced_by.remove(hash);
                 }
                 if let Err(reason) = result {
                     warn!(%peer, %reason, "block download failed; disconnecting");
@@ -267,22 +313,35 @@ impl Sync {
         if candidates.is_empty() || wanted.is_empty() {
             return;
         }
-        for (index, batch) in wanted.chunks(MAX_BLOCKS_PER_REQUEST).enumerate() {
-            let peer = candidates[index % candidates.len()];
-            let Some(state) = self.peers.get_mut(&peer) else { continue };
-            if state.in_flight >= WINDOW_PER_PEER {
-                continue;
+        // Each block goes to the peer that announced it if it can take more, else round-robin;
+        // blocks for the same peer are batched.
+        let mut batches: HashMap<Peer, Vec<BlockHash>> = HashMap::new();
+        for (index, hash) in wanted.into_iter().enumerate() {
+            let announcer = self
+                .announced_by
+                .get(&hash)
+                .copied()
+                .filter(|p| self.peers.get(p).is_some_and(|s| s.in_flight < WINDOW_PER_PEER));
+            let peer = announcer.unwrap_or(candidates[(index / MAX_BLOCKS_PER_REQUEST) % candidates.len()]);
+            batches.entry(peer).or_default().push(hash);
+        }
+        for (peer, hashes) in batches {
+            for batch in hashes.chunks(MAX_BLOCKS_PER_REQUEST) {
+                let Some(state) = self.peers.get_mut(&peer) else { break };
+                if state.in_flight >= WINDOW_PER_PEER {
+                    break;
+                }
+                state.in_flight += 1;
+                let hashes = batch.to_vec();
+                for hash in &hashes {
+                    self.requested.insert(*hash, (peer, now));
+                }
+                let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
+                tokio::spawn(async move {
+                    let result = download(&chain, &net, peer, &hashes).await;
+                    let _ = done.send(Done::Blocks(peer, hashes, result)).await;
+                });
             }
-            state.in_flight += 1;
-            let hashes = batch.to_vec();
-            for hash in &hashes {
-                self.requested.insert(*hash, (peer, now));
-            }
-            let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
-            tokio::spawn(async move {
-                let result = download(&chain, &net, peer, &hashes).await;
-                let _ = done.send(Done::Blocks(peer, hashes, result)).await;
-            });
         }
     }
 }
@@ -293,7 +352,10 @@ async fn download(
     peer: Peer,
     hashes: &[BlockHash],
 ) -> Result<(), String> {
-    let response = net.request(peer, Request::GetBlocks(hashes.to_vec())).await.map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(BLOCK_TIMEOUT, net.request(peer, Request::GetBlocks(hashes.to_vec())))
+        .await
+        .map_err(|_| format!("no blocks within {BLOCK_TIMEOUT:?}"))?
+        .map_err(|e| e.to_string())?;
     let Response::Blocks(blocks) = response else { return Err(format!("answered blocks with {response:?}")) };
     for bytes in blocks {
         let block = Block::from_bytes(&bytes).map_err(|e| format!("undecodable block: {e}"))?;

@@ -1,0 +1,173 @@
+//! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+
+/// What `devnet` was asked for.
+pub(crate) struct Options {
+    pub(crate) nodes: usize,
+    pub(crate) dir: PathBuf,
+    pub(crate) base_port: u16,
+}
+
+struct Member {
+    index: usize,
+    data_dir: PathBuf,
+    p2p: String,
+    rpc: String,
+    child: Child,
+}
+
+fn data_dir_of(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("node-{index}"))
+}
+
+pub(crate) fn run(options: Options) -> anyhow::Result<ExitCode> {
+    if options.nodes == 0 || options.nodes > 50 {
+        bail!("--nodes must be from 1 to 50");
+    }
+    std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(run_async(options))
+}
+
+async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
+    // Correctness: signals are caught from the start, so a Ctrl-C while nodes come up still
+    // stops every node that was started.
+    let stop = CancellationToken::new();
+    tokio::spawn(crate::stop_on_signal(stop.clone()));
+    let exe = std::env::current_exe().context("finding the peerchain binary")?;
+    let first_p2p = format!("/ip4/127.0.0.1/tcp/{}", options.base_port + 1);
+    let mut members: Vec<Member> = Vec::with_capacity(options.nodes);
+    for index in 1..=options.nodes {
+        let data_dir = data_dir_of(&options.dir, index);
+        std::fs::create_dir_all(&data_dir)?;
+        let _ = std::fs::remove_file(data_dir.join(peerchain_node::RPC_ADDR_FILE));
+        let p2p = format!("/ip4/127.0.0.1/tcp/{}", options.base_port + index as u16);
+        let rpc = format!("127.0.0.1:{}", options.base_port + 100 + index as u16);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("node.log"))?;
+        let mut command = Command::new(&exe);
+        command
+            .args(["--network", "devnet", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--rpc-addr", &rpc, "node", "--listen", &p2p, "--no-mdns", "--mine", "--mining-threads", "1"])
+            // Correctness: the node stops when this process's end of its stdin closes, so no
+            // node outlives the devnet, even one killed by SIGKILL.
+            .arg("--stop-with-stdin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if index > 1 {
+            // Every node dials the first and its predecessor: a connected network from the start.
+            command.args(["--bootstrap", &first_p2p]);
+            if index > 2 {
+                command.args(["--bootstrap", &members[index - 2].p2p]);
+            }
+        }
+        let child = command.spawn().with_context(|| format!("starting node {index}"))?;
+        members.push(Member { index, data_dir, p2p, rpc, child });
+    }
+
+    let mut table = Vec::new();
+    for member in &mut members {
+        let client = tokio::select! {
+            client = wait_for_rpc(member) => client?,
+            _ = stop.cancelled() => break,
+        };
+        let id = tokio::task::block_in_place(|| client.call("node.id", json!({})))?;
+        table.push((member.index, id["peer_id"].as_str().unwrap_or_default().to_owned()));
+    }
+    println!("peerchain devnet: {} nodes, logs in each data directory (node.log)", members.len());
+    println!("{:<5} {:<54} {:<28} {:<17} data directory", "node", "peer id", "p2p address", "rpc address");
+    for (member, (_, peer_id)) in members.iter().zip(&table) {
+        println!(
+            "{:<5} {:<54} {:<28} {:<17} {}",
+            member.index,
+            peer_id,
+            member.p2p,
+            member.rpc,
+            member.data_dir.display()
+        );
+    }
+    println!(
+        "query a node with: peerchain --data-dir {} chain info    (Ctrl-C stops them all)",
+        members[0].data_dir.display()
+    );
+
+    let mut status = tokio::time::interval(Duration::from_secs(5));
+    let exit = loop {
+        tokio::select! {
+            _ = stop.cancelled() => break ExitCode::SUCCESS,
+            _ = status.tick() => {
+                if let Some(dead) = members.iter_mut().find_map(|m| m.child.try_wait().ok().flatten().map(|s| (m.index, s))) {
+                    eprintln!("node {} exited ({}); stopping the devnet (see its node.log)", dead.0, dead.1);
+                    break ExitCode::FAILURE;
+                }
+                let line = tokio::task::block_in_place(|| status_line(&members));
+                println!("{line}");
+            }
+        }
+    };
+    println!("stopping {} nodes", members.len());
+    for member in &members {
+        if let Some(pid) = member.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+    }
+    for member in &mut members {
+        match tokio::time::timeout(Duration::from_secs(30), member.child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!("node {} did not stop in time; killing it", member.index);
+                let _ = member.child.kill().await;
+            }
+        }
+    }
+    Ok(exit)
+}
+
+async fn wait_for_rpc(member: &mut Member) -> anyhow::Result<Client> {
+    for _ in 0..600 {
+        if let Some(status) = member.child.try_wait()? {
+            bail!(
+                "node {} exited at start ({status}); see {}",
+                member.index,
+                member.data_dir.join("node.log").display()
+            );
+        }
+        if member.data_dir.join(peerchain_node::RPC_ADDR_FILE).exists()
+            && let Ok(client) = Client::for_data_dir(&member.data_dir, None)
+            && tokio::task::block_in_place(|| client.call("chain.info", json!({}))).is_ok()
+        {
+            return Ok(client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("node {} did not answer RPC within a minute", member.index)
+}
+
+fn status_line(members: &[Member]) -> String {
+    let parts: Vec<String> = members
+        .iter()
+        .map(|m| match Client::for_data_dir(&m.data_dir, None).and_then(|c| c.call("chain.info", json!({}))) {
+            Ok(info) => format!("{}:h{}/p{}", m.index, info["height"], info["peers"]),
+            Err(_) => format!("{}:?", m.index),
+        })
+        .collect();
+    let tips: std::collections::HashSet<Value> = members
+        .iter()
+        .filter_map(|m| Client::for_data_dir(&m.data_dir, None).ok()?.call("chain.info", json!({})).ok())
+        .map(|info| info["best_hash"].clone())
+        .collect();
+    format!("heights/peers {}   {}", parts.join(" "), if tips.len() == 1 { "all on one tip" } else { "converging" })
+}

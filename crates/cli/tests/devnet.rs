@@ -1,0 +1,113 @@
+//! `peerchain devnet`: real node processes that find each other, mine one chain, stop cleanly
+//! on SIGTERM, and resume from the same directory.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{BIN, wait_for};
+
+fn info(dir: &std::path::Path, node: usize) -> Option<Value> {
+    let output = Command::new(BIN)
+        .args(["--network", "devnet", "--data-dir"])
+        .arg(dir.join(format!("node-{node}")))
+        .args(["chain", "info", "--json"])
+        .output()
+        .ok()?;
+    output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten()
+}
+
+fn run_devnet(dir: &std::path::Path, base_port: u16) -> std::process::Child {
+    Command::new(BIN)
+        .args(["devnet", "--nodes", "3", "--base-port", &base_port.to_string(), "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops the devnet when dropped, so that a failing test leaves no process behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn stop(child: &mut std::process::Child) {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = wait_for("devnet to stop", Duration::from_secs(60), || child.try_wait().unwrap());
+    assert!(status.success(), "devnet exited with {status}");
+}
+
+#[test]
+fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port range of its own: below the kernel's ephemeral range (32768 and up), from which
+    // other tests' port-0 listeners draw, and away from the devnet default (29400).
+    let base_port = 20_000 + (std::process::id() % 400) as u16 * 10;
+    let mut devnet = Running(run_devnet(dir.path(), base_port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !(1..=3).all(|n| info(dir.path(), n).is_some_and(|i| i["height"].as_u64() >= Some(20) && i["peers"] == 2)) {
+        if std::time::Instant::now() > deadline {
+            let logs: Vec<String> = (1..=3)
+                .map(|n| {
+                    let log =
+                        std::fs::read_to_string(dir.path().join(format!("node-{n}/node.log"))).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                    format!(
+                        "node {n}: {:?}\n{}",
+                        info(dir.path(), n),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
+                })
+                .collect();
+            panic!("nodes did not all mine and connect in time:\n{}", logs.join("\n\n"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // They converge on one tip (briefly apart while a block propagates).
+    wait_for("one tip", Duration::from_secs(60), || {
+        let tips: Vec<Value> = (1..=3).filter_map(|n| info(dir.path(), n)).map(|i| i["best_hash"].clone()).collect();
+        (tips.len() == 3 && tips.iter().all(|t| *t == tips[0])).then_some(())
+    });
+    let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
+    stop(&mut devnet.0);
+    for n in 1..=3 {
+        assert!(info(dir.path(), n).is_none(), "node {n} stopped");
+        let log = std::fs::read_to_string(dir.path().join(format!("node-{n}/node.log"))).unwrap();
+        assert!(log.contains("chain state saved"), "node {n} shut down cleanly");
+    }
+
+    // The same directory resumes the same network.
+    let mut devnet = Running(run_devnet(dir.path(), base_port));
+    wait_for("the network to come back", Duration::from_secs(60), || info(dir.path(), 1));
+    let resumed = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
+    assert!(resumed >= height_before, "resumed at {resumed}, stopped at {height_before}");
+    stop(&mut devnet.0);
+}
+
+#[test]
+fn devnet_nodes_stop_even_when_the_devnet_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_port = 24_000 + (std::process::id() % 400) as u16 * 10;
+    let mut devnet = Running(run_devnet(dir.path(), base_port));
+    wait_for("the nodes to answer", Duration::from_secs(60), || {
+        (1..=3).all(|n| info(dir.path(), n).is_some()).then_some(())
+    });
+    Command::new("kill").args(["-KILL", &devnet.0.id().to_string()]).status().unwrap();
+    devnet.0.wait().unwrap();
+    wait_for("every node to stop by itself", Duration::from_secs(30), || {
+        (1..=3).all(|n| info(dir.path(), n).is_none()).then_some(())
+    });
+    for n in 1..=3 {
+        let log = std::fs::read_to_string(dir.path().join(format!("node-{n}/node.log"))).unwrap();
+        assert!(log.contains("chain state saved"), "node {n} shut down cleanly");
+    }
+}
