@@ -64,6 +64,11 @@ enum Command {
     Id,
     /// The connected peers.
     Peers,
+    /// Dial a peer now (a multiaddr, with or without /p2p/<peer id>).
+    Connect {
+        /// The peer's address.
+        address: String,
+    },
     /// Stop the running node.
     Stop,
 }
@@ -217,6 +222,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connect { address } => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let result = client.call("node.connect", json!({ "address": address }))?;
+            print(&result, cli.json, |r| format!("dialing {}", r["dialing"].as_str().unwrap_or_default()));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stop => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             let result = client.call("node.stop", json!({}))?;
@@ -315,9 +326,14 @@ fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::
             let info = client.call("chain.info", json!({}))?;
             print(&info, json, |i| {
                 format!(
-                    "network      {}\nheight       {}\nbest hash    {}\ntotal work   0x{}\nmempool      {} transactions ({} bytes)\npeers        {}",
+                    "network      {}\nheight       {}{}\nbest hash    {}\ntotal work   0x{}\nmempool      {} transactions ({} bytes)\npeers        {}",
                     i["network"].as_str().unwrap_or_default(),
                     i["height"],
+                    if i["syncing"] == true {
+                        format!(" (syncing: headers to {})", i["headers"])
+                    } else {
+                        String::new()
+                    },
                     i["best_hash"].as_str().unwrap_or_default(),
                     i["total_work"].as_str().unwrap_or_default(),
                     i["mempool_size"],

@@ -114,3 +114,50 @@ fn a_node_of_another_network_is_refused() {
     devnet.stop();
     regtest.stop();
 }
+
+#[test]
+fn halves_mining_apart_converge_on_the_heaviest_chain_and_the_losers_transaction_is_mined() {
+    // A shared history of 15 blocks.
+    let mut a1 = TestNode::start("regtest", &[]);
+    a1.json(&["chain", "generate", "15"]);
+    let mut b1 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
+    let shared = best_hash(&a1);
+    wait_for("b1 to sync the shared history", Duration::from_secs(60), || (best_hash(&b1) == shared).then_some(()));
+    // The partition: b1 restarts with no way to reach a1; each half gets a second node.
+    b1.stop();
+    b1.launch(&[]);
+    let mut a2 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
+    let mut b2 = TestNode::start("regtest", &["--bootstrap", &b1.p2p_addr()]);
+
+    // Half A confirms a payment in one block; half B mines three blocks without it.
+    let tx = spend_first_coinbase(&a1);
+    let txid = a2.json(&["chain", "send", &tx])["txid"].as_str().unwrap().to_owned();
+    wait_for("the payment to reach a1", Duration::from_secs(30), || {
+        a1.cli(&["chain", "tx", &txid]).status.success().then_some(())
+    });
+    a1.json(&["chain", "generate", "1"]);
+    b1.json(&["chain", "generate", "3"]);
+    let heavier = best_hash(&b1);
+    wait_for("a2 to see a1's block", Duration::from_secs(30), || {
+        (a2.json(&["chain", "tx", &txid])["confirmations"] == 1).then_some(())
+    });
+    wait_for("b2 to follow b1", Duration::from_secs(30), || (best_hash(&b2) == heavier).then_some(()));
+
+    // The halves meet.
+    a1.json(&["connect", &b1.p2p_addr()]);
+    for node in [&a1, &a2, &b1, &b2] {
+        wait_for("every node on the heaviest chain", Duration::from_secs(60), || {
+            (best_hash(node) == heavier).then_some(())
+        });
+    }
+    assert_eq!(a1.json(&["chain", "tx", &txid])["confirmations"], 0, "back in the mempool");
+    a1.json(&["chain", "generate", "1"]);
+    let tip = best_hash(&a1);
+    for node in [&a2, &b1, &b2] {
+        wait_for("the new tip everywhere", Duration::from_secs(60), || (best_hash(node) == tip).then_some(()));
+        assert_eq!(node.json(&["chain", "tx", &txid])["confirmations"], 1, "the payment is mined on the winning chain");
+    }
+    for node in [&mut a1, &mut a2, &mut b1, &mut b2] {
+        node.stop();
+    }
+}

@@ -397,10 +397,18 @@ struct Task {
 
 impl Task {
     async fn run(mut self, cancel: CancellationToken) {
+        // A random walk of the DHT now and then keeps the routing table fresh and finds peers
+        // beyond the ones dialled.
+        let mut walk = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
+                _ = walk.tick() => {
+                    if !self.peers.is_empty() {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
                 command = self.commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => break,

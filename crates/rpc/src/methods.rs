@@ -23,6 +23,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("node.peers", &[]),
     ("wallet.create", &[]),
     ("wallet.address", &[]),
+    ("node.connect", &["address"]),
     ("node.stop", &[]),
 ];
 
@@ -131,6 +132,13 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
                     .collect(),
             ))
         }
+        "node.connect" => {
+            let text = params.required_str("address")?;
+            let address: peerchain_net::Address =
+                text.parse().map_err(|e| RpcError::invalid_params(format!("`{text}` is not a multiaddr: {e}")))?;
+            context.net.dial(address).await;
+            Ok(json!({ "dialing": text }))
+        }
         "node.stop" => {
             context.shutdown.cancel();
             Ok(json!("peerchain node stopping"))
@@ -151,6 +159,7 @@ fn wallet_error(e: peerchain_wallet::Error) -> RpcError {
 async fn chain_info(context: &Context) -> Result<Value, RpcError> {
     let tip = context.chain.tip();
     let mempool = context.chain.mempool_info().await.map_err(RpcError::internal)?;
+    let sync = context.chain.sync_state(Vec::new(), 0).await.map_err(RpcError::internal)?;
     Ok(json!({
         "network": context.network.name(),
         "height": tip.height,
@@ -160,6 +169,8 @@ async fn chain_info(context: &Context) -> Result<Value, RpcError> {
         "mempool_size": mempool.size,
         "mempool_bytes": mempool.bytes,
         "peers": context.net.peers().await.len(),
+        "headers": sync.best_header_height,
+        "syncing": sync.best_header_height > tip.height,
     }))
 }
 
