@@ -17,8 +17,8 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, gossipsub, identify, identity, kad, mdns, noise, ping,
-    tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, identity, kad,
+    mdns, noise, ping, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -174,6 +174,7 @@ enum Command {
     Request(PeerId, Request, oneshot::Sender<Result<Response, RequestError>>),
     Respond(InboundId, Response),
     Disconnect(PeerId),
+    Ban(PeerId, Duration),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Local(oneshot::Sender<LocalInfo>),
 }
@@ -229,6 +230,11 @@ impl Handle {
         let _ = self.commands.send(Command::Disconnect(peer)).await;
     }
 
+    /// Disconnects a peer and refuses its connections for `duration`.
+    pub async fn ban(&self, peer: PeerId, duration: Duration) {
+        let _ = self.commands.send(Command::Ban(peer, duration)).await;
+    }
+
     /// The connected peers.
     pub async fn peers(&self) -> Vec<PeerInfo> {
         let (reply, answer) = oneshot::channel();
@@ -248,6 +254,7 @@ impl Handle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -336,6 +343,7 @@ pub fn spawn(
                     .with_max_concurrent_streams(64),
             );
             Ok(Behaviour {
+                banned: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
                     identify::Config::new(format!("/peerchain/{network}/1"), key.public())
@@ -373,6 +381,7 @@ pub fn spawn(
         pending_inbound: HashMap::new(),
         next_inbound: 0,
         peers: HashMap::new(),
+        bans: HashMap::new(),
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
@@ -393,6 +402,8 @@ struct Task {
     pending_inbound: HashMap<InboundId, ResponseChannel<Response>>,
     next_inbound: u64,
     peers: HashMap<PeerId, PeerInfo>,
+    /// Banned peers and when their ban ends.
+    bans: HashMap<PeerId, std::time::Instant>,
 }
 
 impl Task {
@@ -407,6 +418,13 @@ impl Task {
                 _ = walk.tick() => {
                     if !self.peers.is_empty() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                    let now = std::time::Instant::now();
+                    let expired: Vec<PeerId> = self.bans.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+                    for peer in expired {
+                        self.bans.remove(&peer);
+                        self.swarm.behaviour_mut().banned.unblock_peer(peer);
+                        info!(%peer, "ban lifted");
                     }
                 }
                 command = self.commands.recv() => match command {
@@ -455,6 +473,13 @@ impl Task {
             }
             Command::Disconnect(peer) => {
                 let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Command::Ban(peer, duration) => {
+                // Security: the block list refuses the peer's new connections, inbound and
+                // outbound, until the ban is lifted; blocking also closes the current ones.
+                behaviour.banned.block_peer(peer);
+                self.bans.insert(peer, std::time::Instant::now() + duration);
+                warn!(%peer, ?duration, "peer banned");
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peers.values().cloned().collect());

@@ -19,9 +19,43 @@ const WINDOW_PER_PEER: usize = 4;
 /// request timeout is longer; a stuck request must not hold a peer's window that long.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Misbehaviour points at which a peer is banned.
+const BAN_SCORE: u32 = 100;
+/// How long a ban lasts.
+const BAN_DURATION: Duration = Duration::from_secs(3600);
+
+/// What a peer did wrong, and what it costs.
+#[derive(Debug, Clone, Copy)]
+enum Offence {
+    /// An invalid block or header: consensus says so.
+    Invalid,
+    /// Bytes that do not decode, or the wrong kind of answer.
+    Malformed,
+    /// Data nobody asked for.
+    Unrequested,
+    /// Another chain's genesis.
+    WrongNetwork,
+    /// A transaction that breaks a rule.
+    InvalidTransaction,
+    /// No answer in time.
+    Timeout,
+}
+
+impl Offence {
+    fn points(self) -> u32 {
+        match self {
+            Offence::Invalid | Offence::Unrequested | Offence::WrongNetwork => 100,
+            Offence::Malformed => 50,
+            Offence::InvalidTransaction => 20,
+            Offence::Timeout => 10,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct PeerState {
     status: Option<Status>,
+    score: u32,
     in_flight: usize,
     syncing_headers: bool,
 }
@@ -29,8 +63,8 @@ struct PeerState {
 /// What a spawned request reports back to the loop.
 enum Done {
     Status(Peer, Result<Status, String>),
-    Headers(Peer, Result<usize, String>),
-    Blocks(Peer, Vec<BlockHash>, Result<(), String>),
+    Headers(Peer, Result<usize, (Offence, String)>),
+    Blocks(Peer, Vec<BlockHash>, Result<(), (Offence, String)>),
     FetchNow,
 }
 
@@ -151,6 +185,9 @@ impl Sync {
                     },
                 };
                 self.net.report(id, source, verdict).await;
+                if verdict == Verdict::Reject {
+                    self.penalise(source, Offence::InvalidTransaction, "invalid transaction gossip");
+                }
             }
             Event::Gossip { topic: Topic::Blocks, data, source, id } => {
                 let verdict = match BlockHeader::from_bytes(&data) {
@@ -176,7 +213,7 @@ impl Sync {
                 };
                 self.net.report(id, source, verdict).await;
                 if verdict == Verdict::Reject {
-                    warn!(peer = %source, "invalid block announcement");
+                    self.penalise(source, Offence::Invalid, "invalid block announcement");
                 }
                 self.fetch().await;
             }
@@ -205,14 +242,24 @@ impl Sync {
         }
     }
 
+    /// Adds an offence to a peer's score; at [`BAN_SCORE`] the peer is banned.
+    fn penalise(&mut self, peer: Peer, offence: Offence, reason: &str) {
+        let state = self.peers.entry(peer).or_default();
+        state.score = state.score.saturating_add(offence.points());
+        warn!(%peer, ?offence, score = state.score, %reason, "peer misbehaved");
+        if state.score >= BAN_SCORE {
+            self.peers.remove(&peer);
+            self.requested.retain(|_, (p, _)| *p != peer);
+            let net = self.net.clone();
+            tokio::spawn(async move { net.ban(peer, BAN_DURATION).await });
+        }
+    }
+
     fn finished(&mut self, done: Done) {
         match done {
             Done::Status(peer, Ok(status)) => {
                 if status.genesis != self.genesis {
-                    warn!(%peer, "peer is on another chain; disconnecting");
-                    let net = self.net.clone();
-                    tokio::spawn(async move { net.disconnect(peer).await });
-                    self.peers.remove(&peer);
+                    self.penalise(peer, Offence::WrongNetwork, "another genesis");
                     return;
                 }
                 info!(%peer, height = status.best_height, "peer status");
@@ -235,11 +282,7 @@ impl Sync {
                         // Bodies are fetched at once rather than at the next tick.
                         let _ = self.done_sender.try_send(Done::FetchNow);
                     }
-                    Err(reason) => {
-                        warn!(%peer, %reason, "header sync failed; disconnecting");
-                        let net = self.net.clone();
-                        tokio::spawn(async move { net.disconnect(peer).await });
-                    }
+                    Err((offence, reason)) => self.penalise(peer, offence, &format!("header sync: {reason}")),
                 }
             }
             Done::FetchNow => {}
@@ -251,10 +294,8 @@ impl Sync {
                     self.requested.remove(hash);
                     self.announced_by.remove(hash);
                 }
-                if let Err(reason) = result {
-                    warn!(%peer, %reason, "block download failed; disconnecting");
-                    let net = self.net.clone();
-                    tokio::spawn(async move { net.disconnect(peer).await });
+                if let Err((offence, reason)) = result {
+                    self.penalise(peer, offence, &format!("block download: {reason}"));
                 }
             }
         }
@@ -270,22 +311,29 @@ impl Sync {
         let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
         tokio::spawn(async move {
             let result = async {
-                let locator = chain.sync_state(Vec::new(), 0).await.map_err(|e| e.to_string())?.locator;
+                let locator =
+                    chain.sync_state(Vec::new(), 0).await.map_err(|e| (Offence::Timeout, e.to_string()))?.locator;
                 match net.request(peer, Request::GetHeaders { locator, max: MAX_HEADERS as u32 }).await {
                     Ok(Response::Headers(headers)) => {
                         let count = headers.len();
                         if count > MAX_HEADERS {
-                            return Err("too many headers".to_owned());
+                            return Err((Offence::Malformed, "too many headers".to_owned()));
                         }
                         if count > 0 {
-                            let outcome = chain.submit_headers(headers).await.map_err(|e| e.to_string())?;
+                            let outcome = chain.submit_headers(headers).await.map_err(|e| match e {
+                                SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_) => {
+                                    (Offence::Invalid, e.to_string())
+                                }
+                                SubmitBlockError::UnknownParent { .. } => (Offence::Unrequested, e.to_string()),
+                                other => (Offence::Timeout, other.to_string()),
+                            })?;
                             info!(%peer, count, best_header_height = outcome.best_header_height, "headers");
                         }
                         Ok(count)
                     }
                     Ok(Response::Refused(reason)) => Ok(usize::from(reason.is_empty())),
-                    Ok(other) => Err(format!("answered headers with {other:?}")),
-                    Err(e) => Err(e.to_string()),
+                    Ok(other) => Err((Offence::Malformed, format!("answered headers with {other:?}"))),
+                    Err(e) => Err((Offence::Timeout, e.to_string())),
                 }
             }
             .await;
@@ -351,23 +399,27 @@ async fn download(
     net: &peerchain_net::Handle,
     peer: Peer,
     hashes: &[BlockHash],
-) -> Result<(), String> {
+) -> Result<(), (Offence, String)> {
     let response = tokio::time::timeout(BLOCK_TIMEOUT, net.request(peer, Request::GetBlocks(hashes.to_vec())))
         .await
-        .map_err(|_| format!("no blocks within {BLOCK_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
-    let Response::Blocks(blocks) = response else { return Err(format!("answered blocks with {response:?}")) };
+        .map_err(|_| (Offence::Timeout, format!("no blocks within {BLOCK_TIMEOUT:?}")))?
+        .map_err(|e| (Offence::Timeout, e.to_string()))?;
+    let Response::Blocks(blocks) = response else {
+        return Err((Offence::Malformed, format!("answered blocks with {response:?}")));
+    };
     for bytes in blocks {
-        let block = Block::from_bytes(&bytes).map_err(|e| format!("undecodable block: {e}"))?;
+        let block = Block::from_bytes(&bytes).map_err(|e| (Offence::Malformed, format!("undecodable block: {e}")))?;
         let hash = block.hash();
         // Security: only blocks that were asked for are taken.
         if !hashes.contains(&hash) {
-            return Err(format!("sent unrequested block {hash}"));
+            return Err((Offence::Unrequested, format!("sent unrequested block {hash}")));
         }
         match chain.submit_block(block).await {
             Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
             Ok(_) => {}
-            Err(e @ (SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_))) => return Err(e.to_string()),
+            Err(e @ (SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_))) => {
+                return Err((Offence::Invalid, e.to_string()));
+            }
             Err(e) => debug!(%hash, error = %e, "block not taken"),
         }
     }
