@@ -47,44 +47,45 @@ fn best_hash(node: &TestNode) -> Value {
 }
 
 #[test]
-fn a_line_of_nodes_agrees_on_one_chain_and_relays_transactions_two_hops() {
-    // a <- b <- c: each dials only its neighbour.
-    let mut a = TestNode::start("regtest", &[]);
-    let mut b = TestNode::start("regtest", &["--bootstrap", &a.p2p_addr()]);
-    let mut c = TestNode::start("regtest", &["--bootstrap", &b.p2p_addr()]);
-    wait_for("b to have two peers", Duration::from_secs(30), || {
-        (b.json(&["peers"]).as_array()?.len() == 2).then_some(())
-    });
-
-    // a mines; the blocks travel two hops.
-    a.json(&["chain", "generate", "30"]);
-    let tip = best_hash(&a);
-    for node in [&b, &c] {
-        wait_for("the tip to reach every node", Duration::from_secs(60), || (best_hash(node) == tip).then_some(()));
+fn five_nodes_in_a_line_agree_on_one_chain_and_relay_a_transaction_four_hops() {
+    // n0 <- n1 <- n2 <- n3 <- n4: each dials only its neighbour.
+    let mut nodes = vec![TestNode::start("regtest", &[])];
+    for i in 1..5 {
+        let previous = nodes[i - 1].p2p_addr();
+        nodes.push(TestNode::start("regtest", &["--bootstrap", &previous]));
     }
-    let peers = b.json(&["peers"]);
+    for node in &nodes[1..4] {
+        wait_for("inner nodes to have two peers", Duration::from_secs(30), || {
+            (node.json(&["peers"]).as_array()?.len() == 2).then_some(())
+        });
+    }
+    let peers = nodes[2].json(&["peers"]);
     let directions: Vec<&str> = peers.as_array().unwrap().iter().filter_map(|p| p["direction"].as_str()).collect();
     assert!(directions.contains(&"inbound") && directions.contains(&"outbound"), "{peers}");
 
-    // A transaction spending a's mature coinbase, submitted to c, reaches a's mempool through
-    // b and is mined by a.
-    let tx = spend_first_coinbase(&a);
-    let sent = c.json(&["chain", "send", &tx]);
-    let txid = sent["txid"].as_str().unwrap().to_owned();
-    wait_for("the transaction to reach a's mempool", Duration::from_secs(30), || {
-        let output = a.cli(&["chain", "tx", &txid, "--json"]);
-        output.status.success().then_some(())
+    // The first node mines; the blocks travel four hops.
+    nodes[0].json(&["chain", "generate", "30"]);
+    let tip = best_hash(&nodes[0]);
+    for node in &nodes[1..] {
+        wait_for("the tip to reach every node", Duration::from_secs(60), || (best_hash(node) == tip).then_some(()));
+    }
+
+    // A payment submitted at the far end reaches the miner's mempool and is mined there.
+    let tx = spend_first_coinbase(&nodes[0]);
+    let txid = nodes[4].json(&["chain", "send", &tx])["txid"].as_str().unwrap().to_owned();
+    wait_for("the transaction to reach the miner", Duration::from_secs(30), || {
+        nodes[0].cli(&["chain", "tx", &txid]).status.success().then_some(())
     });
-    assert_eq!(a.json(&["chain", "tx", &txid])["confirmations"], 0);
-    a.json(&["chain", "generate", "1"]);
-    let tip = best_hash(&a);
-    wait_for("c to follow", Duration::from_secs(60), || (best_hash(&c) == tip).then_some(()));
-    assert_eq!(c.json(&["chain", "tx", &txid])["confirmations"], 1, "mined by a, seen by c");
-    let verify = c.cli(&["chain", "verify"]);
+    assert_eq!(nodes[0].json(&["chain", "tx", &txid])["confirmations"], 0);
+    nodes[0].json(&["chain", "generate", "1"]);
+    let tip = best_hash(&nodes[0]);
+    wait_for("the far end to follow", Duration::from_secs(60), || (best_hash(&nodes[4]) == tip).then_some(()));
+    assert_eq!(nodes[4].json(&["chain", "tx", &txid])["confirmations"], 1, "mined four hops away, seen at the far end");
+    let verify = nodes[4].cli(&["chain", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    a.stop();
-    b.stop();
-    c.stop();
+    for node in &mut nodes {
+        node.stop();
+    }
 }
 
 #[test]
