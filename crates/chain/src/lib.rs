@@ -10,6 +10,7 @@
 mod index;
 mod mempool;
 pub mod miner;
+mod orphans;
 mod state;
 mod verify;
 

@@ -75,6 +75,8 @@ pub(crate) struct ChainState {
     /// A read snapshot for mempool checks, reused until the store changes: opening one per
     /// transaction costs more than checking it.
     mempool_reader: Option<peerchain_store::Reader>,
+    /// Transactions whose parents have not arrived yet.
+    orphans: crate::orphans::OrphanPool,
 }
 
 /// How many recently submitted blocks are kept decoded.
@@ -104,6 +106,7 @@ impl ChainState {
             last_durable: Instant::now(),
             recent: VecDeque::new(),
             mempool_reader: None,
+            orphans: crate::orphans::OrphanPool::default(),
         };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // A block stored but not yet connected when the node stopped is connected now.
@@ -344,6 +347,9 @@ impl ChainState {
         let keep = self.index.main.len() - disconnect.len();
         self.index.main.truncate(keep);
         self.index.main.extend_from_slice(connect);
+        // Orphans whose parents are now confirmed get another chance.
+        let confirmed_now: Vec<TxId> = blocks.iter().flat_map(|(_, txids)| txids.iter().copied()).collect();
+        self.orphans.expire();
         if disconnect.is_empty() {
             for (block, _) in blocks {
                 self.mempool.remove_for_block(&block.transactions);
@@ -366,12 +372,46 @@ impl ChainState {
             }
             info!(disconnected = disconnect.len(), connected = connect.len(), restored, "chain reorganised");
         }
+        self.retry_orphans_of(&confirmed_now);
         let tip = self.index.tip_entry();
         debug!(height = tip.height, tip = %self.index.tip(), "new tip");
     }
 
-    /// Validates a transaction against the tip and adds it to the mempool.
+    /// Validates a transaction against the tip and adds it to the mempool. One whose parent is
+    /// unknown is kept in the orphan pool (and still reported as missing inputs); every
+    /// orphan waiting for an accepted transaction is tried again.
     pub(crate) fn accept_transaction(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
+        let result = self.accept_one(tx.clone());
+        match &result {
+            Ok(txid) => self.retry_orphans_of(&[*txid]),
+            Err(MempoolReject::MissingInputs(missing)) => {
+                let txid = tx.txid();
+                // A transaction that is itself confirmed misses its inputs too: never an orphan.
+                let confirmed = self.store.read().ok().and_then(|r| r.tx_location(&txid).ok().flatten()).is_some();
+                if !confirmed {
+                    self.orphans.insert(tx, missing.txid);
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Tries again the orphans waiting for any of `parents`, and theirs in turn.
+    fn retry_orphans_of(&mut self, parents: &[TxId]) {
+        let mut queue: Vec<TxId> = parents.to_vec();
+        while let Some(parent) = queue.pop() {
+            for orphan in self.orphans.take_children(&parent) {
+                match self.accept_one(orphan.clone()) {
+                    Ok(txid) => queue.push(txid),
+                    Err(MempoolReject::MissingInputs(missing)) => self.orphans.insert(orphan, missing.txid),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    fn accept_one(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
         let reader = match &mut self.mempool_reader {
             Some(reader) => reader,
             slot @ None => slot.insert(

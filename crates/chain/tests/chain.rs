@@ -351,3 +351,32 @@ async fn verify_detects_a_tampered_utxo_set() {
     node.stop().await;
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_arrives_before_its_parent_waits_as_an_orphan() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let node = Node::new();
+    let blocks = node.mine(11, &alice).await;
+    let (outpoint, value) = coinbase_out(&blocks[0]);
+    let parent = spend(outpoint, value, &alice, &[(Amount::from_coins(5), &bob)], Amount::from_units(2_000));
+    let child = spend(
+        OutPoint::new(parent.txid(), 0),
+        Amount::from_coins(5),
+        &bob,
+        &[(Amount::from_coins(1), &alice)],
+        Amount::from_units(2_000),
+    );
+
+    let err = node.handle.submit_transaction(child.clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::MissingInputs(_))), "{err}");
+    assert_eq!(node.handle.mempool_info().await.unwrap().size, 0);
+
+    node.handle.submit_transaction(parent.clone()).await.unwrap();
+    let mut waiting = node.handle.mempool_txids().await.unwrap();
+    waiting.sort();
+    let mut expected = vec![parent.txid(), child.txid()];
+    expected.sort();
+    assert_eq!(waiting, expected, "the orphan entered once its parent did");
+    node.stop().await;
+}
