@@ -47,16 +47,17 @@ fn best_hash(node: &TestNode) -> Value {
 }
 
 #[test]
-fn five_nodes_in_a_line_agree_on_one_chain_and_relay_a_transaction_four_hops() {
-    // n0 <- n1 <- n2 <- n3 <- n4: each dials only its neighbour.
+fn five_nodes_bootstrapped_in_a_line_agree_on_one_chain_and_relay_a_transaction_end_to_end() {
+    // n0 <- n1 <- n2 <- n3 <- n4: each is given only its neighbour. The DHT then finds more
+    // peers (Kademlia bootstraps by itself once it knows one), so the line gains shortcuts.
     let mut nodes = vec![TestNode::start("regtest", &[])];
     for i in 1..5 {
         let previous = nodes[i - 1].p2p_addr();
         nodes.push(TestNode::start("regtest", &["--bootstrap", &previous]));
     }
     for node in &nodes[1..4] {
-        wait_for("inner nodes to have two peers", Duration::from_secs(30), || {
-            (node.json(&["peers"]).as_array()?.len() == 2).then_some(())
+        wait_for("inner nodes to have both neighbours", Duration::from_secs(30), || {
+            (node.json(&["peers"]).as_array()?.len() >= 2).then_some(())
         });
     }
     let peers = nodes[2].json(&["peers"]);
@@ -80,7 +81,7 @@ fn five_nodes_in_a_line_agree_on_one_chain_and_relay_a_transaction_four_hops() {
     nodes[0].json(&["chain", "generate", "1"]);
     let tip = best_hash(&nodes[0]);
     wait_for("the far end to follow", Duration::from_secs(60), || (best_hash(&nodes[4]) == tip).then_some(()));
-    assert_eq!(nodes[4].json(&["chain", "tx", &txid])["confirmations"], 1, "mined four hops away, seen at the far end");
+    assert_eq!(nodes[4].json(&["chain", "tx", &txid])["confirmations"], 1, "mined at one end, seen at the other");
     let verify = nodes[4].cli(&["chain", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     for node in &mut nodes {

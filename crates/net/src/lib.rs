@@ -382,6 +382,8 @@ pub fn spawn(
         next_inbound: 0,
         peers: HashMap::new(),
         bans: HashMap::new(),
+        bootstrap: config.bootstrap.iter().map(without_peer_id).collect(),
+        dialled: HashMap::new(),
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
@@ -404,17 +406,40 @@ struct Task {
     peers: HashMap<PeerId, PeerInfo>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, std::time::Instant>,
+    /// Bootstrap addresses (without `/p2p/`), kept connected.
+    bootstrap: Vec<Multiaddr>,
+    /// Addresses we dialled that are connected, and to whom.
+    dialled: HashMap<Multiaddr, PeerId>,
 }
+
+/// An address without its trailing `/p2p/<peer id>`, to compare dialled addresses.
+fn without_peer_id(address: &Multiaddr) -> Multiaddr {
+    address.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
+}
+
+/// How often bootstrap peers that are not connected are dialled again.
+const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Task {
     async fn run(mut self, cancel: CancellationToken) {
         // A random walk of the DHT now and then keeps the routing table fresh and finds peers
         // beyond the ones dialled.
         let mut walk = tokio::time::interval(Duration::from_secs(60));
+        // Correctness: a bootstrap peer that was not listening yet (peers started together),
+        // or that restarted, is dialled again until it answers, as Bitcoin Core's addnode.
+        let mut redial = tokio::time::interval(REDIAL_INTERVAL);
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
+                _ = redial.tick() => {
+                    let missing: Vec<Multiaddr> =
+                        self.bootstrap.iter().filter(|a| !self.dialled.contains_key(*a)).cloned().collect();
+                    for address in missing {
+                        debug!(%address, "dialling bootstrap peer again");
+                        let _ = self.swarm.dial(address);
+                    }
+                }
                 _ = walk.tick() => {
                     if !self.peers.is_empty() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -505,6 +530,7 @@ impl Task {
                 };
                 if direction == Direction::Outbound {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                    self.dialled.insert(without_peer_id(&address), peer_id);
                 }
                 if num_established.get() == 1 {
                     let info = PeerInfo { peer: peer_id, address, direction, agent: None, latency: None };
@@ -515,6 +541,7 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.peers.remove(&peer_id);
+                self.dialled.retain(|_, peer| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
             }

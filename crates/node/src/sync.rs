@@ -19,6 +19,9 @@ const WINDOW_PER_PEER: usize = 4;
 /// request timeout is longer; a stuck request must not hold a peer's window that long.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How often peers are asked for new headers, whatever gossip says.
+const HEADER_POLL: Duration = Duration::from_secs(5);
+
 /// Misbehaviour points at which a peer is banned.
 const BAN_SCORE: u32 = 100;
 /// How long a ban lasts.
@@ -39,6 +42,8 @@ enum Offence {
     InvalidTransaction,
     /// No answer in time.
     Timeout,
+    /// Headers that do not connect to anything known (can happen in a race; not often).
+    Disconnected,
 }
 
 impl Offence {
@@ -46,8 +51,10 @@ impl Offence {
         match self {
             Offence::Invalid | Offence::Unrequested | Offence::WrongNetwork => 100,
             Offence::Malformed => 50,
-            Offence::InvalidTransaction => 20,
-            Offence::Timeout => 10,
+            Offence::InvalidTransaction | Offence::Disconnected => 20,
+            // Slowness is not misbehaviour: a loaded machine or a slow link times out too. The
+            // work goes to another peer; the peer is not held to account.
+            Offence::Timeout => 0,
         }
     }
 }
@@ -110,6 +117,10 @@ impl Sync {
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>, cancel: CancellationToken) {
         let mut tips = self.chain.subscribe_tip();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Correctness: gossip can be lost (a full queue, a mesh that is still forming, a
+        // connection that was replaced), so every few seconds each peer is also asked for what
+        // follows our best header; when nothing does, the answer is empty and cheap.
+        let mut poll = tokio::time::interval(HEADER_POLL);
         loop {
             tokio::select! {
                 biased;
@@ -136,6 +147,12 @@ impl Sync {
                     }
                 }
                 _ = tick.tick() => self.fetch().await,
+                _ = poll.tick() => {
+                    let peers: Vec<Peer> = self.peers.keys().copied().collect();
+                    for peer in peers {
+                        self.sync_headers(peer);
+                    }
+                }
             }
         }
     }
@@ -246,6 +263,10 @@ impl Sync {
     fn penalise(&mut self, peer: Peer, offence: Offence, reason: &str) {
         let state = self.peers.entry(peer).or_default();
         state.score = state.score.saturating_add(offence.points());
+        if offence.points() == 0 {
+            debug!(%peer, ?offence, %reason, "peer was slow");
+            return;
+        }
         warn!(%peer, ?offence, score = state.score, %reason, "peer misbehaved");
         if state.score >= BAN_SCORE {
             self.peers.remove(&peer);
@@ -324,7 +345,7 @@ impl Sync {
                                 SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_) => {
                                     (Offence::Invalid, e.to_string())
                                 }
-                                SubmitBlockError::UnknownParent { .. } => (Offence::Unrequested, e.to_string()),
+                                SubmitBlockError::UnknownParent { .. } => (Offence::Disconnected, e.to_string()),
                                 other => (Offence::Timeout, other.to_string()),
                             })?;
                             info!(%peer, count, best_header_height = outcome.best_header_height, "headers");
