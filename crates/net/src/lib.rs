@@ -173,7 +173,6 @@ enum Command {
     Report(gossipsub::MessageId, PeerId, Verdict),
     Request(PeerId, Request, oneshot::Sender<Result<Response, RequestError>>),
     Respond(InboundId, Response),
-    Disconnect(PeerId),
     Ban(PeerId, Duration),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Local(oneshot::Sender<LocalInfo>),
@@ -223,11 +222,6 @@ impl Handle {
     /// Answers an inbound request.
     pub async fn respond(&self, id: InboundId, response: Response) {
         let _ = self.commands.send(Command::Respond(id, response)).await;
-    }
-
-    /// Closes every connection to a misbehaving peer.
-    pub async fn disconnect(&self, peer: PeerId) {
-        let _ = self.commands.send(Command::Disconnect(peer)).await;
     }
 
     /// Disconnects a peer and refuses its connections for `duration`.
@@ -495,9 +489,6 @@ impl Task {
                 if let Some(channel) = self.pending_inbound.remove(&id) {
                     let _ = behaviour.sync.send_response(channel, response);
                 }
-            }
-            Command::Disconnect(peer) => {
-                let _ = self.swarm.disconnect_peer_id(peer);
             }
             Command::Ban(peer, duration) => {
                 // Security: the block list refuses the peer's new connections, inbound and

@@ -72,7 +72,6 @@ enum Done {
     Status(Peer, Result<Status, String>),
     Headers(Peer, Result<usize, (Offence, String)>),
     Blocks(Peer, Vec<BlockHash>, Result<(), (Offence, String)>),
-    FetchNow,
 }
 
 pub(crate) struct Sync {
@@ -126,7 +125,8 @@ impl Sync {
                 biased;
                 _ = cancel.cancelled() => return,
                 Some(done) = self.done.recv() => {
-                    let fetch_now = matches!(done, Done::FetchNow | Done::Blocks(..));
+                    // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
+                    let fetch_now = matches!(done, Done::Headers(..) | Done::Blocks(..));
                     self.finished(done);
                     if fetch_now {
                         self.fetch().await;
@@ -184,10 +184,8 @@ impl Sync {
                 self.peers.remove(&peer);
                 self.requested.retain(|_, (p, _)| *p != peer);
             }
-            Event::Request { peer, request, id } => {
-                debug!(%peer, ?id, "answering request");
-                let response = self.answer(peer, request).await;
-                debug!(%peer, ?id, "answered");
+            Event::Request { request, id, .. } => {
+                let response = self.answer(request).await;
                 self.net.respond(id, response).await;
             }
             Event::Gossip { topic: Topic::Transactions, data, source, id } => {
@@ -237,14 +235,9 @@ impl Sync {
         }
     }
 
-    async fn answer(&self, peer: Peer, request: Request) -> Response {
+    async fn answer(&self, request: Request) -> Response {
         match request {
-            Request::Status(theirs) => {
-                if let Some(state) = self.peers.get(&peer) {
-                    debug!(%peer, height = theirs.best_height, has = state.status.is_some(), "status asked");
-                }
-                Response::Status(self.status())
-            }
+            Request::Status(_) => Response::Status(self.status()),
             Request::GetHeaders { locator, max } => {
                 let max = (max as usize).min(MAX_HEADERS);
                 match self.chain.sync_state(locator, max).await {
@@ -299,14 +292,10 @@ impl Sync {
                 }
                 match result {
                     Ok(count) if count >= MAX_HEADERS => self.sync_headers(peer),
-                    Ok(_) => {
-                        // Bodies are fetched at once rather than at the next tick.
-                        let _ = self.done_sender.try_send(Done::FetchNow);
-                    }
+                    Ok(_) => {}
                     Err((offence, reason)) => self.penalise(peer, offence, &format!("header sync: {reason}")),
                 }
             }
-            Done::FetchNow => {}
             Done::Blocks(peer, hashes, result) => {
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.in_flight = state.in_flight.saturating_sub(1);
