@@ -7,6 +7,7 @@
 //! bounded channel. Reads of stored blocks and transactions go straight to the store through
 //! redb read transactions. This crate must never know about the network or RPC.
 
+pub mod fees;
 mod index;
 mod mempool;
 pub mod miner;
@@ -22,6 +23,7 @@ use peerchain_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::error;
 
+pub use fees::FeeEstimate;
 pub use mempool::{FeeRate, Mempool, MempoolLimits, MempoolReject};
 pub use miner::{MinerConfig, run_miner, search_nonce, solve};
 pub use state::BlockOutcome;
@@ -125,6 +127,9 @@ pub struct Config {
     pub mempool: MempoolLimits,
 }
 
+/// A test a mempool transaction passes or not, run on the chain thread.
+pub type TxFilter = Box<dyn Fn(&Transaction) -> bool + Send>;
+
 enum Command {
     SubmitBlock(Block, oneshot::Sender<Result<BlockOutcome, SubmitBlockError>>),
     SubmitTx(Transaction, oneshot::Sender<Result<TxId, MempoolReject>>),
@@ -135,6 +140,8 @@ enum Command {
     SubmitHeaders(Vec<BlockHeader>, oneshot::Sender<Result<HeadersOutcome, SubmitBlockError>>),
     SyncState(Vec<BlockHash>, usize, oneshot::Sender<SyncState>),
     MissingBlocks(usize, oneshot::Sender<Vec<BlockHash>>),
+    EstimateFee(u32, oneshot::Sender<Result<FeeEstimate, Error>>),
+    MempoolMatching(TxFilter, oneshot::Sender<Vec<Transaction>>),
     Shutdown(oneshot::Sender<Result<(), Error>>),
 }
 
@@ -230,6 +237,12 @@ pub fn spawn(
                     Command::MissingBlocks(max, reply) => {
                         let _ = reply.send(state.index.missing_blocks(max));
                     }
+                    Command::EstimateFee(target, reply) => {
+                        let _ = reply.send(state.estimate_fee(target));
+                    }
+                    Command::MempoolMatching(filter, reply) => {
+                        let _ = reply.send(state.mempool.transactions().filter(|tx| filter(tx)).cloned().collect());
+                    }
                     Command::Shutdown(reply) => {
                         let _ = reply.send(state.shutdown());
                         return;
@@ -307,6 +320,21 @@ impl Handle {
             Some(hash) => Ok(reader.block(&hash)?),
             None => Ok(None),
         }
+    }
+
+    /// The main-chain block hash at `height`.
+    pub fn main_hash(&self, height: u32) -> Result<Option<BlockHash>, Error> {
+        Ok(self.store.read()?.main_hash(height)?)
+    }
+
+    /// The fee rate for inclusion within `target` blocks; see [`fees`].
+    pub async fn estimate_fee(&self, target: u32) -> Result<FeeEstimate, Error> {
+        self.ask(|r| Command::EstimateFee(target, r)).await.ok_or(Error::Stopped)?
+    }
+
+    /// The mempool transactions that pass `filter` (a wallet's own, say).
+    pub async fn mempool_matching(&self, filter: TxFilter) -> Result<Vec<Transaction>, Error> {
+        self.ask(|r| Command::MempoolMatching(filter, r)).await.ok_or(Error::Stopped)
     }
 
     /// A stored block by hash (main chain or not), with its height and whether it is on the

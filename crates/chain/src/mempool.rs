@@ -180,6 +180,11 @@ impl Mempool {
         self.entries.values().map(|e| &e.tx)
     }
 
+    /// The lowest fee rate accepted.
+    pub fn min_rate(&self) -> FeeRate {
+        self.min_rate
+    }
+
     /// The fee rates of waiting transactions, highest first.
     pub fn rates_descending(&self) -> impl Iterator<Item = (FeeRate, usize)> + '_ {
         self.by_rate.iter().rev().map(|(rate, _, txid)| (*rate, self.entries[txid].size))

@@ -124,6 +124,21 @@ impl ChainState {
         Ok(state)
     }
 
+    /// See [`crate::fees::estimate`]: the mempool now and the last few main-chain blocks.
+    pub(crate) fn estimate_fee(&self, target: u32) -> Result<crate::FeeEstimate, Error> {
+        let tip = self.index.tip_entry().height;
+        let reader = self.store.read()?;
+        let mut recent = Vec::with_capacity(crate::fees::RECENT_BLOCKS);
+        for height in (1..=tip).rev().take(crate::fees::RECENT_BLOCKS) {
+            if let Some(hash) = reader.main_hash(height)?
+                && let Some(block) = reader.block(&hash)?
+            {
+                recent.push((block, height));
+            }
+        }
+        Ok(crate::fees::estimate(&self.mempool, self.mempool.min_rate(), &recent, &self.params, target))
+    }
+
     pub(crate) fn tip_info(&self) -> TipInfo {
         let entry = self.index.tip_entry();
         TipInfo { hash: self.index.tip(), height: entry.height, total_work: entry.total_work, time: entry.header.time }

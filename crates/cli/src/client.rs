@@ -8,6 +8,14 @@ use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use serde_json::{Value, json};
 
+/// An error the node answered with: its JSON-RPC code and message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct RpcFailure {
+    pub(crate) code: i64,
+    pub(crate) message: String,
+}
+
 /// A connection to a running node.
 pub(crate) struct Client {
     url: String,
@@ -63,7 +71,8 @@ impl Client {
             .with_context(|| format!("the node answered HTTP {status} with non-JSON: {body}"))?;
         if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
             let message = error.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-            bail!("{message}");
+            let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+            return Err(RpcFailure { code, message: message.to_owned() }.into());
         }
         answer.get("result").cloned().ok_or_else(|| anyhow!("the node's answer has no result"))
     }

@@ -5,6 +5,7 @@
 
 mod client;
 mod devnet;
+mod wallet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,7 +60,7 @@ enum Command {
     Chain(ChainCommand),
     /// The node's wallet.
     #[command(subcommand)]
-    Wallet(WalletCommand),
+    Wallet(wallet::WalletCommand),
     /// This node's peer id, listen addresses, RPC address and version.
     Id,
     /// The connected peers.
@@ -129,14 +130,6 @@ enum ChainCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum WalletCommand {
-    /// Create the wallet.
-    Create,
-    /// The wallet's receiving address.
-    Address,
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -172,14 +165,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chain_command(&client, command, cli.json)
         }
         Command::Wallet(command) => {
-            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
-            let method = match command {
-                WalletCommand::Create => "wallet.create",
-                WalletCommand::Address => "wallet.address",
-            };
-            let result = client.call(method, json!({}))?;
-            print(&result, cli.json, |r| r["address"].as_str().unwrap_or_default().to_owned());
-            Ok(ExitCode::SUCCESS)
+            let rpc_addr = cli.rpc_addr;
+            wallet::run(command, &data_dir, cli.network, || Client::for_data_dir(&data_dir, rpc_addr), cli.json)
         }
         Command::Id => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
@@ -310,13 +297,13 @@ pub(crate) async fn stop_on_signal(shutdown: CancellationToken) {
 }
 
 /// Prints a result; a closed stdout (`peerchain ... | head`) is not an error.
-fn print(result: &Value, json: bool, human: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(result: &Value, json: bool, human: impl FnOnce(&Value) -> String) {
     use std::io::Write;
     let text = if json { result.to_string() } else { human(result) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-fn coins(units: &Value) -> String {
+pub(crate) fn coins(units: &Value) -> String {
     Amount::from_units(units.as_u64().unwrap_or(0)).to_string()
 }
 

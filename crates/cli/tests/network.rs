@@ -14,11 +14,9 @@ fn spend_first_coinbase(node: &TestNode) -> String {
     use peerchain_primitives::{
         Amount, Encode, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
     };
-    let wallet: Value =
-        serde_json::from_str(&std::fs::read_to_string(node.path().join("wallet.json")).unwrap()).unwrap();
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(wallet["keys"][0].as_str().unwrap(), &mut seed).unwrap();
-    let key = SecretKey::from_seed(seed);
+    let words = node.json(&["wallet", "mnemonic"])["mnemonic"].as_str().unwrap().to_owned();
+    let key =
+        peerchain_wallet::key_from_mnemonic(&words, Network::Regtest, peerchain_wallet::KeyChain::Receive, 0).unwrap();
     let coinbase = &node.json(&["chain", "block", "1"])["tx"][0];
     let txid = coinbase["txid"].as_str().unwrap().parse().unwrap();
     let value = Amount::from_units(coinbase["outputs"][0]["amount"].as_u64().unwrap());

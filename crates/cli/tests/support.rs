@@ -74,13 +74,37 @@ impl TestNode {
 
     /// Runs a client command against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs a client command with extra environment variables (and never the caller's
+    /// PEERCHAIN_PASSPHRASE).
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(BIN)
             .args(["--network", &self.network, "--data-dir"])
             .arg(&self.data_dir)
             .args(args)
+            .env_remove("PEERCHAIN_PASSPHRASE")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap()
+    }
+
+    /// `json` with extra environment variables.
+    pub fn json_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.cli_with_env(&all, env);
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its one-line error.
+    pub fn cli_error(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let output = self.cli_with_env(args, env);
+        assert!(!output.status.success(), "{args:?} succeeded: {}", String::from_utf8_lossy(&output.stdout));
+        String::from_utf8_lossy(&output.stderr).trim().to_owned()
     }
 
     /// Runs a read command with `--json` and returns the document; panics on failure.

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod sync;
+mod wallet_sync;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use peerchain_chain::{FeeRate, MempoolLimits, MinerConfig};
 use peerchain_consensus::Params;
 use peerchain_primitives::{Address, Network};
 use peerchain_store::Store;
-use peerchain_wallet::Wallet;
+use peerchain_wallet::{SharedWallet, Wallet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -175,6 +176,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     }
     let tasks = CancellationToken::new();
     let net = start_network(network, &data_dir, &config, chain.clone(), tasks.clone())?;
+    let wallet = match Wallet::open(&data_dir, network) {
+        Ok(wallet) => SharedWallet::new(Some(wallet)),
+        Err(peerchain_wallet::Error::Missing(_)) => SharedWallet::new(None),
+        // The node runs without it; wallet calls report the same error.
+        Err(e) => {
+            warn!(error = %e, "wallet not loaded");
+            SharedWallet::new(None)
+        }
+    };
+    tokio::spawn(wallet_sync::run(wallet.clone(), chain.clone(), net.clone(), tasks.clone()));
     let context = Arc::new(peerchain_rpc::Context {
         net: net.clone(),
         chain: chain.clone(),
@@ -182,13 +193,15 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         data_dir: data_dir.clone(),
         shutdown: shutdown.clone(),
         rpc_addr: bound,
+        wallet: wallet.clone(),
+        wallet_sends: tokio::sync::Mutex::new(()),
     });
     let rpc_task = tokio::spawn(peerchain_rpc::serve(listener, rpc_config, cookie, context, tasks.clone()));
 
     let miner_task = if config.mining.enabled {
         let reward_to = match &config.mining.address {
             Some(text) => Address::parse(text, network)?,
-            None => Wallet::open_or_create(&Wallet::path_in(&data_dir), network)?.address(),
+            None => peerchain_wallet::mining_address(&wallet, &data_dir, network, chain.tip().height)?,
         };
         let threads =
             config.mining.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

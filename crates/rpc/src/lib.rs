@@ -7,6 +7,7 @@
 
 mod auth;
 mod methods;
+mod wallet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use tracing::{debug, info};
 
 pub use auth::{COOKIE_USER, Cookie, write_cookie};
 pub use methods::METHODS;
+pub use wallet::ChainReader;
 
 /// RPC settings.
 #[derive(Debug, Clone)]
@@ -59,12 +61,16 @@ pub struct Context {
     pub net: peerchain_net::Handle,
     /// The network.
     pub network: Network,
-    /// The data directory (for the wallet file).
+    /// The data directory.
     pub data_dir: PathBuf,
     /// Cancelled to stop the node (`node.stop`).
     pub shutdown: CancellationToken,
     /// The RPC address actually bound.
     pub rpc_addr: SocketAddr,
+    /// The node's wallet (empty until one is created).
+    pub wallet: peerchain_wallet::SharedWallet,
+    /// Held while a payment is made, so that two never choose the same coins.
+    pub wallet_sends: tokio::sync::Mutex<()>,
 }
 
 /// A JSON-RPC error: code, message and optional data.

@@ -4,7 +4,7 @@ use peerchain_chain::{BlockOutcome, SubmitBlockError, SubmitTxError, solve};
 use peerchain_primitives::{
     Address, AssetId, Block, BlockHash, Decode, Encode, KeyHash, Lock, Network, Transaction, TxId, Witness,
 };
-use peerchain_wallet::Wallet;
+use peerchain_wallet::mining_address;
 use serde_json::{Value, json};
 
 use crate::{Context, RpcError};
@@ -19,22 +19,28 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("chain.sendrawtransaction", &["hex"]),
     ("chain.generate", &["blocks", "address"]),
     ("mempool.info", &[]),
+    ("mempool.estimatefee", &["blocks"]),
     ("node.id", &[]),
     ("node.peers", &[]),
-    ("wallet.create", &[]),
-    ("wallet.address", &[]),
     ("node.connect", &["address"]),
     ("node.stop", &[]),
+    ("wallet.create", &["passphrase", "mnemonic"]),
+    ("wallet.restore", &["mnemonic", "passphrase"]),
+    ("wallet.address", &["new", "passphrase"]),
+    ("wallet.balance", &[]),
+    ("wallet.send", &["address", "amount", "fee_rate", "passphrase"]),
+    ("wallet.history", &["limit"]),
+    ("wallet.rescan", &["from_height"]),
 ];
 
 /// Parameters given by name (an object) or by position (an array), read by name.
-struct Params {
+pub(crate) struct Params {
     value: Value,
     names: &'static [&'static str],
 }
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         let found = match &self.value {
             Value::Object(map) => map.get(name),
             Value::Array(items) => self.names.iter().position(|n| *n == name).and_then(|i| items.get(i)),
@@ -43,7 +49,7 @@ impl Params {
         found.filter(|v| !v.is_null())
     }
 
-    fn required_str(&self, name: &str) -> Result<&str, RpcError> {
+    pub(crate) fn required_str(&self, name: &str) -> Result<&str, RpcError> {
         match self.get(name) {
             Some(Value::String(s)) => Ok(s),
             Some(_) => Err(RpcError::invalid_params(format!("`{name}` must be a string"))),
@@ -51,10 +57,26 @@ impl Params {
         }
     }
 
-    fn optional_str(&self, name: &str) -> Result<Option<&str>, RpcError> {
+    pub(crate) fn optional_str(&self, name: &str) -> Result<Option<&str>, RpcError> {
         match self.get(name) {
             None => Ok(None),
             Some(_) => self.required_str(name).map(Some),
+        }
+    }
+
+    pub(crate) fn optional_bool(&self, name: &str) -> Result<Option<bool>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(RpcError::invalid_params(format!("`{name}` must be true or false"))),
+        }
+    }
+
+    pub(crate) fn optional_u64(&self, name: &str) -> Result<Option<u64>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(_) => Err(RpcError::invalid_params(format!("`{name}` must be a whole number"))),
         }
     }
 
@@ -94,14 +116,21 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
             let info = context.chain.mempool_info().await.map_err(RpcError::internal)?;
             Ok(json!({ "size": info.size, "bytes": info.bytes }))
         }
-        "wallet.create" => {
-            let wallet = Wallet::create(&Wallet::path_in(&context.data_dir), context.network).map_err(wallet_error)?;
-            Ok(json!({ "address": wallet.address().to_string() }))
+        "mempool.estimatefee" => {
+            let blocks = match params.optional_u64("blocks")? {
+                None => 2,
+                Some(n @ 1..=1_000) => n as u32,
+                Some(_) => return Err(RpcError::invalid_params("`blocks` must be from 1 to 1000")),
+            };
+            let estimate = context.chain.estimate_fee(blocks).await.map_err(RpcError::internal)?;
+            Ok(json!({
+                "fee_rate": estimate.units_per_byte,
+                "mempool_fee_rate": estimate.mempool_units_per_byte,
+                "blocks_fee_rate": estimate.blocks_units_per_byte,
+                "blocks": blocks,
+            }))
         }
-        "wallet.address" => {
-            let wallet = Wallet::open(&Wallet::path_in(&context.data_dir), context.network).map_err(wallet_error)?;
-            Ok(json!({ "address": wallet.address().to_string() }))
-        }
+        wallet if wallet.starts_with("wallet.") => crate::wallet::call(context, wallet, &params).await,
         "node.id" => {
             let local = context.net.local().await.ok_or_else(|| RpcError::internal("the network has stopped"))?;
             Ok(json!({
@@ -145,15 +174,6 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
         }
         _ => unreachable!("every name in METHODS has an arm"),
     }
-}
-
-fn wallet_error(e: peerchain_wallet::Error) -> RpcError {
-    let code = match e {
-        peerchain_wallet::Error::Missing(_) => RpcError::NOT_FOUND,
-        peerchain_wallet::Error::Exists(_) => RpcError::NOT_ALLOWED,
-        _ => RpcError::INTERNAL_ERROR,
-    };
-    RpcError::new(code, e.to_string())
 }
 
 async fn chain_info(context: &Context) -> Result<Value, RpcError> {
@@ -354,9 +374,13 @@ async fn generate(context: &Context, params: &Params) -> Result<Value, RpcError>
             Address::parse(text, context.network).map_err(|e| RpcError::invalid_params(e.to_string()))?.key_hash
         }
         None => {
-            Wallet::open_or_create(&peerchain_wallet::Wallet::path_in(&context.data_dir), context.network)
-                .map_err(wallet_error)?
-                .address()
+            let shared = context.wallet.clone();
+            let data_dir = context.data_dir.clone();
+            let (network, height) = (context.network, context.chain.tip().height);
+            tokio::task::spawn_blocking(move || mining_address(&shared, &data_dir, network, height))
+                .await
+                .map_err(RpcError::internal)?
+                .map_err(crate::wallet::wallet_error)?
                 .key_hash
         }
     };

@@ -1,23 +1,30 @@
-//! The wallet: the node's own keys and addresses.
+//! The wallet: keys from a BIP39 mnemonic (SLIP-0010 ed25519 derivation), a keystore
+//! encrypted at rest, the wallet's transactions and balances, coin selection and signing.
 //!
-//! This first version keeps one list of keys in `wallet.json` (readable only by its owner) so
-//! that a miner has somewhere to be paid. Mnemonics, encryption at rest, balances and sending
-//! come with the wallet issue; the file carries a version so it can be migrated. This crate
-//! must never know about the chain store, the network or RPC.
+//! This crate must never know about the chain store, the network or RPC: the node feeds it
+//! blocks through [`ChainSource`] and mempool transactions through [`Wallet::add_pending`],
+//! and submits the payments it signs.
 
-use std::fs;
-use std::io::Write;
+mod builder;
+mod derive;
+mod keystore;
+mod ledger;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use peerchain_primitives::{Address, Network, SecretKey};
+use peerchain_primitives::{Address, Amount, Block, BlockHash, KeyHash, Network, OutPoint, Transaction, TxId};
 
-/// The file format this version writes.
-const FORMAT_VERSION: u32 = 1;
+pub use builder::{DUST, MAX_INPUTS};
+pub use derive::KeyChain;
+pub use keystore::{Keystore, LOOKAHEAD, Origin};
+pub use ledger::{Balance, Ledger, Spendable, TxStatus, View, WalletTx};
 
-/// What can go wrong with the wallet file.
+/// What can go wrong in the wallet. Every variant is a clear message for its user.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing the file failed.
+    /// Reading or writing a wallet file failed.
     #[error("wallet file {path}: {source}")]
     Io {
         /// The file.
@@ -25,7 +32,15 @@ pub enum Error {
         /// The failure.
         source: std::io::Error,
     },
-    /// The file is not a wallet this version understands.
+    /// The ledger database failed.
+    #[error("wallet database {path}: {detail}")]
+    Store {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// A wallet file is not one this version understands.
     #[error("wallet file {path} is damaged or of an unknown format: {detail}")]
     Corrupt {
         /// The file.
@@ -47,124 +62,450 @@ pub enum Error {
     #[error("no wallet at {0}; create one with `peerchain wallet create`")]
     Missing(PathBuf),
     /// A wallet exists already.
-    #[error("a wallet already exists at {0}")]
+    #[error("a wallet already exists at {0}; move it away first to make or restore another")]
     Exists(PathBuf),
+    /// The mnemonic is not valid BIP39 English words with a good checksum.
+    #[error("invalid mnemonic: {0}")]
+    InvalidMnemonic(String),
+    /// The wallet is encrypted and no passphrase was given, or a new wallet on a public
+    /// network was given none.
+    #[error(
+        "a passphrase is needed: give it with PEERCHAIN_PASSPHRASE or --passphrase-file (wallets without one are for devnet and regtest only)"
+    )]
+    PassphraseRequired,
+    /// The passphrase does not open the keystore.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// Encryption failed.
+    #[error("keystore encryption: {0}")]
+    Crypto(String),
+    /// Every pre-derived address is used and deriving more needs the passphrase.
+    #[error("the wallet's pre-derived addresses are used up; give the passphrase to derive more")]
+    PoolExhausted,
+    /// Not enough spendable coins.
+    #[error("insufficient funds: {needed} coins needed with the fee, {available} available")]
+    InsufficientFunds {
+        /// Amount plus fee.
+        needed: Amount,
+        /// What the wallet can spend now.
+        available: Amount,
+    },
+    /// The amount is zero, or would overflow with the fee.
+    #[error("the amount must be more than zero and at most 21,000,000 coins")]
+    AmountTooLarge,
+    /// The amount is below what is worth an output.
+    #[error("the amount must be at least {DUST} coins")]
+    AmountTooSmall,
+    /// Too many small coins for one payment.
+    #[error("the payment would need more than {inputs} inputs; send a smaller amount first to consolidate")]
+    TooManyInputs {
+        /// The limit.
+        inputs: usize,
+    },
+    /// A coin's key is not in the keystore (the keystore and ledger disagree).
+    #[error("no key for {0} in the keystore")]
+    MissingKey(KeyHash),
+    /// Reading the chain failed.
+    #[error("reading the chain: {0}")]
+    Chain(String),
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct WalletFile {
-    version: u32,
-    network: Network,
-    /// Hex seeds of the keys, oldest first.
-    keys: Vec<String>,
+/// The chain as the wallet reads it: the main chain by height.
+pub trait ChainSource {
+    /// The main chain's height.
+    fn tip_height(&self) -> u32;
+    /// The main-chain block hash at `height`.
+    fn main_hash(&self, height: u32) -> Result<Option<BlockHash>, String>;
+    /// The main-chain block at `height`.
+    fn block_at(&self, height: u32) -> Result<Option<Block>, String>;
+    /// Blocks a coinbase output waits before it may be spent.
+    fn coinbase_maturity(&self) -> u32;
 }
 
-/// The node's keys.
-#[derive(Debug)]
+/// How far a [`Wallet::sync`] call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// The last block scanned.
+    pub height: Option<u32>,
+    /// Blocks disconnected from the wallet's view (a reorg).
+    pub rewound: u32,
+    /// Whether blocks remain to scan.
+    pub more: bool,
+}
+
+/// One line of the history.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    /// The transaction.
+    pub txid: TxId,
+    /// What it paid the wallet.
+    pub received: Amount,
+    /// What it spent of the wallet's coins.
+    pub sent: Amount,
+    /// Its fee, when the wallet paid it.
+    pub fee: Option<Amount>,
+    /// A mining reward.
+    pub coinbase: bool,
+    /// Where it stands.
+    pub status: TxStatus,
+    /// Confirmations (0 unless confirmed).
+    pub confirmations: u32,
+    /// The block time, or when the wallet first saw it.
+    pub time: u64,
+}
+
+/// The wallet's keys and transactions.
 pub struct Wallet {
-    path: PathBuf,
-    network: Network,
-    keys: Vec<SecretKey>,
+    keystore: Keystore,
+    ledger: Ledger,
+    /// Every key hash the keystore holds, for quick ownership tests.
+    owned: HashSet<KeyHash>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A fresh 24-word mnemonic from the operating system's random source.
+pub fn generate_mnemonic() -> String {
+    let mut entropy = zeroize::Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut entropy[..]);
+    bip39::Mnemonic::from_entropy(&entropy[..]).expect("32 bytes is a valid entropy length").to_string()
+}
+
+/// Checks and normalises a mnemonic (case, spacing).
+pub fn parse_mnemonic(words: &str) -> Result<bip39::Mnemonic, Error> {
+    let normalised = words.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ");
+    bip39::Mnemonic::parse_in(bip39::Language::English, &normalised).map_err(|e| Error::InvalidMnemonic(e.to_string()))
 }
 
 impl Wallet {
-    /// The wallet file in a data directory.
-    pub fn path_in(data_dir: &Path) -> PathBuf {
+    /// The keystore file in a data directory.
+    pub fn keystore_path(data_dir: &Path) -> PathBuf {
         data_dir.join("wallet.json")
     }
 
-    /// Creates a new wallet with one fresh key; refuses to overwrite an existing one.
-    pub fn create(path: &Path, network: Network) -> Result<Wallet, Error> {
-        if path.exists() {
-            return Err(Error::Exists(path.to_owned()));
+    /// Creates a wallet in `data_dir` from `mnemonic`, encrypted under `passphrase` (none:
+    /// unencrypted, for devnet and regtest only). `birth_height` is where scanning starts: the
+    /// current height for new words, 0 for restored ones.
+    pub fn create(
+        data_dir: &Path,
+        network: Network,
+        mnemonic: &str,
+        passphrase: Option<&str>,
+        birth_height: u32,
+    ) -> Result<Wallet, Error> {
+        let mnemonic = parse_mnemonic(mnemonic)?;
+        let keystore_path = Self::keystore_path(data_dir);
+        if keystore_path.exists() {
+            return Err(Error::Exists(keystore_path));
         }
-        let wallet = Wallet { path: path.to_owned(), network, keys: vec![SecretKey::generate()] };
-        wallet.save()?;
-        Ok(wallet)
+        // A ledger left from an earlier wallet in this directory belongs to other keys.
+        let ledger_path = Ledger::path_in(data_dir);
+        if ledger_path.exists() {
+            std::fs::remove_file(&ledger_path).map_err(|source| Error::Io { path: ledger_path.clone(), source })?;
+        }
+        let keystore = Keystore::create(&keystore_path, network, &mnemonic, passphrase, birth_height)?;
+        Self::assemble(keystore, Ledger::open(&ledger_path)?)
     }
 
-    /// Opens an existing wallet.
-    pub fn open(path: &Path, network: Network) -> Result<Wallet, Error> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::Missing(path.to_owned())),
-            Err(source) => return Err(Error::Io { path: path.to_owned(), source }),
+    /// Opens the wallet in `data_dir`.
+    pub fn open(data_dir: &Path, network: Network) -> Result<Wallet, Error> {
+        let keystore = Keystore::open(&Self::keystore_path(data_dir), network)?;
+        Self::assemble(keystore, Ledger::open(&Ledger::path_in(data_dir))?)
+    }
+
+    fn assemble(keystore: Keystore, ledger: Ledger) -> Result<Wallet, Error> {
+        let owned = keystore.keys().map(|(hash, _, _)| *hash).collect();
+        Ok(Wallet { keystore, ledger, owned })
+    }
+
+    /// The keystore.
+    pub fn keystore(&self) -> &Keystore {
+        &self.keystore
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.keystore.network()
+    }
+
+    fn refresh_owned(&mut self) {
+        self.owned = self.keystore.keys().map(|(hash, _, _)| *hash).collect();
+    }
+
+    /// Whether `key_hash` is one of the wallet's.
+    pub fn owns(&self, key_hash: &KeyHash) -> bool {
+        self.owned.contains(key_hash)
+    }
+
+    fn view(&self, tip_height: u32, coinbase_maturity: u32) -> (impl Fn(&KeyHash) -> bool + '_, u32, u32) {
+        (move |h: &KeyHash| self.owned.contains(h), tip_height, coinbase_maturity)
+    }
+
+    /// The current receiving address; a new one with `new` (which may need the passphrase
+    /// once the pre-derived ones are used up).
+    pub fn address(&mut self, new: bool, passphrase: Option<&str>) -> Result<Address, Error> {
+        let unlocked = match passphrase {
+            Some(p) if self.keystore.is_encrypted() => Some(self.keystore.unlock(Some(p))?),
+            _ => None,
         };
-        let corrupt = |detail: String| Error::Corrupt { path: path.to_owned(), detail };
-        let file: WalletFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-        if file.version != FORMAT_VERSION {
-            return Err(corrupt(format!("format version {}", file.version)));
-        }
-        if file.network != network {
-            return Err(Error::WrongNetwork { path: path.to_owned(), found: file.network, expected: network });
-        }
-        let mut keys = Vec::with_capacity(file.keys.len());
-        for seed in &file.keys {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(seed, &mut bytes).map_err(|e| corrupt(format!("bad key: {e}")))?;
-            keys.push(SecretKey::from_seed(bytes));
-        }
-        if keys.is_empty() {
-            return Err(corrupt("no keys".into()));
-        }
-        Ok(Wallet { path: path.to_owned(), network, keys })
-    }
-
-    /// Opens the wallet, creating it first if there is none.
-    pub fn open_or_create(path: &Path, network: Network) -> Result<Wallet, Error> {
-        match Self::open(path, network) {
-            Err(Error::Missing(_)) => Self::create(path, network),
-            other => other,
-        }
-    }
-
-    /// The address that receives by default: the first key's.
-    pub fn address(&self) -> Address {
-        Address::new(self.network, self.keys[0].public_key().key_hash())
-    }
-
-    /// Writes the file atomically (a temporary file renamed over it), readable by its owner only.
-    fn save(&self) -> Result<(), Error> {
-        let io = |source| Error::Io { path: self.path.clone(), source };
-        let file = WalletFile {
-            version: FORMAT_VERSION,
-            network: self.network,
-            keys: self.keys.iter().map(|k| hex::encode(k.seed())).collect(),
+        let hash = if new {
+            self.keystore.next_key(KeyChain::Receive, unlocked.as_ref())?
+        } else {
+            self.keystore.current_receive(unlocked.as_ref())?
         };
-        let text = serde_json::to_string_pretty(&file).expect("the wallet file serialises");
-        let temporary = self.path.with_extension("json.tmp");
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut out = options.open(&temporary).map_err(io)?;
-        out.write_all(text.as_bytes()).map_err(io)?;
-        out.sync_all().map_err(io)?;
-        fs::rename(&temporary, &self.path).map_err(io)?;
-        Ok(())
+        self.refresh_owned();
+        Ok(Address::new(self.network(), hash))
+    }
+
+    /// Scans main-chain blocks the wallet has not seen, at most `max_blocks` of them, first
+    /// undoing any it saw that a reorg took off the main chain.
+    pub fn sync(&mut self, chain: &impl ChainSource, max_blocks: u32) -> Result<SyncProgress, Error> {
+        let mut rewound = 0;
+        // Find the last scanned block still on the main chain.
+        let start = loop {
+            let Some((height, hash)) = self.ledger.scan_tip() else { break self.keystore.birth_height() };
+            if chain.main_hash(height).map_err(Error::Chain)? == Some(hash) {
+                break height + 1;
+            }
+            let below = height.checked_sub(1);
+            let known = match below {
+                Some(h) => self.ledger.scanned_hash(h)?.map(|_| h),
+                None => None,
+            };
+            self.ledger.rewind_to(known)?;
+            rewound += 1;
+            if known.is_none() {
+                break self.keystore.birth_height();
+            }
+        };
+        let tip = chain.tip_height();
+        let end = tip.min(start.saturating_add(max_blocks.max(1)) - 1);
+        let maturity = chain.coinbase_maturity();
+        for height in start..=end {
+            if start > tip {
+                break;
+            }
+            let Some(block) = chain.block_at(height).map_err(Error::Chain)? else { break };
+            let used = {
+                let owned = &self.owned;
+                let owns = |h: &KeyHash| owned.contains(h);
+                let view = View { owns: &owns, tip_height: tip, coinbase_maturity: maturity };
+                self.ledger.connect_block(&block, height, &view)?
+            };
+            let mut moved = false;
+            for hash in &used {
+                moved |= self.keystore.mark_used(hash);
+            }
+            if moved {
+                self.keystore.top_up_unencrypted()?;
+                self.keystore.save()?;
+                self.refresh_owned();
+            }
+        }
+        Ok(SyncProgress {
+            height: self.ledger.scan_tip().map(|(h, _)| h),
+            rewound,
+            more: self.ledger.scan_tip().is_none_or(|(h, _)| h < tip),
+        })
+    }
+
+    /// Forgets what the scan found and starts again from `from` (the wallet's birth if
+    /// none): after a restore, or to find payments to keys derived since.
+    pub fn rescan(&mut self, from: Option<u32>) -> Result<(), Error> {
+        let keep = from.or(Some(self.keystore.birth_height())).and_then(|h| h.checked_sub(1));
+        let keep = match keep {
+            Some(h) if self.ledger.scanned_hash(h)?.is_some() => Some(h),
+            _ => None,
+        };
+        self.ledger.rewind_to(keep)
+    }
+
+    /// What a mempool filter needs: the wallet's key hashes and its unspent outpoints.
+    pub fn watch_list(&self) -> WatchList {
+        let outpoints = self
+            .ledger
+            .transactions()
+            .flat_map(|w| {
+                let txid = w.tx.txid();
+                w.tx.outputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| matches!(&o.lock, peerchain_primitives::Lock::Key(h) if self.owned.contains(h)))
+                    .map(move |(i, _)| OutPoint::new(txid, i as u32))
+            })
+            .collect();
+        WatchList { key_hashes: self.owned.clone(), outpoints }
+    }
+
+    /// Adds a transaction no block holds yet: from the mempool, or made by this wallet.
+    /// Returns whether it was new to the wallet.
+    pub fn add_pending(&mut self, tx: Transaction, from_me: bool) -> Result<bool, Error> {
+        self.ledger.add_pending(tx, from_me, now())
+    }
+
+    /// The wallet's transactions that no block holds (to check against the mempool and
+    /// broadcast again).
+    pub fn pending(&self) -> Vec<(Transaction, bool)> {
+        self.ledger
+            .transactions()
+            .filter(|w| w.status == TxStatus::Pending)
+            .map(|w| (w.tx.clone(), w.from_me))
+            .collect()
+    }
+
+    /// The balance with the chain at `tip_height`.
+    pub fn balance(&self, tip_height: u32, coinbase_maturity: u32) -> Balance {
+        let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
+        self.ledger.balance(&View { owns: &owns, tip_height, coinbase_maturity })
+    }
+
+    /// The history, newest first.
+    pub fn history(&self, tip_height: u32, coinbase_maturity: u32) -> Vec<HistoryEntry> {
+        let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
+        let view = View { owns: &owns, tip_height, coinbase_maturity };
+        let mut entries: Vec<HistoryEntry> = self
+            .ledger
+            .transactions()
+            .map(|wtx| {
+                let (received, sent, fee) = self.ledger.amounts(wtx, &view);
+                HistoryEntry {
+                    txid: wtx.tx.txid(),
+                    received,
+                    sent,
+                    fee: fee.filter(|_| sent > Amount::ZERO),
+                    coinbase: wtx.tx.is_coinbase(),
+                    status: wtx.status,
+                    confirmations: Ledger::confirmations(&wtx.status, &view),
+                    time: match wtx.status {
+                        TxStatus::Confirmed { time, .. } => time,
+                        _ => wtx.first_seen,
+                    },
+                }
+            })
+            .collect();
+        let order = |e: &HistoryEntry| match e.status {
+            TxStatus::Confirmed { height, .. } => (0, u32::MAX - height, u64::MAX - e.time),
+            _ => (0, 0, u64::MAX - e.time),
+        };
+        entries.sort_by_key(|e| (order(e), e.txid));
+        entries
+    }
+
+    /// Chooses coins, makes change to a fresh change address and signs a payment of
+    /// `amount` to `to` at `fee_rate` base units per byte. The wallet records the payment only
+    /// when [`Wallet::add_pending`] is called with it after the node accepted it.
+    pub fn create_payment(
+        &mut self,
+        to: &Address,
+        amount: Amount,
+        fee_rate: u64,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
+        if amount == Amount::ZERO || !amount.is_valid_money() {
+            return Err(Error::AmountTooLarge);
+        }
+        if amount < DUST {
+            return Err(Error::AmountTooSmall);
+        }
+        let unlocked = self.keystore.unlock(passphrase)?;
+        let coins = {
+            let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
+            self.ledger.spendable(&View { owns: &owns, tip_height, coinbase_maturity })
+        };
+        // Draft with a placeholder change key first, so that a failed payment uses no address.
+        let draft = builder::draft_payment(coins, to.key_hash, amount, fee_rate.max(1), KeyHash::ZERO)?;
+        let mut draft = draft;
+        if draft.tx.outputs.len() > 1 {
+            let change = self.keystore.next_key(KeyChain::Change, Some(&unlocked))?;
+            self.refresh_owned();
+            draft.tx.outputs[1].lock = peerchain_primitives::Lock::Key(change);
+        }
+        let fee = draft.fee;
+        let keystore = &self.keystore;
+        let tx = builder::sign(draft, self.network(), |hash| {
+            keystore.find(hash).and_then(|(_, origin)| unlocked.key(origin))
+        })?;
+        Ok(Payment { tx, fee })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A signed payment.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its fee.
+    pub fee: Amount,
+}
 
-    #[test]
-    fn create_open_and_refuse_the_wrong_network_or_a_damaged_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Wallet::path_in(dir.path());
-        assert!(matches!(Wallet::open(&path, Network::Devnet), Err(Error::Missing(_))));
-        let created = Wallet::create(&path, Network::Devnet).unwrap();
-        assert!(matches!(Wallet::create(&path, Network::Devnet), Err(Error::Exists(_))));
-        let opened = Wallet::open(&path, Network::Devnet).unwrap();
-        assert_eq!(opened.address(), created.address());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        }
-        assert!(matches!(Wallet::open(&path, Network::Mainnet), Err(Error::WrongNetwork { .. })));
-        fs::write(&path, "{ not json").unwrap();
-        assert!(matches!(Wallet::open(&path, Network::Devnet), Err(Error::Corrupt { .. })));
+/// The wallet's key hashes and outputs, to pick its transactions out of the mempool.
+#[derive(Debug, Clone, Default)]
+pub struct WatchList {
+    key_hashes: HashSet<KeyHash>,
+    outpoints: HashSet<OutPoint>,
+}
+
+impl WatchList {
+    /// Whether `tx` pays the wallet or spends one of its outputs.
+    pub fn matches(&self, tx: &Transaction) -> bool {
+        tx.outputs.iter().any(|o| matches!(&o.lock, peerchain_primitives::Lock::Key(h) if self.key_hashes.contains(h)))
+            || tx.inputs.iter().any(|i| self.outpoints.contains(&i.prev_out))
     }
+}
+
+/// The node's wallet, shared between the task that keeps it in step with the chain and the
+/// RPC methods; empty until one is created.
+#[derive(Clone, Default)]
+pub struct SharedWallet(Arc<Mutex<Option<Wallet>>>);
+
+impl SharedWallet {
+    /// A slot holding `wallet`.
+    pub fn new(wallet: Option<Wallet>) -> Self {
+        Self(Arc::new(Mutex::new(wallet)))
+    }
+
+    /// Locks the slot. A panic while it was held leaves the wallet as the last completed
+    /// write left it (every write is atomic on disk), so the lock is taken anyway.
+    pub fn lock(&self) -> MutexGuard<'_, Option<Wallet>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The address mining rewards go to by default: the wallet's current receiving address. On
+/// devnet and regtest a wallet without a passphrase is made on first use (its words can be
+/// shown with `peerchain wallet mnemonic`); elsewhere the user must create one first.
+pub fn mining_address(
+    shared: &SharedWallet,
+    data_dir: &Path,
+    network: Network,
+    tip_height: u32,
+) -> Result<Address, Error> {
+    let mut slot = shared.lock();
+    if slot.is_none() {
+        let wallet = match Wallet::open(data_dir, network) {
+            Err(Error::Missing(_)) if matches!(network, Network::Devnet | Network::Regtest) => {
+                Wallet::create(data_dir, network, &generate_mnemonic(), None, tip_height)?
+            }
+            other => other?,
+        };
+        *slot = Some(wallet);
+    }
+    let wallet = slot.as_mut().expect("filled above");
+    wallet.address(false, None)
+}
+
+/// The secret key at position `index` of `chain` for `mnemonic` on `network`: what a wallet
+/// restored from these words signs with (for tools and tests that sign by hand).
+pub fn key_from_mnemonic(
+    mnemonic: &str,
+    network: Network,
+    chain: KeyChain,
+    index: u32,
+) -> Result<peerchain_primitives::SecretKey, Error> {
+    let seed = zeroize::Zeroizing::new(parse_mnemonic(mnemonic)?.to_seed(""));
+    Ok(derive::derive_key(&seed[..], network, chain, index))
 }

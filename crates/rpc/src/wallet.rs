@@ -1,0 +1,239 @@
+//! The `wallet.*` methods, and the adapter through which the wallet reads the chain.
+
+use peerchain_chain::SubmitTxError;
+use peerchain_primitives::{Address, Amount, Block, BlockHash, Encode};
+use peerchain_wallet::{ChainSource, Error as WalletError, TxStatus, Wallet, generate_mnemonic};
+use serde_json::{Value, json};
+
+use crate::methods::Params;
+use crate::{Context, RpcError};
+
+/// The chain as the wallet reads it: the store, through the chain handle.
+pub struct ChainReader<'a>(pub &'a peerchain_chain::Handle);
+
+impl ChainSource for ChainReader<'_> {
+    fn tip_height(&self) -> u32 {
+        self.0.tip().height
+    }
+    fn main_hash(&self, height: u32) -> Result<Option<BlockHash>, String> {
+        self.0.main_hash(height).map_err(|e| e.to_string())
+    }
+    fn block_at(&self, height: u32) -> Result<Option<Block>, String> {
+        self.0.block_at(height).map_err(|e| e.to_string())
+    }
+    fn coinbase_maturity(&self) -> u32 {
+        self.0.params().coinbase_maturity
+    }
+}
+
+/// Bitcoin Core's codes for wallet errors, so that existing tools read them right.
+const INSUFFICIENT_FUNDS: i64 = -6;
+const INVALID_ADDRESS: i64 = -5;
+const UNLOCK_NEEDED: i64 = -13;
+const WRONG_PASSPHRASE: i64 = -14;
+const NO_WALLET: i64 = -18;
+
+pub(crate) fn wallet_error(e: WalletError) -> RpcError {
+    let code = match &e {
+        WalletError::Missing(_) => NO_WALLET,
+        WalletError::Exists(_) => RpcError::NOT_ALLOWED,
+        WalletError::InsufficientFunds { .. } => INSUFFICIENT_FUNDS,
+        WalletError::PassphraseRequired | WalletError::PoolExhausted => UNLOCK_NEEDED,
+        WalletError::WrongPassphrase => WRONG_PASSPHRASE,
+        WalletError::InvalidMnemonic(_)
+        | WalletError::AmountTooLarge
+        | WalletError::AmountTooSmall
+        | WalletError::TooManyInputs { .. } => RpcError::INVALID_PARAMS,
+        _ => RpcError::INTERNAL_ERROR,
+    };
+    RpcError::new(code, e.to_string())
+}
+
+/// Runs `work` on the wallet, off the async executor (key stretching and scans take time),
+/// after bringing it up to date with the chain.
+async fn with_wallet<T: Send + 'static>(
+    context: &Context,
+    work: impl FnOnce(&mut Wallet, &ChainReader<'_>) -> Result<T, RpcError> + Send + 'static,
+) -> Result<T, RpcError> {
+    let shared = context.wallet.clone();
+    let chain = context.chain.clone();
+    let data_dir = context.data_dir.clone();
+    let network = context.network;
+    tokio::task::spawn_blocking(move || {
+        let mut slot = shared.lock();
+        let Some(wallet) = slot.as_mut() else {
+            // Say why there is none: missing, or a file that would not open.
+            return Err(wallet_error(
+                Wallet::open(&data_dir, network)
+                    .err()
+                    .unwrap_or(WalletError::Missing(Wallet::keystore_path(&data_dir))),
+            ));
+        };
+        let reader = ChainReader(&chain);
+        // A rescan in progress is left to the background task; small gaps are closed here
+        // so that a balance read right after a block includes it.
+        let _ = wallet.sync(&reader, 1_000).map_err(wallet_error)?;
+        work(wallet, &reader)
+    })
+    .await
+    .map_err(RpcError::internal)?
+}
+
+fn parse_address(text: &str, context: &Context) -> Result<Address, RpcError> {
+    Address::parse(text, context.network).map_err(|e| RpcError::new(INVALID_ADDRESS, format!("`{text}`: {e}")))
+}
+
+fn amount_param(params: &Params, name: &str) -> Result<Amount, RpcError> {
+    match params.get(name) {
+        Some(Value::Number(n)) => n.as_u64().map(Amount::from_units).filter(|a| a.is_valid_money()).ok_or_else(|| {
+            RpcError::invalid_params(format!("`{name}` must be whole base units up to 21,000,000 coins"))
+        }),
+        Some(_) => Err(RpcError::invalid_params(format!("`{name}` must be an integer number of base units"))),
+        None => Err(RpcError::invalid_params(format!("missing parameter `{name}`"))),
+    }
+}
+
+fn passphrase(params: &Params) -> Result<Option<String>, RpcError> {
+    Ok(params.optional_str("passphrase")?.map(str::to_owned))
+}
+
+pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Result<Value, RpcError> {
+    match method {
+        "wallet.create" | "wallet.restore" => create(context, method == "wallet.restore", params).await,
+        "wallet.address" => {
+            let new = params.optional_bool("new")?.unwrap_or(false);
+            let passphrase = passphrase(params)?;
+            with_wallet(context, move |wallet, _| {
+                let address = wallet.address(new, passphrase.as_deref()).map_err(wallet_error)?;
+                Ok(json!({ "address": address.to_string() }))
+            })
+            .await
+        }
+        "wallet.balance" => {
+            with_wallet(context, |wallet, chain| {
+                let tip = chain.tip_height();
+                let balance = wallet.balance(tip, chain.coinbase_maturity());
+                let progress = wallet.sync(chain, 0).map_err(wallet_error)?;
+                Ok(json!({
+                    "confirmed": balance.confirmed.units(),
+                    "unconfirmed": balance.unconfirmed.units(),
+                    "immature": balance.immature.units(),
+                    "scanned_height": progress.height,
+                    "scanning": progress.more,
+                }))
+            })
+            .await
+        }
+        "wallet.history" => {
+            let limit = params.optional_u64("limit")?.unwrap_or(u64::MAX) as usize;
+            let network = context.network;
+            with_wallet(context, move |wallet, chain| {
+                let entries = wallet.history(chain.tip_height(), chain.coinbase_maturity());
+                Ok(Value::Array(entries.iter().take(limit).map(|e| history_json(e, network)).collect()))
+            })
+            .await
+        }
+        "wallet.send" => send(context, params).await,
+        "wallet.rescan" => {
+            let from = params.optional_u64("from_height")?.map(|h| h.min(u32::MAX as u64) as u32);
+            with_wallet(context, move |wallet, _| {
+                wallet.rescan(from).map_err(wallet_error)?;
+                Ok(json!({ "rescanning_from": from.unwrap_or(wallet.keystore().birth_height()) }))
+            })
+            .await
+        }
+        _ => unreachable!("only wallet methods are routed here"),
+    }
+}
+
+fn history_json(e: &peerchain_wallet::HistoryEntry, _network: peerchain_primitives::Network) -> Value {
+    let (status, conflicted_by, height) = match e.status {
+        TxStatus::Confirmed { height, .. } => ("confirmed", None, Some(height)),
+        TxStatus::Pending => ("pending", None, None),
+        TxStatus::Conflicted { by, .. } => ("conflicted", Some(by), None),
+    };
+    let category = if e.coinbase {
+        "mined"
+    } else if e.sent > peerchain_primitives::Amount::ZERO {
+        "send"
+    } else {
+        "receive"
+    };
+    json!({
+        "txid": e.txid,
+        "category": category,
+        "amount": e.received.units() as i128 - e.sent.units() as i128,
+        "received": e.received.units(),
+        "sent": e.sent.units(),
+        "fee": e.fee.map(Amount::units),
+        "status": status,
+        "conflicted_by": conflicted_by,
+        "confirmations": e.confirmations,
+        "height": height,
+        "time": e.time,
+    })
+}
+
+async fn create(context: &Context, restore: bool, params: &Params) -> Result<Value, RpcError> {
+    let passphrase = passphrase(params)?;
+    let mnemonic = match params.optional_str("mnemonic")? {
+        Some(words) => zeroize::Zeroizing::new(words.to_owned()),
+        None if restore => return Err(RpcError::invalid_params("missing parameter `mnemonic`")),
+        None => zeroize::Zeroizing::new(generate_mnemonic()),
+    };
+    // New words cannot have been paid before now; restored ones are scanned from genesis.
+    let birth = if restore { 0 } else { context.chain.tip().height };
+    let shared = context.wallet.clone();
+    let data_dir = context.data_dir.clone();
+    let network = context.network;
+    tokio::task::spawn_blocking(move || {
+        let mut slot = shared.lock();
+        if slot.is_some() {
+            return Err(wallet_error(WalletError::Exists(Wallet::keystore_path(&data_dir))));
+        }
+        let mut wallet =
+            Wallet::create(&data_dir, network, &mnemonic, passphrase.as_deref(), birth).map_err(wallet_error)?;
+        let address = wallet.address(false, None).map_err(wallet_error)?;
+        let encrypted = wallet.keystore().is_encrypted();
+        *slot = Some(wallet);
+        Ok(json!({ "address": address.to_string(), "encrypted": encrypted, "scan_from": birth }))
+    })
+    .await
+    .map_err(RpcError::internal)?
+}
+
+/// Blocks a payment should confirm within when no fee rate is given.
+const DEFAULT_CONFIRMATION_TARGET: u32 = 2;
+
+async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let to = parse_address(params.required_str("address")?, context)?;
+    let amount = amount_param(params, "amount")?;
+    let fee_rate = match params.optional_u64("fee_rate")? {
+        Some(0) => return Err(RpcError::invalid_params("`fee_rate` must be at least 1 base unit per byte")),
+        Some(rate) => rate,
+        None => {
+            context.chain.estimate_fee(DEFAULT_CONFIRMATION_TARGET).await.map_err(RpcError::internal)?.units_per_byte
+        }
+    };
+    let passphrase = passphrase(params)?;
+    // One payment at a time, so that two never pick the same coins.
+    let _turn = context.wallet_sends.lock().await;
+    let payment = with_wallet(context, move |wallet, chain| {
+        wallet
+            .create_payment(&to, amount, fee_rate, passphrase.as_deref(), chain.tip_height(), chain.coinbase_maturity())
+            .map_err(wallet_error)
+    })
+    .await?;
+    let bytes = payment.tx.to_bytes();
+    let txid = match context.chain.submit_transaction(payment.tx.clone()).await {
+        Ok(txid) => txid,
+        Err(SubmitTxError::Rejected(reason)) => {
+            return Err(RpcError::new(RpcError::REJECTED, format!("transaction rejected: {reason}")));
+        }
+        Err(SubmitTxError::Stopped) => return Err(RpcError::internal("the node is shutting down")),
+    };
+    context.net.publish(peerchain_net::Topic::Transactions, bytes.clone()).await;
+    let tx = payment.tx;
+    with_wallet(context, move |wallet, _| wallet.add_pending(tx, true).map_err(wallet_error)).await?;
+    Ok(json!({ "txid": txid, "fee": payment.fee.units(), "fee_rate": fee_rate, "size": bytes.len() }))
+}

@@ -1,0 +1,510 @@
+//! The wallet's own view of the chain: every transaction that pays or spends its keys, with
+//! its status, kept in `wallet.redb`. Balances, spendable coins and history are read off it.
+//!
+//! It is derived data (a rescan rebuilds it from the chain) except for the wallet's own
+//! payments that no block holds yet, which it keeps so that they can be broadcast again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use peerchain_primitives::encode::{Reader, Sink, put_bytes};
+use peerchain_primitives::{
+    Amount, AssetId, Block, BlockHash, Decode, DecodeError, Encode, KeyHash, Lock, OutPoint, Transaction, TxId, TxOut,
+};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::Error;
+
+const TXS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("wallet_txs_v1");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("wallet_meta_v1");
+/// Hashes of the last blocks scanned, by height: where to find the fork after a reorg.
+const SCANNED: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("wallet_scanned_v1");
+const SCAN_TIP: &str = "scan_tip";
+
+/// How many scanned block hashes are kept: a reorg deeper than this means a full rescan.
+const SCANNED_KEPT: u32 = 1_000;
+
+/// Where a wallet transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// In a block of the main chain.
+    Confirmed {
+        /// The block's height.
+        height: u32,
+        /// The block.
+        block: BlockHash,
+        /// The block's time.
+        time: u64,
+    },
+    /// Not in a block: in the mempool, or waiting to be broadcast again.
+    Pending,
+    /// Can never confirm: a main-chain transaction spends one of the same outputs.
+    Conflicted {
+        /// The transaction that won.
+        by: TxId,
+        /// The height of the block holding it.
+        height: u32,
+    },
+}
+
+/// A transaction the wallet tracks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Where it stands.
+    pub status: TxStatus,
+    /// When the wallet first saw it (Unix seconds).
+    pub first_seen: u64,
+    /// Whether this wallet made it.
+    pub from_me: bool,
+}
+
+impl Encode for WalletTx {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        match self.status {
+            TxStatus::Confirmed { height, block, time } => {
+                sink.put(&[0]);
+                height.encode_to(sink);
+                block.encode_to(sink);
+                time.encode_to(sink);
+            }
+            TxStatus::Pending => sink.put(&[1]),
+            TxStatus::Conflicted { by, height } => {
+                sink.put(&[2]);
+                by.encode_to(sink);
+                height.encode_to(sink);
+            }
+        }
+        self.first_seen.encode_to(sink);
+        sink.put(&[u8::from(self.from_me)]);
+        put_bytes(sink, &self.tx.to_bytes());
+    }
+}
+
+impl Decode for WalletTx {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let status = match reader.u8("status")? {
+            0 => TxStatus::Confirmed {
+                height: reader.u32("height")?,
+                block: BlockHash::decode(reader)?,
+                time: reader.u64("time")?,
+            },
+            1 => TxStatus::Pending,
+            2 => TxStatus::Conflicted { by: TxId::decode(reader)?, height: reader.u32("height")? },
+            tag => return Err(DecodeError::UnknownTag { what: "wallet tx status", tag }),
+        };
+        let first_seen = reader.u64("first seen")?;
+        let from_me = reader.u8("from me")? == 1;
+        let tx = Transaction::from_bytes(reader.bytes("transaction", usize::MAX)?)?;
+        Ok(WalletTx { tx, status, first_seen, from_me })
+    }
+}
+
+/// How a write moves the scan tip.
+#[derive(Clone, Copy)]
+enum ScanMove {
+    Stay,
+    Advance(u32, BlockHash),
+    /// Back to this block (none: before the first), forgetting the blocks above it.
+    Rewind(Option<(u32, BlockHash)>),
+}
+
+/// The three parts of a balance, in base units of the coin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// In main-chain blocks and spendable.
+    pub confirmed: Amount,
+    /// In transactions no block holds yet.
+    pub unconfirmed: Amount,
+    /// Mining rewards that are not yet spendable.
+    pub immature: Amount,
+}
+
+/// An output the wallet can spend.
+#[derive(Clone, Debug)]
+pub struct Spendable {
+    /// Where it is.
+    pub outpoint: OutPoint,
+    /// What it is.
+    pub output: TxOut,
+    /// The key that unlocks it.
+    pub key_hash: KeyHash,
+    /// Whether a main-chain block holds it (else it is this wallet's own unconfirmed change).
+    pub confirmed: bool,
+}
+
+/// What the chain looks like to the ledger: which keys are the wallet's, the tip height and
+/// how many blocks a mining reward waits.
+pub struct View<'a> {
+    /// Whether a key hash is the wallet's.
+    pub owns: &'a dyn Fn(&KeyHash) -> bool,
+    /// The main chain's height.
+    pub tip_height: u32,
+    /// Blocks before a coinbase output may be spent.
+    pub coinbase_maturity: u32,
+}
+
+impl View<'_> {
+    /// The wallet's key hash that `output` pays, if it is a coin output the wallet owns.
+    pub fn owned_coin(&self, output: &TxOut) -> Option<KeyHash> {
+        match (&output.asset, &output.lock) {
+            (AssetId::Coin, Lock::Key(hash)) if (self.owns)(hash) => Some(*hash),
+            _ => None,
+        }
+    }
+
+    fn confirmations(&self, status: &TxStatus) -> u32 {
+        match status {
+            TxStatus::Confirmed { height, .. } => self.tip_height.saturating_sub(*height) + 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The tracked transactions, in memory and in `wallet.redb`.
+pub struct Ledger {
+    path: PathBuf,
+    db: redb::Database,
+    txs: HashMap<TxId, WalletTx>,
+    /// Which tracked transactions spend each outpoint (more than one when they conflict).
+    spenders: HashMap<OutPoint, Vec<TxId>>,
+    scan_tip: Option<(u32, BlockHash)>,
+}
+
+impl Ledger {
+    /// The ledger file in a data directory.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("wallet.redb")
+    }
+
+    /// Opens (or creates) the ledger and loads it.
+    pub fn open(path: &Path) -> Result<Ledger, Error> {
+        let db = redb::Database::create(path).map_err(|e| store_error(path, e))?;
+        let mut ledger =
+            Ledger { path: path.to_owned(), db, txs: HashMap::new(), spenders: HashMap::new(), scan_tip: None };
+        ledger.load()?;
+        Ok(ledger)
+    }
+
+    fn store_error(&self, e: impl std::fmt::Display) -> Error {
+        store_error(&self.path, e)
+    }
+
+    fn load(&mut self) -> Result<(), Error> {
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        write.open_table(TXS).map_err(|e| self.store_error(e))?;
+        write.open_table(META).map_err(|e| self.store_error(e))?;
+        write.open_table(SCANNED).map_err(|e| self.store_error(e))?;
+        write.commit().map_err(|e| self.store_error(e))?;
+        let read = self.db.begin_read().map_err(|e| self.store_error(e))?;
+        let txs = read.open_table(TXS).map_err(|e| self.store_error(e))?;
+        for entry in txs.iter().map_err(|e| self.store_error(e))? {
+            let (_, value) = entry.map_err(|e| self.store_error(e))?;
+            let wtx = WalletTx::from_bytes(value.value())
+                .map_err(|e| Error::Corrupt { path: self.path.clone(), detail: e.to_string() })?;
+            self.index(&wtx.tx);
+            self.txs.insert(wtx.tx.txid(), wtx);
+        }
+        let meta = read.open_table(META).map_err(|e| self.store_error(e))?;
+        if let Some(value) = meta.get(SCAN_TIP).map_err(|e| self.store_error(e))? {
+            let bytes = value.value();
+            let mut reader = Reader::new(bytes);
+            let height = reader.u32("scan height");
+            let hash = BlockHash::decode(&mut reader);
+            match (height, hash) {
+                (Ok(height), Ok(hash)) => self.scan_tip = Some((height, hash)),
+                _ => return Err(Error::Corrupt { path: self.path.clone(), detail: "scan tip".into() }),
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, tx: &Transaction) {
+        if tx.is_coinbase() {
+            return;
+        }
+        let txid = tx.txid();
+        for input in &tx.inputs {
+            let spenders = self.spenders.entry(input.prev_out).or_default();
+            if !spenders.contains(&txid) {
+                spenders.push(txid);
+            }
+        }
+    }
+
+    /// The last block scanned.
+    pub fn scan_tip(&self) -> Option<(u32, BlockHash)> {
+        self.scan_tip
+    }
+
+    /// The hash recorded for a scanned height, if still kept.
+    pub fn scanned_hash(&self, height: u32) -> Result<Option<BlockHash>, Error> {
+        let read = self.db.begin_read().map_err(|e| self.store_error(e))?;
+        let table = read.open_table(SCANNED).map_err(|e| self.store_error(e))?;
+        Ok(table.get(height).map_err(|e| self.store_error(e))?.map(|v| BlockHash(*v.value())))
+    }
+
+    /// Every tracked transaction.
+    pub fn transactions(&self) -> impl Iterator<Item = &WalletTx> {
+        self.txs.values()
+    }
+
+    /// One tracked transaction.
+    pub fn get(&self, txid: &TxId) -> Option<&WalletTx> {
+        self.txs.get(txid)
+    }
+
+    /// Whether `tx` touches the wallet: pays one of its keys or spends one of its outputs.
+    pub fn is_relevant(&self, tx: &Transaction, view: &View<'_>) -> bool {
+        tx.outputs.iter().any(|o| matches!(&o.lock, Lock::Key(h) if (view.owns)(h)))
+            || tx.inputs.iter().any(|input| self.owned_output(&input.prev_out, view).is_some())
+    }
+
+    fn owned_output(&self, outpoint: &OutPoint, view: &View<'_>) -> Option<&TxOut> {
+        let output = self.txs.get(&outpoint.txid)?.tx.outputs.get(outpoint.index as usize)?;
+        matches!(&output.lock, Lock::Key(h) if (view.owns)(h)).then_some(output)
+    }
+
+    /// Records the transactions of the main-chain block at `height` that touch the wallet,
+    /// and marks the tracked ones that it double-spends as conflicted. Returns the wallet's
+    /// key hashes the block pays, so that the keystore can move past them.
+    pub fn connect_block(&mut self, block: &Block, height: u32, view: &View<'_>) -> Result<Vec<KeyHash>, Error> {
+        let hash = block.hash();
+        let time = block.header.time;
+        let mut changed: Vec<TxId> = Vec::new();
+        let mut used = Vec::new();
+        for tx in &block.transactions {
+            let txid = tx.txid();
+            if !tx.is_coinbase() {
+                for input in &tx.inputs {
+                    let losers: Vec<TxId> = self
+                        .spenders
+                        .get(&input.prev_out)
+                        .map(|s| s.iter().filter(|t| **t != txid).copied().collect())
+                        .unwrap_or_default();
+                    for loser in losers {
+                        self.mark_conflicted(loser, txid, height, &mut changed);
+                    }
+                }
+            }
+            for output in &tx.outputs {
+                if let Lock::Key(h) = &output.lock
+                    && (view.owns)(h)
+                {
+                    used.push(*h);
+                }
+            }
+            let known = self.txs.contains_key(&txid);
+            if known || self.is_relevant(tx, view) {
+                let status = TxStatus::Confirmed { height, block: hash, time };
+                let entry = self.txs.entry(txid).or_insert_with(|| WalletTx {
+                    tx: tx.clone(),
+                    status,
+                    first_seen: time,
+                    from_me: false,
+                });
+                entry.status = status;
+                if !known {
+                    self.index(tx);
+                }
+                changed.push(txid);
+            }
+        }
+        self.persist(&changed, ScanMove::Advance(height, hash))?;
+        Ok(used)
+    }
+
+    /// Marks `loser` and every tracked transaction spending its outputs as conflicted.
+    fn mark_conflicted(&mut self, loser: TxId, by: TxId, height: u32, changed: &mut Vec<TxId>) {
+        let mut stack = vec![loser];
+        while let Some(txid) = stack.pop() {
+            let Some(wtx) = self.txs.get_mut(&txid) else { continue };
+            if matches!(wtx.status, TxStatus::Confirmed { .. } | TxStatus::Conflicted { .. }) {
+                continue;
+            }
+            wtx.status = TxStatus::Conflicted { by, height };
+            changed.push(txid);
+            for index in 0..wtx.tx.outputs.len() as u32 {
+                if let Some(children) = self.spenders.get(&OutPoint::new(txid, index)) {
+                    stack.extend(children.iter().copied());
+                }
+            }
+        }
+    }
+
+    /// Undoes every block above `height` (a reorg, or a rescan from `None`): what they
+    /// confirmed or conflicted is pending again.
+    pub fn rewind_to(&mut self, height: Option<u32>) -> Result<(), Error> {
+        let above = |h: u32| height.is_none_or(|keep| h > keep);
+        let mut changed = Vec::new();
+        for (txid, wtx) in &mut self.txs {
+            let undo = match wtx.status {
+                TxStatus::Confirmed { height, .. } | TxStatus::Conflicted { height, .. } => above(height),
+                TxStatus::Pending => false,
+            };
+            if undo {
+                wtx.status = TxStatus::Pending;
+                changed.push(*txid);
+            }
+        }
+        let tip = match height {
+            Some(h) => self.scanned_hash(h)?.map(|hash| (h, hash)),
+            None => None,
+        };
+        self.persist(&changed, ScanMove::Rewind(tip))
+    }
+
+    /// Adds a transaction that no block holds yet: one this wallet made, or one from the
+    /// mempool that touches it. Returns whether it was new.
+    pub fn add_pending(&mut self, tx: Transaction, from_me: bool, now: u64) -> Result<bool, Error> {
+        let txid = tx.txid();
+        if self.txs.contains_key(&txid) {
+            return Ok(false);
+        }
+        self.index(&tx);
+        self.txs.insert(txid, WalletTx { tx, status: TxStatus::Pending, first_seen: now, from_me });
+        self.persist(&[txid], ScanMove::Stay)?;
+        Ok(true)
+    }
+
+    /// Writes the changed transactions and the scan tip's move in one transaction.
+    fn persist(&mut self, changed: &[TxId], scan: ScanMove) -> Result<(), Error> {
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut txs = write.open_table(TXS).map_err(|e| self.store_error(e))?;
+            for txid in changed {
+                if let Some(wtx) = self.txs.get(txid) {
+                    txs.insert(&txid.0, &wtx.to_bytes()[..]).map_err(|e| self.store_error(e))?;
+                }
+            }
+            let mut meta = write.open_table(META).map_err(|e| self.store_error(e))?;
+            let mut scanned = write.open_table(SCANNED).map_err(|e| self.store_error(e))?;
+            let tip = match scan {
+                ScanMove::Stay => None,
+                ScanMove::Advance(height, hash) => {
+                    scanned.insert(height, &hash.0).map_err(|e| self.store_error(e))?;
+                    if let Some(old) = height.checked_sub(SCANNED_KEPT) {
+                        scanned.retain_in(..old, |_, _| false).map_err(|e| self.store_error(e))?;
+                    }
+                    Some(Some((height, hash)))
+                }
+                ScanMove::Rewind(tip) => {
+                    let from = tip.map_or(0, |(height, _)| height + 1);
+                    scanned.retain_in(from.., |_, _| false).map_err(|e| self.store_error(e))?;
+                    Some(tip)
+                }
+            };
+            match tip {
+                None => {}
+                Some(None) => {
+                    meta.remove(SCAN_TIP).map_err(|e| self.store_error(e))?;
+                }
+                Some(Some((height, hash))) => {
+                    let mut bytes = height.to_bytes();
+                    bytes.extend_from_slice(&hash.0);
+                    meta.insert(SCAN_TIP, &bytes[..]).map_err(|e| self.store_error(e))?;
+                }
+            }
+        }
+        write.commit().map_err(|e| self.store_error(e))?;
+        match scan {
+            ScanMove::Stay => {}
+            ScanMove::Advance(height, hash) => self.scan_tip = Some((height, hash)),
+            ScanMove::Rewind(tip) => self.scan_tip = tip,
+        }
+        Ok(())
+    }
+
+    fn is_spent(&self, outpoint: &OutPoint) -> bool {
+        self.spenders.get(outpoint).is_some_and(|spenders| {
+            spenders.iter().any(|t| self.txs.get(t).is_some_and(|w| !matches!(w.status, TxStatus::Conflicted { .. })))
+        })
+    }
+
+    /// Every unspent coin output of the wallet, with the transaction holding it.
+    fn unspent<'a>(&'a self, view: &'a View<'a>) -> impl Iterator<Item = (&'a WalletTx, OutPoint, &'a TxOut, KeyHash)> {
+        self.txs.iter().filter(|(_, w)| !matches!(w.status, TxStatus::Conflicted { .. })).flat_map(
+            move |(txid, wtx)| {
+                wtx.tx.outputs.iter().enumerate().filter_map(move |(index, output)| {
+                    let key_hash = view.owned_coin(output)?;
+                    let outpoint = OutPoint::new(*txid, index as u32);
+                    (!self.is_spent(&outpoint)).then_some((wtx, outpoint, output, key_hash))
+                })
+            },
+        )
+    }
+
+    fn is_mature(wtx: &WalletTx, view: &View<'_>) -> bool {
+        !wtx.tx.is_coinbase() || view.confirmations(&wtx.status) > view.coinbase_maturity
+    }
+
+    /// The balance: confirmed, unconfirmed and immature.
+    pub fn balance(&self, view: &View<'_>) -> Balance {
+        let mut balance = Balance::default();
+        for (wtx, _, output, _) in self.unspent(view) {
+            let part = match wtx.status {
+                TxStatus::Pending => &mut balance.unconfirmed,
+                _ if !Self::is_mature(wtx, view) => &mut balance.immature,
+                _ => &mut balance.confirmed,
+            };
+            *part = part.checked_add(output.amount).unwrap_or(Amount::MAX_MONEY);
+        }
+        balance
+    }
+
+    /// What the wallet may spend: mature confirmed outputs and its own unconfirmed change.
+    pub fn spendable(&self, view: &View<'_>) -> Vec<Spendable> {
+        self.unspent(view)
+            .filter(|(wtx, ..)| match wtx.status {
+                TxStatus::Confirmed { .. } => Self::is_mature(wtx, view),
+                TxStatus::Pending => wtx.from_me,
+                TxStatus::Conflicted { .. } => false,
+            })
+            .map(|(wtx, outpoint, output, key_hash)| Spendable {
+                outpoint,
+                output: output.clone(),
+                key_hash,
+                confirmed: matches!(wtx.status, TxStatus::Confirmed { .. }),
+            })
+            .collect()
+    }
+
+    /// The coin amounts a tracked transaction moves for the wallet: what it pays the
+    /// wallet's keys, what it spends of the wallet's outputs, and its fee if every input's
+    /// value is known.
+    pub fn amounts(&self, wtx: &WalletTx, view: &View<'_>) -> (Amount, Amount, Option<Amount>) {
+        let sum = |items: &mut dyn Iterator<Item = Amount>| {
+            items.fold(Amount::ZERO, |total, a| total.checked_add(a).unwrap_or(Amount::MAX_MONEY))
+        };
+        let received = sum(&mut wtx.tx.outputs.iter().filter(|o| view.owned_coin(o).is_some()).map(|o| o.amount));
+        if wtx.tx.is_coinbase() {
+            return (received, Amount::ZERO, None);
+        }
+        let spent =
+            sum(&mut wtx.tx.inputs.iter().filter_map(|i| self.owned_output(&i.prev_out, view)).map(|o| o.amount));
+        let inputs: Option<Vec<Amount>> = wtx
+            .tx
+            .inputs
+            .iter()
+            .map(|i| {
+                let output = self.txs.get(&i.prev_out.txid)?.tx.outputs.get(i.prev_out.index as usize)?;
+                (output.asset == AssetId::Coin).then_some(output.amount)
+            })
+            .collect();
+        let fee = inputs.and_then(|inputs| {
+            let paid_out = sum(&mut wtx.tx.outputs.iter().filter(|o| o.asset == AssetId::Coin).map(|o| o.amount));
+            sum(&mut inputs.into_iter()).checked_sub(paid_out)
+        });
+        (received, spent, fee)
+    }
+
+    /// How many confirmations a status has under `view`.
+    pub fn confirmations(status: &TxStatus, view: &View<'_>) -> u32 {
+        view.confirmations(status)
+    }
+}
+
+fn store_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Store { path: path.to_owned(), detail: e.to_string() }
+}

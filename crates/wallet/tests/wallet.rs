@@ -1,0 +1,282 @@
+//! The wallet against an in-memory chain: scanning, balances, payments, conflicts, reorgs,
+//! restore, encryption and migration. (Real nodes exercise it end to end in the CLI tests.)
+
+use std::cell::RefCell;
+
+use peerchain_primitives::{
+    Address, Amount, Block, BlockHash, BlockHeader, CompactTarget, KeyHash, MerkleRoot, Network, OutPoint, Transaction,
+    TxIn, TxOut, Witness,
+};
+use peerchain_wallet::{ChainSource, Error, TxStatus, Wallet, generate_mnemonic};
+
+const MATURITY: u32 = 10;
+const NET: Network = Network::Regtest;
+
+/// A main chain held in memory; tests append and replace blocks at will.
+#[derive(Default)]
+struct FakeChain {
+    blocks: RefCell<Vec<Block>>,
+}
+
+impl FakeChain {
+    fn new() -> Self {
+        let chain = FakeChain::default();
+        chain.push(vec![coinbase(0, KeyHash::ZERO, 0)]);
+        chain
+    }
+
+    fn push(&self, transactions: Vec<Transaction>) -> BlockHash {
+        let mut blocks = self.blocks.borrow_mut();
+        let prev_hash = blocks.last().map_or(BlockHash::ZERO, |b| b.hash());
+        let time = 1_000 + blocks.len() as u64;
+        let mut block = Block {
+            header: BlockHeader {
+                version: 1,
+                prev_hash,
+                merkle_root: MerkleRoot::ZERO,
+                time,
+                bits: CompactTarget(0x207fffff),
+                nonce: 0,
+            },
+            transactions,
+        };
+        block.header.merkle_root = block.compute_merkle_root();
+        let hash = block.hash();
+        blocks.push(block);
+        hash
+    }
+
+    fn mine_to(&self, to: KeyHash, transactions: Vec<Transaction>) -> BlockHash {
+        let height = self.blocks.borrow().len() as u32;
+        let mut all = vec![coinbase(height, to, 50)];
+        all.extend(transactions);
+        self.push(all)
+    }
+
+    fn truncate(&self, height: u32) {
+        self.blocks.borrow_mut().truncate(height as usize + 1);
+    }
+}
+
+impl ChainSource for FakeChain {
+    fn tip_height(&self) -> u32 {
+        self.blocks.borrow().len() as u32 - 1
+    }
+    fn main_hash(&self, height: u32) -> Result<Option<BlockHash>, String> {
+        Ok(self.blocks.borrow().get(height as usize).map(|b| b.hash()))
+    }
+    fn block_at(&self, height: u32) -> Result<Option<Block>, String> {
+        Ok(self.blocks.borrow().get(height as usize).cloned())
+    }
+    fn coinbase_maturity(&self) -> u32 {
+        MATURITY
+    }
+}
+
+fn coinbase(height: u32, to: KeyHash, coins: u64) -> Transaction {
+    Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height, extra: vec![] } }],
+        outputs: vec![TxOut::coins_to(Amount::from_coins(coins), to)],
+        lock_time: 0,
+    }
+}
+
+fn sync(wallet: &mut Wallet, chain: &FakeChain) {
+    while wallet.sync(chain, 7).unwrap().more {}
+}
+
+fn balance(wallet: &Wallet, chain: &FakeChain) -> (u64, u64, u64) {
+    let b = wallet.balance(chain.tip_height(), MATURITY);
+    (b.confirmed.units(), b.unconfirmed.units(), b.immature.units())
+}
+
+fn coins(n: u64) -> u64 {
+    Amount::from_coins(n).units()
+}
+
+fn new_wallet(dir: &std::path::Path) -> (Wallet, String) {
+    let words = generate_mnemonic();
+    (Wallet::create(dir, NET, &words, None, 0).unwrap(), words)
+}
+
+#[test]
+fn mining_rewards_mature_and_a_payment_moves_coins_between_wallets() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut alice, _) = new_wallet(a_dir.path());
+    let (mut bob, _) = new_wallet(b_dir.path());
+    let chain = FakeChain::new();
+    let alice_address = alice.address(false, None).unwrap();
+    let bob_address = bob.address(false, None).unwrap();
+    for _ in 0..12 {
+        chain.mine_to(alice_address.key_hash, vec![]);
+    }
+    sync(&mut alice, &chain);
+    // Heights 1..=12 at tip 12: the two oldest rewards have more than 10 confirmations.
+    assert_eq!(balance(&alice, &chain), (coins(100), 0, coins(500)));
+
+    let payment = alice.create_payment(&bob_address, Amount::from_coins(30), 2, None, 12, MATURITY).unwrap();
+    let tx = payment.tx.clone();
+    assert!(alice.add_pending(tx.clone(), true).unwrap());
+    bob.add_pending(tx.clone(), false).unwrap();
+    // One mature reward pays: the other stays confirmed, the change is unconfirmed.
+    assert_eq!(payment.tx.inputs.len(), 1);
+    let change = coins(50) - coins(30) - payment.fee.units();
+    assert_eq!(balance(&alice, &chain), (coins(50), change, coins(500)));
+    sync(&mut bob, &chain);
+    assert_eq!(balance(&bob, &chain), (0, coins(30), 0));
+
+    let fee_collector = KeyHash([9; 32]);
+    chain.mine_to(fee_collector, vec![tx.clone()]);
+    sync(&mut alice, &chain);
+    sync(&mut bob, &chain);
+    assert_eq!(balance(&bob, &chain), (coins(30), 0, 0));
+    // At height 13 the rewards of heights 1 to 3 are mature; one of them was spent.
+    assert_eq!(balance(&alice, &chain), (coins(100) + change, 0, coins(450)));
+
+    let history = bob.history(chain.tip_height(), MATURITY);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].received.units(), coins(30));
+    assert_eq!(history[0].confirmations, 1);
+    let sent = alice.history(chain.tip_height(), MATURITY).into_iter().find(|e| e.txid == tx.txid()).unwrap();
+    assert_eq!(sent.sent.units(), coins(50));
+    assert_eq!(sent.received.units(), change);
+    assert_eq!(sent.fee, Some(payment.fee));
+}
+
+#[test]
+fn a_double_spend_that_confirms_marks_the_other_conflicted_and_a_reorg_undoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wallet, _) = new_wallet(dir.path());
+    let chain = FakeChain::new();
+    let mine = wallet.address(false, None).unwrap();
+    for _ in 0..11 {
+        chain.mine_to(mine.key_hash, vec![]);
+    }
+    sync(&mut wallet, &chain);
+    assert_eq!(balance(&wallet, &chain).0, coins(50));
+    let to = Address::new(NET, KeyHash([5; 32]));
+    let first = wallet.create_payment(&to, Amount::from_coins(10), 1, None, 11, MATURITY).unwrap().tx;
+    wallet.add_pending(first.clone(), true).unwrap();
+    // The same coin spent again elsewhere (another copy of the wallet, say), and that one is mined.
+    let mut rival = first.clone();
+    rival.outputs[0].amount = Amount::from_coins(11);
+    rival.outputs[1].amount = Amount::from_units(rival.outputs[1].amount.units() - coins(1));
+    let fork_point = chain.tip_height();
+    chain.mine_to(KeyHash([9; 32]), vec![rival.clone()]);
+    sync(&mut wallet, &chain);
+    let status =
+        |w: &Wallet, txid| w.history(chain.tip_height(), MATURITY).into_iter().find(|e| e.txid == txid).unwrap().status;
+    assert!(matches!(status(&wallet, first.txid()), TxStatus::Conflicted { by, .. } if by == rival.txid()));
+    assert!(matches!(status(&wallet, rival.txid()), TxStatus::Confirmed { .. }));
+
+    // The block is reorganised away: the rival is pending again, the first no longer conflicted.
+    chain.truncate(fork_point);
+    chain.mine_to(KeyHash([8; 32]), vec![]);
+    chain.mine_to(KeyHash([8; 32]), vec![]);
+    let progress = wallet.sync(&chain, 100).unwrap();
+    assert_eq!(progress.rewound, 1);
+    assert_eq!(status(&wallet, first.txid()), TxStatus::Pending);
+    assert_eq!(status(&wallet, rival.txid()), TxStatus::Pending);
+}
+
+#[test]
+fn restoring_from_the_mnemonic_finds_the_same_coins_and_state_survives_a_restart() {
+    let chain = FakeChain::new();
+    let (first_dir, restored_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut wallet, words) = new_wallet(first_dir.path());
+    // Pay three different addresses of the wallet, the last past the first one handed out.
+    for _ in 0..3 {
+        let address = wallet.address(true, None).unwrap();
+        chain.mine_to(address.key_hash, vec![]);
+    }
+    sync(&mut wallet, &chain);
+    let before = balance(&wallet, &chain);
+    assert_eq!(before, (0, 0, coins(150)));
+    drop(wallet);
+    let reopened = Wallet::open(first_dir.path(), NET).unwrap();
+    assert_eq!(balance(&reopened, &chain), before);
+
+    let mut restored = Wallet::create(restored_dir.path(), NET, &words.to_uppercase(), None, 0).unwrap();
+    sync(&mut restored, &chain);
+    assert_eq!(balance(&restored, &chain), before);
+    // The restored wallet moved past the used addresses.
+    let next = restored.address(true, None).unwrap();
+    assert!(reopened.history(3, MATURITY).iter().all(|e| e.received.units() == coins(50)));
+    drop(reopened);
+    assert_eq!(next, Wallet::open(first_dir.path(), NET).unwrap().address(true, None).unwrap());
+}
+
+#[test]
+fn an_encrypted_wallet_needs_its_passphrase_and_refuses_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = generate_mnemonic();
+    let mut wallet = Wallet::create(dir.path(), Network::Testnet, &words, Some("correct horse"), 0).unwrap();
+    let file = std::fs::read_to_string(Wallet::keystore_path(dir.path())).unwrap();
+    for word in words.split_whitespace() {
+        assert!(!file.contains(&format!(" {word} ")) && !file.contains(&words), "the mnemonic is stored in the clear");
+    }
+    assert!(matches!(wallet.keystore().unlock(Some("wrong")), Err(Error::WrongPassphrase)));
+    assert!(matches!(wallet.keystore().unlock(None), Err(Error::PassphraseRequired)));
+    assert_eq!(
+        wallet.keystore().mnemonic(Some("correct horse")).unwrap().as_deref().map(String::as_str),
+        Some(words.as_str())
+    );
+    // Receiving needs no passphrase: the addresses were derived ahead.
+    wallet.address(true, None).unwrap();
+    let to = Address::new(Network::Testnet, KeyHash([5; 32]));
+    assert!(matches!(
+        wallet.create_payment(&to, Amount::from_coins(1), 1, Some("wrong"), 0, MATURITY),
+        Err(Error::WrongPassphrase)
+    ));
+    assert!(matches!(
+        wallet.create_payment(&to, Amount::from_coins(1), 1, Some("correct horse"), 0, MATURITY),
+        Err(Error::InsufficientFunds { available, .. }) if available == Amount::ZERO
+    ));
+    // Public networks refuse a wallet without a passphrase.
+    let other = tempfile::tempdir().unwrap();
+    assert!(matches!(Wallet::create(other.path(), Network::Mainnet, &words, None, 0), Err(Error::PassphraseRequired)));
+}
+
+#[test]
+fn bad_mnemonics_wrong_networks_and_damaged_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = generate_mnemonic();
+    let mut swapped: Vec<&str> = words.split_whitespace().collect();
+    swapped.swap(0, 1);
+    if swapped.join(" ") != words {
+        assert!(matches!(Wallet::create(dir.path(), NET, &swapped.join(" "), None, 0), Err(Error::InvalidMnemonic(_))));
+    }
+    assert!(matches!(Wallet::create(dir.path(), NET, "not a mnemonic", None, 0), Err(Error::InvalidMnemonic(_))));
+    assert!(matches!(Wallet::open(dir.path(), NET), Err(Error::Missing(_))));
+    Wallet::create(dir.path(), NET, &words, None, 0).unwrap();
+    assert!(matches!(Wallet::create(dir.path(), NET, &words, None, 0), Err(Error::Exists(_))));
+    assert!(matches!(Wallet::open(dir.path(), Network::Devnet), Err(Error::WrongNetwork { .. })));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(Wallet::keystore_path(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::write(Wallet::keystore_path(dir.path()), "{ not json").unwrap();
+    assert!(matches!(Wallet::open(dir.path(), NET), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn a_version_one_wallet_is_migrated_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = [7u8; 32];
+    let expected = peerchain_primitives::SecretKey::from_seed(seed).public_key().key_hash();
+    let v1 = serde_json::json!({ "version": 1, "network": "regtest", "keys": [hex::encode(seed)] });
+    std::fs::write(Wallet::keystore_path(dir.path()), v1.to_string()).unwrap();
+    let mut wallet = Wallet::open(dir.path(), NET).unwrap();
+    assert_eq!(wallet.address(false, None).unwrap().key_hash, expected);
+    let chain = FakeChain::new();
+    for _ in 0..12 {
+        chain.mine_to(expected, vec![]);
+    }
+    sync(&mut wallet, &chain);
+    let to = Address::new(NET, KeyHash([5; 32]));
+    let payment = wallet.create_payment(&to, Amount::from_coins(70), 1, None, 12, MATURITY).unwrap();
+    assert_eq!(payment.tx.inputs.len(), 2);
+}
