@@ -13,13 +13,7 @@ blocks="${2:-10}"
 work="${BENCH_DIR:-/tmp/peerchain-bench}"
 mkdir -p bench/out "$work"
 
-if ! command -v litecoind >/dev/null; then
-  echo "== installing litecoind (Debian package)" >&2
-  (apt-get update -q && apt-get install -y -q litecoind) >&2
-fi
-
-echo "== building (release)" >&2
-cargo build --release -q -p peerchain -p peerchain-bench
+source bench/common.sh
 
 echo "== peerchain: $blocks blocks of $per_block transfers" >&2
 ./target/release/ledger --per-block "$per_block" --blocks "$blocks" --dir "$work/peerchain" > "$work/peerchain.json"

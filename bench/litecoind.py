@@ -64,42 +64,73 @@ class Node:
         self.proc.wait(timeout=120)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--per-block", type=int, default=10000)
-    parser.add_argument("--blocks", type=int, default=1)
-    parser.add_argument("--dir", default="/tmp/peerchain-bench/litecoind")
-    args = parser.parse_args()
-    n = args.per_block
-
-    a = Node(os.path.join(args.dir, "a"), 19600, 19601, wallet=True)
-    a.call("createwallet", "w")
+def funded_owners(a, n):
+    """Mines funds and fans them out into one coin per owner key; returns (miner address, owners)."""
     mine_to = a.call("getnewaddress", wallet="w")
     # Regtest halves the reward every 150 blocks: 50-LTC coinbases fund the fan-out.
     a.call("generatetoaddress", 120, mine_to, wallet="w")
     owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
-    # Fan out into one coin per transfer slot, each to its own key.
     per_tx = 1000
     for start in range(0, n, per_tx):
         outputs = {addr: 0.04 for addr in owners[start:start + per_tx]}
         a.call("sendmany", "", outputs, wallet="w")
     a.call("generatetoaddress", 1, mine_to, wallet="w")
-    setup_height = a.call("getblockcount")
+    return mine_to, owners
 
-    transfer_blocks, mempool_seconds, accepted = [], 0.0, 0
+
+def signed_transfers(a, owners, coins, next_owners, mine_to):
+    """One signed one-in-two-out transfer per coin, as hex."""
+    raws = a.batch("createrawtransaction", [
+        [[{"txid": c["txid"], "vout": c["vout"]}],
+         [{next_owners[i]: round((float(c["amount"]) - 0.0001) / 2, 8)},
+          {mine_to: round((float(c["amount"]) - 0.0001) / 2, 8)}]]
+        for i, c in enumerate(coins)])
+    return [s["hex"] for s in a.batch("signrawtransactionwithwallet", [[r] for r in raws], wallet="w")]
+
+
+def owned_coins(a, owners):
     coins = {}
     for u in a.call("listunspent", 1, 9999999, owners, wallet="w"):
         coins.setdefault(u["address"], u)
-    coins = [coins[addr] for addr in owners]
+    return [coins[addr] for addr in owners]
+
+
+def rpc_send(args):
+    """sendrawtransaction throughput: pre-signed transfers, one request each, one connection."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rpc_client
+    a = Node(os.path.join(args.dir, "rpc"), 19620, 19621, wallet=True)
+    a.call("createwallet", "w")
+    mine_to, owners = funded_owners(a, args.rpc_send)
+    next_owners = a.batch("getnewaddress", [["", "bech32"]] * args.rpc_send, wallet="w")
+    hexes = signed_transfers(a, owners, owned_coins(a, owners), next_owners, mine_to)
+    result = rpc_client.submit(f"127.0.0.1:{a.rpcport}", "u:p", "sendrawtransaction", hexes, "1.0")
+    a.stop()
+    result["litecoind"] = subprocess.run(["litecoind", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
+    print(json.dumps(result, indent=2))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-block", type=int, default=10000)
+    parser.add_argument("--blocks", type=int, default=1)
+    parser.add_argument("--dir", default="/tmp/peerchain-bench/litecoind")
+    parser.add_argument("--rpc-send", type=int, default=0, help="only measure sendrawtransaction over RPC, with this many")
+    args = parser.parse_args()
+    if args.rpc_send:
+        return rpc_send(args)
+    n = args.per_block
+
+    a = Node(os.path.join(args.dir, "a"), 19600, 19601, wallet=True)
+    a.call("createwallet", "w")
+    mine_to, owners = funded_owners(a, n)
+    setup_height = a.call("getblockcount")
+
+    transfer_blocks, mempool_seconds, accepted = [], 0.0, 0
+    coins = owned_coins(a, owners)
     for round_ in range(args.blocks):
         next_owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
-        raws = a.batch("createrawtransaction", [
-            [[{"txid": c["txid"], "vout": c["vout"]}],
-             [{next_owners[i]: round((float(c["amount"]) - 0.0001) / 2, 8)},
-              {mine_to: round((float(c["amount"]) - 0.0001) / 2, 8)}]]
-            for i, c in enumerate(coins)])
-        signed = a.batch("signrawtransactionwithwallet", [[r] for r in raws], wallet="w")
-        hexes = [s["hex"] for s in signed]
+        hexes = signed_transfers(a, owners, coins, next_owners, mine_to)
         started = time.time()
         txids = a.batch("sendrawtransaction", [[h] for h in hexes], chunk=500)
         mempool_seconds += time.time() - started

@@ -14,7 +14,11 @@ use crate::mempool::{FeeRate, Mempool};
 /// How many recent blocks are looked at.
 pub const RECENT_BLOCKS: usize = 6;
 
-/// A block this full (in percent of the size limit) counts as competed for.
+/// Bytes of a block kept for its coinbase when transactions are chosen.
+pub const COINBASE_RESERVE: usize = 1_000;
+
+/// A block whose transactions fill this much of the room for them (in percent) counts as
+/// competed for.
 const FULL_PERCENT: usize = 80;
 
 /// A fee rate estimate and what it came from.
@@ -41,7 +45,8 @@ pub(crate) fn estimate(
     params: &Params,
     target: u32,
 ) -> FeeEstimate {
-    let room = params.max_block_size.saturating_mul(target.max(1) as usize);
+    let block_room = params.max_block_size.saturating_sub(COINBASE_RESERVE);
+    let room = block_room.saturating_mul(target.max(1) as usize);
     let mut filled = 0usize;
     let mut mempool_rate = None;
     for (rate, size) in mempool.rates_descending() {
@@ -57,14 +62,14 @@ pub(crate) fn estimate(
     let mut full_block_rates: Vec<u64> = recent
         .iter()
         .filter_map(|(block, height)| {
-            let size = block.encoded_len();
-            if size * 100 < params.max_block_size * FULL_PERCENT {
+            let coinbase = block.transactions.first()?;
+            let tx_bytes = block.encoded_len().saturating_sub(coinbase.encoded_len());
+            if tx_bytes * 100 < block_room * FULL_PERCENT {
                 return None;
             }
-            let coinbase = block.transactions.first()?;
             let paid = coinbase.outputs.iter().try_fold(Amount::ZERO, |t, o| t.checked_add(o.amount))?;
             let fees = paid.checked_sub(params.subsidy(*height))?;
-            Some(whole_units(FeeRate::of(fees, size - coinbase.encoded_len())))
+            Some(whole_units(FeeRate::of(fees, tx_bytes)))
         })
         .collect();
     full_block_rates.sort_unstable();

@@ -445,7 +445,7 @@ impl ChainState {
         let context = self.index.child_context(&tip, &self.params, now_seconds());
         let time = now_seconds().max(context.median_time_past + 1);
         // Room for the header, the transaction count and a generous coinbase.
-        let room = self.params.max_block_size - 1_000;
+        let room = self.params.max_block_size - crate::fees::COINBASE_RESERVE;
         let (transactions, fees) = self.mempool.select(room);
         let reward = self.params.subsidy(height).checked_add(fees).unwrap_or(Amount::MAX_MONEY);
         let mut all = Vec::with_capacity(transactions.len() + 1);

@@ -21,7 +21,10 @@ struct Node {
 
 impl Node {
     fn start_at(path: std::path::PathBuf, config: Config) -> Node {
-        let params = Params::for_network(Network::Regtest);
+        Self::start_with(path, config, Params::for_network(Network::Regtest))
+    }
+
+    fn start_with(path: std::path::PathBuf, config: Config, params: Params) -> Node {
         let store = Arc::new(Store::open(&path, &params).unwrap());
         let (handle, thread) = peerchain_chain::spawn(store, params, config).unwrap();
         Node { handle, thread: Some(thread), _dir: None, path }
@@ -378,5 +381,51 @@ async fn a_child_that_arrives_before_its_parent_waits_as_an_orphan() {
     let mut expected = vec![parent.txid(), child.txid()];
     expected.sort();
     assert_eq!(waiting, expected, "the orphan entered once its parent did");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_estimates_follow_the_mempool_and_recent_full_blocks() {
+    use peerchain_primitives::Encode;
+    // Blocks of 3,000 bytes, 2,000 of them for transactions: a dozen transfers fill one.
+    let mut params = Params::for_network(Network::Regtest);
+    params.max_block_size = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path().join("chain.redb"), Config::default(), params);
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let blocks = node.mine(30, &alice).await;
+    let empty = node.handle.estimate_fee(1).await.unwrap();
+    assert_eq!((empty.units_per_byte, empty.mempool_units_per_byte, empty.blocks_units_per_byte), (1, 0, 0));
+
+    // Twenty transfers paying 1 to 20 units per byte.
+    let mut offered = Vec::new();
+    for (i, block) in blocks[..20].iter().enumerate() {
+        let rate = i as u64 + 1;
+        let (outpoint, value) = coinbase_out(block);
+        let size = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::ZERO).encoded_len() as u64;
+        let tx = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(rate * size));
+        node.handle.submit_transaction(tx.clone()).await.unwrap();
+        offered.push((rate, tx.encoded_len()));
+    }
+    // What a block would take, best rate first; the estimate beats the first one left out.
+    offered.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let mut filled = 0;
+    let first_left_out = offered.iter().find(|(_, size)| {
+        filled += size;
+        filled > 2_000
+    });
+    let expected = first_left_out.unwrap().0 + 1;
+    let next_block = node.handle.estimate_fee(1).await.unwrap();
+    assert_eq!((next_block.units_per_byte, next_block.mempool_units_per_byte), (expected, expected));
+    // Within ten blocks, everything waiting fits: the relay minimum will do.
+    assert_eq!(node.handle.estimate_fee(10).await.unwrap().mempool_units_per_byte, 0);
+
+    // A full block at high rates raises the estimate even once the mempool is light again.
+    let mined = node.mine(1, &alice).await;
+    assert!(mined[0].encoded_len() > 1_800, "the block is full");
+    let after = node.handle.estimate_fee(1).await.unwrap();
+    assert!(after.blocks_units_per_byte >= expected, "{after:?}");
+    assert_eq!(after.units_per_byte, after.blocks_units_per_byte.max(after.mempool_units_per_byte));
     node.stop().await;
 }

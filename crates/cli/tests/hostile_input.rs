@@ -101,12 +101,32 @@ fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("does not decode"), "{}", stderr(&output));
 
+    // Wallet calls (`generate` made the wallet): bad parameters of every kind.
+    assert_eq!(rpc.call("wallet.create", json!({"mnemonic": "abandon abandon"}))["error"]["code"], -32602);
+    assert_eq!(rpc.call("wallet.create", json!({}))["error"]["code"], -8);
+    let address = rpc.call("wallet.address", json!({}))["result"]["address"].as_str().unwrap().to_owned();
+    for (params, code) in [
+        (json!({"address": address, "amount": "12.5"}), -32602),
+        (json!({"address": address, "amount": -1}), -32602),
+        (json!({"address": address, "amount": 1.5}), -32602),
+        (json!({"address": address, "amount": u64::MAX}), -32602),
+        (json!({"address": address, "amount": 100_000, "fee_rate": 0}), -32602),
+        (json!({"address": "rpc1notanaddress", "amount": 100_000}), -5),
+        (json!({"address": address, "amount": 100_000}), -6),
+        (json!({"address": address}), -32602),
+    ] {
+        assert_eq!(rpc.call("wallet.send", params.clone())["error"]["code"], code, "{params}");
+    }
+    assert_eq!(rpc.call("wallet.history", json!({"limit": "all"}))["error"]["code"], -32602);
+    assert_eq!(rpc.call("wallet.address", json!({"new": "yes"}))["error"]["code"], -32602);
+
     // An oversized body is refused before it is read whole.
     let huge = vec![b' '; 20 << 20];
     let (status, _) = rpc.raw(huge, Some(&rpc.auth));
     assert!(status == 413 || status == 0, "status {status}");
 
     assert_eq!(node.json(&["chain", "info"]), before, "nothing changed and the node still answers");
+    assert!(node.json(&["wallet", "history"]).as_array().unwrap().iter().all(|e| e["category"] == "mined"));
     node.stop();
 }
 

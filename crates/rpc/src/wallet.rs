@@ -181,6 +181,7 @@ async fn create(context: &Context, restore: bool, params: &Params) -> Result<Val
         None if restore => return Err(RpcError::invalid_params("missing parameter `mnemonic`")),
         None => zeroize::Zeroizing::new(generate_mnemonic()),
     };
+    peerchain_wallet::parse_mnemonic(&mnemonic).map_err(wallet_error)?;
     // New words cannot have been paid before now; restored ones are scanned from genesis.
     let birth = if restore { 0 } else { context.chain.tip().height };
     let shared = context.wallet.clone();
