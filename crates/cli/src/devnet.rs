@@ -1,4 +1,5 @@
-//! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining.
+//! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining, and
+//! paying each other: every few seconds one node's wallet pays the next node's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,6 +106,7 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
     );
 
     let mut status = tokio::time::interval(Duration::from_secs(5));
+    let mut payments = Payments::default();
     let exit = loop {
         tokio::select! {
             _ = stop.cancelled() => break ExitCode::SUCCESS,
@@ -113,7 +115,10 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
                     eprintln!("node {} exited ({}); stopping the devnet (see its node.log)", dead.0, dead.1);
                     break ExitCode::FAILURE;
                 }
-                let line = tokio::task::block_in_place(|| status_line(&members));
+                let line = tokio::task::block_in_place(|| {
+                    payments.next(&members);
+                    format!("{}   {}", status_line(&members), payments.summary(&members))
+                });
                 println!("{line}");
             }
         }
@@ -170,4 +175,53 @@ fn status_line(members: &[Member]) -> String {
         .map(|info| info["best_hash"].clone())
         .collect();
     format!("heights/peers {}   {}", parts.join(" "), if tips.len() == 1 { "all on one tip" } else { "converging" })
+}
+
+/// The payments the devnet makes between its nodes' wallets, round robin.
+#[derive(Default)]
+struct Payments {
+    round: usize,
+    /// Sent and not yet seen confirmed: (txid, paying node index).
+    pending: Vec<(String, usize)>,
+    sent: usize,
+    confirmed: usize,
+}
+
+impl Payments {
+    /// Node `round % n` pays the next node a small amount, once its rewards have matured
+    /// (until then the wallet answers "insufficient funds" and the turn passes).
+    fn next(&mut self, members: &[Member]) {
+        if members.len() < 2 {
+            return;
+        }
+        let from = &members[self.round % members.len()];
+        let to = &members[(self.round + 1) % members.len()];
+        self.round += 1;
+        let call = |member: &Member, method: &str, params: Value| {
+            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
+        };
+        let Ok(address) = call(to, "wallet.address", json!({})) else { return };
+        // 1.00xyz coins, so that each payment is told apart in histories.
+        let amount = 100_000_000 + (self.round as u64 % 1_000) * 1_000;
+        if let Ok(sent) = call(from, "wallet.send", json!({ "address": address["address"], "amount": amount }))
+            && let Some(txid) = sent["txid"].as_str()
+        {
+            self.pending.push((txid.to_owned(), from.index));
+            self.sent += 1;
+        }
+    }
+
+    fn summary(&mut self, members: &[Member]) -> String {
+        self.pending.retain(|(txid, from)| {
+            let confirmed = members
+                .iter()
+                .find(|m| m.index == *from)
+                .and_then(|m| Client::for_data_dir(&m.data_dir, None).ok())
+                .and_then(|c| c.call("chain.tx", json!({ "txid": txid })).ok())
+                .is_some_and(|tx| tx["confirmations"].as_u64() > Some(0));
+            !confirmed
+        });
+        self.confirmed = self.sent - self.pending.len();
+        format!("payments {} sent, {} confirmed", self.sent, self.confirmed)
+    }
 }

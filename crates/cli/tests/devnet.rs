@@ -84,6 +84,21 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
         let tips: Vec<Value> = (1..=3).filter_map(|n| info(dir.path(), n)).map(|i| i["best_hash"].clone()).collect();
         (tips.len() == 3 && tips.iter().all(|t| *t == tips[0])).then_some(())
     });
+    // The nodes pay each other: node 1's wallet pays node 2's once its rewards mature.
+    wait_for("a confirmed payment between nodes", Duration::from_secs(90), || {
+        let output = Command::new(BIN)
+            .args(["--network", "devnet", "--data-dir"])
+            .arg(dir.path().join("node-2"))
+            .args(["wallet", "history", "--json"])
+            .output()
+            .ok()?;
+        let history: Value = serde_json::from_slice(&output.stdout).ok()?;
+        history
+            .as_array()?
+            .iter()
+            .any(|e| e["category"] == "receive" && e["confirmations"].as_u64() > Some(0))
+            .then_some(())
+    });
     let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
     stop(&mut devnet.0);
     for n in 1..=3 {
