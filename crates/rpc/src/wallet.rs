@@ -113,13 +113,13 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
             with_wallet(context, |wallet, chain| {
                 let tip = chain.tip_height();
                 let balance = wallet.balance(tip, chain.coinbase_maturity());
-                let progress = wallet.sync(chain, 0).map_err(wallet_error)?;
+                let scanned = wallet.scanned_height();
                 Ok(json!({
                     "confirmed": balance.confirmed.units(),
                     "unconfirmed": balance.unconfirmed.units(),
                     "immature": balance.immature.units(),
-                    "scanned_height": progress.height,
-                    "scanning": progress.more,
+                    "scanned_height": scanned,
+                    "scanning": scanned.is_none_or(|h| h < tip),
                 }))
             })
             .await

@@ -311,6 +311,11 @@ impl Wallet {
         })
     }
 
+    /// The last block scanned, if any.
+    pub fn scanned_height(&self) -> Option<u32> {
+        self.ledger.scan_tip().map(|(height, _)| height)
+    }
+
     /// Forgets what the scan found and starts again from `from` (the wallet's birth if
     /// none): after a restore, or to find payments to keys derived since.
     pub fn rescan(&mut self, from: Option<u32>) -> Result<(), Error> {
