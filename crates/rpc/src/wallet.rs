@@ -138,7 +138,8 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
             let from = params.optional_u64("from_height")?.map(|h| h.min(u32::MAX as u64) as u32);
             with_wallet(context, move |wallet, _| {
                 wallet.rescan(from).map_err(wallet_error)?;
-                Ok(json!({ "rescanning_from": from.unwrap_or(wallet.keystore().birth_height()) }))
+                let next = wallet.scanned_height().map_or(wallet.keystore().birth_height(), |h| h + 1);
+                Ok(json!({ "rescanning_from": next }))
             })
             .await
         }

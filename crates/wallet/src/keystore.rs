@@ -321,6 +321,16 @@ impl Keystore {
         self.birth_height
     }
 
+    /// Moves the birth height down to `height` (a rescan from earlier than the wallet's
+    /// creation was asked for: the words may have been used before).
+    pub fn lower_birth_height(&mut self, height: u32) -> Result<(), Error> {
+        if height < self.birth_height {
+            self.birth_height = height;
+            self.save()?;
+        }
+        Ok(())
+    }
+
     /// Decrypts the secrets. A wallet without a passphrase ignores the one given.
     pub fn unlock(&self, passphrase: Option<&str>) -> Result<Unlocked, Error> {
         let secrets = self.decrypt(passphrase)?;

@@ -319,6 +319,9 @@ impl Wallet {
     /// Forgets what the scan found and starts again from `from` (the wallet's birth if
     /// none): after a restore, or to find payments to keys derived since.
     pub fn rescan(&mut self, from: Option<u32>) -> Result<(), Error> {
+        if let Some(height) = from {
+            self.keystore.lower_birth_height(height)?;
+        }
         let keep = from.or(Some(self.keystore.birth_height())).and_then(|h| h.checked_sub(1));
         let keep = match keep {
             Some(h) if self.ledger.scanned_hash(h)?.is_some() => Some(h),

@@ -280,3 +280,29 @@ fn a_version_one_wallet_is_migrated_with_its_key() {
     let payment = wallet.create_payment(&to, Amount::from_coins(70), 1, None, 12, MATURITY).unwrap();
     assert_eq!(payment.tx.inputs.len(), 2);
 }
+
+#[test]
+fn a_rescan_from_before_the_wallets_birth_finds_older_payments() {
+    let chain = FakeChain::new();
+    let words = generate_mnemonic();
+    let early = peerchain_wallet::key_from_mnemonic(&words, NET, peerchain_wallet::KeyChain::Receive, 0).unwrap();
+    // The words were paid at height 1, before this wallet was made at height 5.
+    chain.mine_to(early.public_key().key_hash(), vec![]);
+    for _ in 0..4 {
+        chain.mine_to(KeyHash([9; 32]), vec![]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = Wallet::create(dir.path(), NET, &words, None, 5).unwrap();
+    sync(&mut wallet, &chain);
+    assert_eq!(balance(&wallet, &chain), (0, 0, 0));
+    wallet.rescan(Some(0)).unwrap();
+    sync(&mut wallet, &chain);
+    assert_eq!(balance(&wallet, &chain), (0, 0, coins(50)));
+    // The birth moved down for good: a later plain rescan still finds it.
+    drop(wallet);
+    let mut wallet = Wallet::open(dir.path(), NET).unwrap();
+    wallet.rescan(None).unwrap();
+    sync(&mut wallet, &chain);
+    assert_eq!(balance(&wallet, &chain), (0, 0, coins(50)));
+    assert_eq!(wallet.scanned_height(), Some(5));
+}
