@@ -104,7 +104,7 @@ def rpc_send(args):
     mine_to, owners = funded_owners(a, args.rpc_send)
     next_owners = a.batch("getnewaddress", [["", "bech32"]] * args.rpc_send, wallet="w")
     hexes = signed_transfers(a, owners, owned_coins(a, owners), next_owners, mine_to)
-    result = rpc_client.submit(f"127.0.0.1:{a.rpcport}", "u:p", "sendrawtransaction", hexes, "1.0")
+    result = rpc_client.submit(f"127.0.0.1:{a.rpcport}", "u:p", "sendrawtransaction", [[h] for h in hexes], "1.0")
     a.stop()
     result["litecoind"] = subprocess.run(["litecoind", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
     print(json.dumps(result, indent=2))

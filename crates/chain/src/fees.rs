@@ -38,13 +38,7 @@ fn whole_units(rate: FeeRate) -> u64 {
 
 /// Estimates the rate for inclusion within `target` blocks (at least 1). `recent` are the
 /// last main-chain blocks with their heights.
-pub(crate) fn estimate(
-    mempool: &Mempool,
-    min_relay: FeeRate,
-    recent: &[(Block, u32)],
-    params: &Params,
-    target: u32,
-) -> FeeEstimate {
+pub(crate) fn estimate(mempool: &Mempool, recent: &[(Block, u32)], params: &Params, target: u32) -> FeeEstimate {
     let block_room = params.max_block_size.saturating_sub(COINBASE_RESERVE);
     let room = block_room.saturating_mul(target.max(1) as usize);
     let mut filled = 0usize;
@@ -76,7 +70,7 @@ pub(crate) fn estimate(
     let blocks_units = full_block_rates.get(full_block_rates.len() / 2).copied().unwrap_or(0);
 
     FeeEstimate {
-        units_per_byte: whole_units(min_relay).max(mempool_units).max(blocks_units),
+        units_per_byte: whole_units(mempool.min_rate()).max(mempool_units).max(blocks_units),
         mempool_units_per_byte: mempool_units,
         blocks_units_per_byte: blocks_units,
     }

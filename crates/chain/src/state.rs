@@ -136,7 +136,7 @@ impl ChainState {
                 recent.push((block, height));
             }
         }
-        Ok(crate::fees::estimate(&self.mempool, self.mempool.min_rate(), &recent, &self.params, target))
+        Ok(crate::fees::estimate(&self.mempool, &recent, &self.params, target))
     }
 
     pub(crate) fn tip_info(&self) -> TipInfo {

@@ -184,7 +184,6 @@ struct Payments {
     /// Sent and not yet seen confirmed: (txid, paying node index).
     pending: Vec<(String, usize)>,
     sent: usize,
-    confirmed: usize,
 }
 
 impl Payments {
@@ -221,7 +220,6 @@ impl Payments {
                 .is_some_and(|tx| tx["confirmations"].as_u64() > Some(0));
             !confirmed
         });
-        self.confirmed = self.sent - self.pending.len();
-        format!("payments {} sent, {} confirmed", self.sent, self.confirmed)
+        format!("payments {} sent, {} confirmed", self.sent, self.sent - self.pending.len())
     }
 }

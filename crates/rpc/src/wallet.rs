@@ -126,10 +126,9 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
         }
         "wallet.history" => {
             let limit = params.optional_u64("limit")?.unwrap_or(u64::MAX) as usize;
-            let network = context.network;
             with_wallet(context, move |wallet, chain| {
                 let entries = wallet.history(chain.tip_height(), chain.coinbase_maturity());
-                Ok(Value::Array(entries.iter().take(limit).map(|e| history_json(e, network)).collect()))
+                Ok(Value::Array(entries.iter().take(limit).map(history_json).collect()))
             })
             .await
         }
@@ -147,7 +146,7 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
     }
 }
 
-fn history_json(e: &peerchain_wallet::HistoryEntry, _network: peerchain_primitives::Network) -> Value {
+fn history_json(e: &peerchain_wallet::HistoryEntry) -> Value {
     let (status, conflicted_by, height) = match e.status {
         TxStatus::Confirmed { height, .. } => ("confirmed", None, Some(height)),
         TxStatus::Pending => ("pending", None, None),
@@ -155,7 +154,7 @@ fn history_json(e: &peerchain_wallet::HistoryEntry, _network: peerchain_primitiv
     };
     let category = if e.coinbase {
         "mined"
-    } else if e.sent > peerchain_primitives::Amount::ZERO {
+    } else if e.sent > Amount::ZERO {
         "send"
     } else {
         "receive"

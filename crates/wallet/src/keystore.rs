@@ -415,8 +415,11 @@ impl Keystore {
     }
 
     fn pool_left(&self, chain: KeyChain) -> u32 {
-        let derived = self.keys.iter().filter(|(_, _, o)| matches!(o, Origin::Derived { chain: c, .. } if *c == chain));
-        (derived.count() as u32).saturating_sub(self.next[chain_slot(chain)])
+        self.derived_count(chain).saturating_sub(self.next[chain_slot(chain)])
+    }
+
+    fn derived_count(&self, chain: KeyChain) -> u32 {
+        self.keys.iter().filter(|(_, _, o)| matches!(o, Origin::Derived { chain: c, .. } if *c == chain)).count() as u32
     }
 
     /// Records that a key was seen used on the chain: later indexes are handed out next.
@@ -439,12 +442,7 @@ impl Keystore {
         let Some(seed) = &unlocked.seed else { return false };
         let mut added = false;
         for chain in [KeyChain::Receive, KeyChain::Change] {
-            let have = self
-                .keys
-                .iter()
-                .filter(|(_, _, o)| matches!(o, Origin::Derived { chain: c, .. } if *c == chain))
-                .count() as u32;
-            for index in have..self.next[chain_slot(chain)] + LOOKAHEAD {
+            for index in self.derived_count(chain)..self.next[chain_slot(chain)] + LOOKAHEAD {
                 let public_key = derive_key(&seed[..], self.network, chain, index).public_key();
                 self.keys.push((public_key, public_key.key_hash(), Origin::Derived { chain, index }));
                 added = true;

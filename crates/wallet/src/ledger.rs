@@ -4,7 +4,7 @@
 //! It is derived data (a rescan rebuilds it from the chain) except for the wallet's own
 //! payments that no block holds yet, which it keeps so that they can be broadcast again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use peerchain_primitives::encode::{Reader, Sink, put_bytes};
@@ -137,8 +137,8 @@ pub struct Spendable {
 /// What the chain looks like to the ledger: which keys are the wallet's, the tip height and
 /// how many blocks a mining reward waits.
 pub struct View<'a> {
-    /// Whether a key hash is the wallet's.
-    pub owns: &'a dyn Fn(&KeyHash) -> bool,
+    /// The wallet's key hashes.
+    pub owned: &'a HashSet<KeyHash>,
     /// The main chain's height.
     pub tip_height: u32,
     /// Blocks before a coinbase output may be spent.
@@ -146,15 +146,21 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    /// The wallet's key hash that `output` pays, if it is a coin output the wallet owns.
-    pub fn owned_coin(&self, output: &TxOut) -> Option<KeyHash> {
-        match (&output.asset, &output.lock) {
-            (AssetId::Coin, Lock::Key(hash)) if (self.owns)(hash) => Some(*hash),
+    /// The wallet's key hash that `output` is locked to, whatever its asset.
+    pub fn owner(&self, output: &TxOut) -> Option<KeyHash> {
+        match &output.lock {
+            Lock::Key(hash) if self.owned.contains(hash) => Some(*hash),
             _ => None,
         }
     }
 
-    fn confirmations(&self, status: &TxStatus) -> u32 {
+    /// The wallet's key hash that `output` pays, if it is a coin output the wallet owns.
+    pub fn owned_coin(&self, output: &TxOut) -> Option<KeyHash> {
+        self.owner(output).filter(|_| output.asset == AssetId::Coin)
+    }
+
+    /// How many confirmations a status has at this tip (0 unless confirmed).
+    pub fn confirmations(&self, status: &TxStatus) -> u32 {
         match status {
             TxStatus::Confirmed { height, .. } => self.tip_height.saturating_sub(*height) + 1,
             _ => 0,
@@ -250,20 +256,15 @@ impl Ledger {
         self.txs.values()
     }
 
-    /// One tracked transaction.
-    pub fn get(&self, txid: &TxId) -> Option<&WalletTx> {
-        self.txs.get(txid)
-    }
-
     /// Whether `tx` touches the wallet: pays one of its keys or spends one of its outputs.
     pub fn is_relevant(&self, tx: &Transaction, view: &View<'_>) -> bool {
-        tx.outputs.iter().any(|o| matches!(&o.lock, Lock::Key(h) if (view.owns)(h)))
+        tx.outputs.iter().any(|o| view.owner(o).is_some())
             || tx.inputs.iter().any(|input| self.owned_output(&input.prev_out, view).is_some())
     }
 
     fn owned_output(&self, outpoint: &OutPoint, view: &View<'_>) -> Option<&TxOut> {
         let output = self.txs.get(&outpoint.txid)?.tx.outputs.get(outpoint.index as usize)?;
-        matches!(&output.lock, Lock::Key(h) if (view.owns)(h)).then_some(output)
+        view.owner(output).map(|_| output)
     }
 
     /// Records the transactions of the main-chain block at `height` that touch the wallet,
@@ -288,13 +289,7 @@ impl Ledger {
                     }
                 }
             }
-            for output in &tx.outputs {
-                if let Lock::Key(h) = &output.lock
-                    && (view.owns)(h)
-                {
-                    used.push(*h);
-                }
-            }
+            used.extend(tx.outputs.iter().filter_map(|output| view.owner(output)));
             let known = self.txs.contains_key(&txid);
             if known || self.is_relevant(tx, view) {
                 let status = TxStatus::Confirmed { height, block: hash, time };
@@ -497,11 +492,6 @@ impl Ledger {
             sum(&mut inputs.into_iter()).checked_sub(paid_out)
         });
         (received, spent, fee)
-    }
-
-    /// How many confirmations a status has under `view`.
-    pub fn confirmations(status: &TxStatus, view: &View<'_>) -> u32 {
-        view.confirmations(status)
     }
 }
 

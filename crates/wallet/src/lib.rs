@@ -234,13 +234,8 @@ impl Wallet {
         self.owned = self.keystore.keys().map(|(hash, _, _)| *hash).collect();
     }
 
-    /// Whether `key_hash` is one of the wallet's.
-    pub fn owns(&self, key_hash: &KeyHash) -> bool {
-        self.owned.contains(key_hash)
-    }
-
-    fn view(&self, tip_height: u32, coinbase_maturity: u32) -> (impl Fn(&KeyHash) -> bool + '_, u32, u32) {
-        (move |h: &KeyHash| self.owned.contains(h), tip_height, coinbase_maturity)
+    fn view(&self, tip_height: u32, coinbase_maturity: u32) -> View<'_> {
+        View { owned: &self.owned, tip_height, coinbase_maturity }
     }
 
     /// The current receiving address; a new one with `new` (which may need the passphrase
@@ -284,14 +279,9 @@ impl Wallet {
         let end = tip.min(start.saturating_add(max_blocks.max(1)) - 1);
         let maturity = chain.coinbase_maturity();
         for height in start..=end {
-            if start > tip {
-                break;
-            }
             let Some(block) = chain.block_at(height).map_err(Error::Chain)? else { break };
             let used = {
-                let owned = &self.owned;
-                let owns = |h: &KeyHash| owned.contains(h);
-                let view = View { owns: &owns, tip_height: tip, coinbase_maturity: maturity };
+                let view = View { owned: &self.owned, tip_height: tip, coinbase_maturity: maturity };
                 self.ledger.connect_block(&block, height, &view)?
             };
             let mut moved = false;
@@ -337,10 +327,11 @@ impl Wallet {
             .transactions()
             .flat_map(|w| {
                 let txid = w.tx.txid();
+                let view = self.view(0, 0);
                 w.tx.outputs
                     .iter()
                     .enumerate()
-                    .filter(|(_, o)| matches!(&o.lock, peerchain_primitives::Lock::Key(h) if self.owned.contains(h)))
+                    .filter(move |(_, o)| view.owner(o).is_some())
                     .map(move |(i, _)| OutPoint::new(txid, i as u32))
             })
             .collect();
@@ -365,14 +356,12 @@ impl Wallet {
 
     /// The balance with the chain at `tip_height`.
     pub fn balance(&self, tip_height: u32, coinbase_maturity: u32) -> Balance {
-        let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
-        self.ledger.balance(&View { owns: &owns, tip_height, coinbase_maturity })
+        self.ledger.balance(&self.view(tip_height, coinbase_maturity))
     }
 
     /// The history, newest first.
     pub fn history(&self, tip_height: u32, coinbase_maturity: u32) -> Vec<HistoryEntry> {
-        let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
-        let view = View { owns: &owns, tip_height, coinbase_maturity };
+        let view = self.view(tip_height, coinbase_maturity);
         let mut entries: Vec<HistoryEntry> = self
             .ledger
             .transactions()
@@ -385,7 +374,7 @@ impl Wallet {
                     fee: fee.filter(|_| sent > Amount::ZERO),
                     coinbase: wtx.tx.is_coinbase(),
                     status: wtx.status,
-                    confirmations: Ledger::confirmations(&wtx.status, &view),
+                    confirmations: view.confirmations(&wtx.status),
                     time: match wtx.status {
                         TxStatus::Confirmed { time, .. } => time,
                         _ => wtx.first_seen,
@@ -393,11 +382,12 @@ impl Wallet {
                 }
             })
             .collect();
-        let order = |e: &HistoryEntry| match e.status {
-            TxStatus::Confirmed { height, .. } => (0, u32::MAX - height, u64::MAX - e.time),
-            _ => (0, 0, u64::MAX - e.time),
+        // Newest first: unconfirmed ones, then by height, then by time.
+        let height = |e: &HistoryEntry| match e.status {
+            TxStatus::Confirmed { height, .. } => Some(height),
+            _ => None,
         };
-        entries.sort_by_key(|e| (order(e), e.txid));
+        entries.sort_by_key(|e| (std::cmp::Reverse((height(e).is_none(), height(e), e.time)), e.txid));
         entries
     }
 
@@ -420,13 +410,9 @@ impl Wallet {
             return Err(Error::AmountTooSmall);
         }
         let unlocked = self.keystore.unlock(passphrase)?;
-        let coins = {
-            let (owns, tip_height, coinbase_maturity) = self.view(tip_height, coinbase_maturity);
-            self.ledger.spendable(&View { owns: &owns, tip_height, coinbase_maturity })
-        };
+        let coins = self.ledger.spendable(&self.view(tip_height, coinbase_maturity));
         // Draft with a placeholder change key first, so that a failed payment uses no address.
-        let draft = builder::draft_payment(coins, to.key_hash, amount, fee_rate.max(1), KeyHash::ZERO)?;
-        let mut draft = draft;
+        let mut draft = builder::draft_payment(coins, to.key_hash, amount, fee_rate.max(1), KeyHash::ZERO)?;
         if draft.tx.outputs.len() > 1 {
             let change = self.keystore.next_key(KeyChain::Change, Some(&unlocked))?;
             self.refresh_owned();
@@ -460,7 +446,8 @@ pub struct WatchList {
 impl WatchList {
     /// Whether `tx` pays the wallet or spends one of its outputs.
     pub fn matches(&self, tx: &Transaction) -> bool {
-        tx.outputs.iter().any(|o| matches!(&o.lock, peerchain_primitives::Lock::Key(h) if self.key_hashes.contains(h)))
+        let view = View { owned: &self.key_hashes, tip_height: 0, coinbase_maturity: 0 };
+        tx.outputs.iter().any(|o| view.owner(o).is_some())
             || tx.inputs.iter().any(|i| self.outpoints.contains(&i.prev_out))
     }
 }
