@@ -124,6 +124,11 @@ hash_newtype!(
     /// The id of an issued token.
     TokenId
 );
+hash_newtype!(
+    /// The id of shared content: the BLAKE3 root of its bytes (as bao-tree computes it with
+    /// 16 KiB chunk groups, which gives the same root as plain BLAKE3).
+    ContentId
+);
 
 #[cfg(test)]
 mod tests {

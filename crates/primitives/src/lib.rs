@@ -21,7 +21,7 @@ pub use address::{Address, AddressError};
 pub use amount::{Amount, ParseAmountError, UNITS_PER_COIN};
 pub use block::{Block, BlockHeader, merkle_root};
 pub use encode::{Decode, DecodeError, Encode};
-pub use hash::{BlockHash, KeyHash, LockHash, MerkleRoot, TokenId, TxId, WtxId};
+pub use hash::{BlockHash, ContentId, KeyHash, LockHash, MerkleRoot, TokenId, TxId, WtxId};
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use network::Network;
 pub use pow::{CompactTarget, Target, Work};
