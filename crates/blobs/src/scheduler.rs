@@ -91,11 +91,6 @@ impl<P: Copy + Eq + Hash> Scheduler<P> {
         self.sources.len()
     }
 
-    /// How many sources delivered at least one piece.
-    pub fn sources_used(&self) -> usize {
-        self.sources.values().filter(|s| s.delivered > 0).count()
-    }
-
     /// Whether every piece is here.
     pub fn is_complete(&self) -> bool {
         self.done.is_full()
@@ -215,7 +210,6 @@ mod tests {
             scheduler.delivered(peer, piece);
         }
         assert!(scheduler.is_complete());
-        assert_eq!(scheduler.sources_used(), 2);
     }
 
     #[test]

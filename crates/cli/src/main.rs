@@ -5,6 +5,7 @@
 
 mod client;
 mod devnet;
+mod file;
 mod wallet;
 
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ enum Command {
     /// The node's wallet.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Share, find and download files.
+    #[command(subcommand)]
+    File(file::FileCommand),
     /// This node's peer id, listen addresses, RPC address and version.
     Id,
     /// The connected peers.
@@ -167,6 +171,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wallet(command) => {
             let rpc_addr = cli.rpc_addr;
             wallet::run(command, &data_dir, cli.network, || Client::for_data_dir(&data_dir, rpc_addr), cli.json)
+        }
+        Command::File(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            file::run(&client, command, cli.json)
         }
         Command::Id => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;

@@ -41,6 +41,16 @@ impl TestNode {
         node
     }
 
+    /// Starts a node on a fresh data directory holding `config` as its config.toml.
+    pub fn start_with_config(network: &str, config: &str, args: &[&str]) -> TestNode {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("config.toml"), config).unwrap();
+        let mut node =
+            TestNode { data_dir: temp.path().to_path_buf(), network: network.into(), child: None, _temp: Some(temp) };
+        node.launch(args);
+        node
+    }
+
     /// Starts (again) on this node's data directory, waiting until RPC answers.
     pub fn launch(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "already running");

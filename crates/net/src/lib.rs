@@ -1,20 +1,23 @@
 //! The peer-to-peer network: libp2p transports (TCP and QUIC, Noise, Yamux), identify and
 //! ping, a Kademlia DHT, gossipsub for transactions and block announcements, mDNS on the local
-//! network, and the request-response sync protocol.
+//! network, the request-response sync protocol, and the file protocol (ranges, flooded
+//! search) with provider records in the DHT.
 //!
 //! Exactly one task owns the `Swarm`; everyone else holds a [`Handle`] and receives
 //! [`Event`]s. This crate moves typed messages and enforces size and connection limits; it
 //! must never know what makes a block or transaction valid (that is `consensus` and `chain`,
 //! reached only through `node`).
 
+pub mod files;
 pub mod protocol;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, identity, kad,
@@ -24,7 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub use files::{FileRequest, FileResponse, Hit, Provider};
 pub use libp2p::identity::Keypair;
+pub use libp2p::kad::RecordKey as DhtKey;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use protocol::{Request, Response, Status};
 
@@ -131,6 +136,15 @@ pub enum Event {
         /// Its id, for the verdict.
         id: gossipsub::MessageId,
     },
+    /// A peer asks for a file, a range or a search; answer with [`Handle::respond_file`].
+    FileRequest {
+        /// Who asks.
+        peer: PeerId,
+        /// What.
+        request: FileRequest,
+        /// Where the answer goes.
+        id: InboundId,
+    },
     /// A peer asks something; answer with [`Handle::respond`].
     Request {
         /// Who asks.
@@ -173,6 +187,12 @@ enum Command {
     Report(gossipsub::MessageId, PeerId, Verdict),
     Request(PeerId, Request, oneshot::Sender<Result<Response, RequestError>>),
     Respond(InboundId, Response),
+    FileRequest(PeerId, FileRequest, oneshot::Sender<Result<FileResponse, RequestError>>),
+    FileRespond(InboundId, FileResponse),
+    DialPeer(PeerId, Vec<Multiaddr>),
+    Provide(DhtKey),
+    StopProviding(DhtKey),
+    FindProviders(DhtKey, oneshot::Sender<Vec<PeerId>>),
     Ban(PeerId, Duration),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Local(oneshot::Sender<LocalInfo>),
@@ -224,6 +244,43 @@ impl Handle {
         let _ = self.commands.send(Command::Respond(id, response)).await;
     }
 
+    /// Asks a peer of the file protocol and waits for its answer; dials the peer if needed.
+    pub async fn request_file(&self, peer: PeerId, request: FileRequest) -> Result<FileResponse, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::FileRequest(peer, request, reply)).await.map_err(|_| RequestError::Stopped)?;
+        answer.await.map_err(|_| RequestError::Stopped)?
+    }
+
+    /// Answers an inbound file request.
+    pub async fn respond_file(&self, id: InboundId, response: FileResponse) {
+        let _ = self.commands.send(Command::FileRespond(id, response)).await;
+    }
+
+    /// Dials a peer at the given addresses (learnt from a search hit), unless connected.
+    pub async fn dial_peer(&self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        let _ = self.commands.send(Command::DialPeer(peer, addresses)).await;
+    }
+
+    /// Announces in the DHT that this node provides `key` (republished until stopped).
+    pub async fn provide(&self, key: DhtKey) {
+        let _ = self.commands.send(Command::Provide(key)).await;
+    }
+
+    /// Stops announcing `key`.
+    pub async fn stop_providing(&self, key: DhtKey) {
+        let _ = self.commands.send(Command::StopProviding(key)).await;
+    }
+
+    /// Finds providers of `key` in the DHT, and starts connecting to them (the addresses
+    /// a DHT query learns live only as long as the query).
+    pub async fn find_providers(&self, key: DhtKey) -> Vec<PeerId> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::FindProviders(key, reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
     /// Disconnects a peer and refuses its connections for `duration`.
     pub async fn ban(&self, peer: PeerId, duration: Duration) {
         let _ = self.commands.send(Command::Ban(peer, duration)).await;
@@ -255,7 +312,8 @@ struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     gossipsub: gossipsub::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
-    sync: request_response::Behaviour<protocol::Codec>,
+    sync: request_response::Behaviour<protocol::Codec<Request, Response>>,
+    files: request_response::Behaviour<protocol::Codec<FileRequest, FileResponse>>,
 }
 
 /// Why the network could not start.
@@ -278,6 +336,10 @@ pub enum StartError {
 const QUEUE: usize = 1024;
 /// Most inbound requests awaiting the node's answer.
 const MAX_PENDING_INBOUND: usize = 256;
+/// Most file requests of one peer awaiting the node's answer.
+const MAX_FILE_REQUESTS_PER_PEER: usize = 32;
+/// Providers a DHT lookup collects before it answers.
+const ENOUGH_PROVIDERS: usize = 20;
 
 fn topic(network: &str, topic: Topic) -> gossipsub::IdentTopic {
     match topic {
@@ -323,7 +385,13 @@ pub fn spawn(
             let mut kad_config =
                 kad::Config::new(StreamProtocol::try_from_owned(format!("/peerchain/{network}/kad/1"))?);
             kad_config.set_query_timeout(Duration::from_secs(30));
-            let mut kad = kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
+            // Provider records are republished every 12 hours and live 48 (the defaults); the
+            // store must hold one record per shared file and keyword, far over the default
+            // 1,024.
+            let store_config =
+                kad::store::MemoryStoreConfig { max_provided_keys: 100_000, max_records: 4_096, ..Default::default() };
+            let mut kad =
+                kad::Behaviour::with_config(peer, kad::store::MemoryStore::with_config(peer, store_config), kad_config);
             // Correctness: Kademlia stays a client until an external address is confirmed;
             // on loopback and local networks that never happens, so serve from the start.
             kad.set_mode(Some(kad::Mode::Server));
@@ -335,6 +403,13 @@ pub fn spawn(
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(60))
                     .with_max_concurrent_streams(64),
+            );
+            let files_protocol = StreamProtocol::try_from_owned(format!("/peerchain/{network}/files/1"))?;
+            let files = request_response::Behaviour::new(
+                [(files_protocol, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(256),
             );
             Ok(Behaviour {
                 banned: allow_block_list::Behaviour::default(),
@@ -348,6 +423,7 @@ pub fn spawn(
                 gossipsub,
                 mdns: Toggle::from(mdns),
                 sync,
+                files,
             })
         })
         .map_err(|e| build(&e))?
@@ -373,6 +449,10 @@ pub fn spawn(
         commands: command_receiver,
         pending_outbound: HashMap::new(),
         pending_inbound: HashMap::new(),
+        pending_file_outbound: HashMap::new(),
+        pending_file_inbound: HashMap::new(),
+        file_requests_per_peer: HashMap::new(),
+        provider_queries: HashMap::new(),
         next_inbound: 0,
         peers: HashMap::new(),
         bans: HashMap::new(),
@@ -396,6 +476,11 @@ struct Task {
     commands: mpsc::Receiver<Command>,
     pending_outbound: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Response, RequestError>>)>,
     pending_inbound: HashMap<InboundId, ResponseChannel<Response>>,
+    pending_file_outbound: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<FileResponse, RequestError>>)>,
+    pending_file_inbound: HashMap<InboundId, (PeerId, ResponseChannel<FileResponse>)>,
+    file_requests_per_peer: HashMap<PeerId, usize>,
+    /// DHT provider lookups: who was found so far, and who waits for the answer.
+    provider_queries: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     next_inbound: u64,
     peers: HashMap<PeerId, PeerInfo>,
     /// Banned peers and when their ban ends.
@@ -457,6 +542,9 @@ impl Task {
         for (_, (peer, reply)) in self.pending_outbound.drain() {
             let _ = reply.send(Err(RequestError::Failed { peer, reason: "network shut down".into() }));
         }
+        for (_, (peer, reply)) in self.pending_file_outbound.drain() {
+            let _ = reply.send(Err(RequestError::Failed { peer, reason: "network shut down".into() }));
+        }
         info!("network stopped");
     }
 
@@ -489,6 +577,31 @@ impl Task {
                 if let Some(channel) = self.pending_inbound.remove(&id) {
                     let _ = behaviour.sync.send_response(channel, response);
                 }
+            }
+            Command::FileRequest(peer, request, reply) => {
+                let id = behaviour.files.send_request(&peer, request);
+                self.pending_file_outbound.insert(id, (peer, reply));
+            }
+            Command::FileRespond(id, response) => {
+                if let Some((peer, channel)) = self.pending_file_inbound.remove(&id) {
+                    let _ = behaviour.files.send_response(channel, response);
+                    self.file_request_done(peer);
+                }
+            }
+            Command::DialPeer(peer, addresses) => {
+                if !self.peers.contains_key(&peer) && peer != *self.swarm.local_peer_id() {
+                    let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses).build());
+                }
+            }
+            Command::Provide(key) => {
+                if let Err(e) = behaviour.kad.start_providing(key) {
+                    warn!(error = %e, "cannot provide a key");
+                }
+            }
+            Command::StopProviding(key) => behaviour.kad.stop_providing(&key),
+            Command::FindProviders(key, reply) => {
+                let query = behaviour.kad.get_providers(key);
+                self.provider_queries.insert(query, (HashSet::new(), reply));
             }
             Command::Ban(peer, duration) => {
                 // Security: the block list refuses the peer's new connections, inbound and
@@ -532,6 +645,7 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.peers.remove(&peer_id);
+                self.file_requests_per_peer.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
@@ -620,7 +734,80 @@ impl Task {
                     let _ = reply.send(Err(RequestError::Failed { peer, reason: error.to_string() }));
                 }
             }
+            BehaviourEvent::Files(request_response::Event::Message { peer, message, .. }) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    // Security: each peer has a few requests in the node's hands at a time;
+                    // more are refused at once instead of queued.
+                    let in_hand = self.file_requests_per_peer.entry(peer).or_default();
+                    if *in_hand >= MAX_FILE_REQUESTS_PER_PEER || self.pending_file_inbound.len() >= MAX_PENDING_INBOUND
+                    {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .files
+                            .send_response(channel, FileResponse::Refused("busy".into()));
+                        return;
+                    }
+                    self.next_inbound += 1;
+                    let id = InboundId(self.next_inbound);
+                    match self.events.try_send(Event::FileRequest { peer, request, id }) {
+                        Ok(()) => {
+                            *in_hand += 1;
+                            self.pending_file_inbound.insert(id, (peer, channel));
+                        }
+                        Err(_) => {
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .files
+                                .send_response(channel, FileResponse::Refused("busy".into()));
+                        }
+                    }
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some((_, reply)) = self.pending_file_outbound.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Files(request_response::Event::OutboundFailure { peer, request_id, error, .. }) => {
+                if let Some((_, reply)) = self.pending_file_outbound.remove(&request_id) {
+                    let _ = reply.send(Err(RequestError::Failed { peer, reason: error.to_string() }));
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. }) => {
+                let kad::QueryResult::GetProviders(result) = result else { return };
+                let local = *self.swarm.local_peer_id();
+                let Some((found, _)) = self.provider_queries.get_mut(&id) else { return };
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+                    for provider in providers {
+                        if provider != local && found.insert(provider) && !self.peers.contains_key(&provider) {
+                            // Correctness: the query knows the provider's addresses only while
+                            // it runs; the dial picks them up now.
+                            let _ = self.swarm.dial(DialOpts::peer_id(provider).build());
+                        }
+                    }
+                }
+                let found_enough =
+                    self.provider_queries.get(&id).is_some_and(|(found, _)| found.len() >= ENOUGH_PROVIDERS);
+                if step.last || found_enough {
+                    if let Some((found, reply)) = self.provider_queries.remove(&id) {
+                        let _ = reply.send(found.into_iter().collect());
+                    }
+                    if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                        query.finish();
+                    }
+                }
+            }
             _ => {}
+        }
+    }
+}
+
+impl Task {
+    fn file_request_done(&mut self, peer: PeerId) {
+        if let Some(in_hand) = self.file_requests_per_peer.get_mut(&peer) {
+            *in_hand = in_hand.saturating_sub(1);
         }
     }
 }

@@ -161,9 +161,35 @@ impl Decode for Response {
     }
 }
 
+/// A message of a request-response protocol, with the most bytes it may take on the wire.
+pub trait Message: Encode + Decode + Send + 'static {
+    /// The size cap, checked before decoding.
+    const MAX_BYTES: usize;
+}
+
+impl Message for Request {
+    const MAX_BYTES: usize = MAX_REQUEST_BYTES;
+}
+
+impl Message for Response {
+    const MAX_BYTES: usize = MAX_RESPONSE_BYTES;
+}
+
 /// The request-response codec: one message per stream, read to its end with a cap.
-#[derive(Debug, Clone, Default)]
-pub struct Codec;
+#[derive(Debug)]
+pub struct Codec<Q, A>(std::marker::PhantomData<fn() -> (Q, A)>);
+
+impl<Q, A> Default for Codec<Q, A> {
+    fn default() -> Self {
+        Codec(std::marker::PhantomData)
+    }
+}
+
+impl<Q, A> Clone for Codec<Q, A> {
+    fn clone(&self) -> Self {
+        Codec::default()
+    }
+}
 
 async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std::io::Result<Vec<u8>> {
     let mut buffer = Vec::new();
@@ -176,49 +202,53 @@ async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std
     Ok(buffer)
 }
 
-fn decode<T: Decode>(bytes: &[u8]) -> std::io::Result<T> {
-    T::from_bytes(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+async fn read_message<M: Message, T: AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<M> {
+    let bytes = read_capped(io, M::MAX_BYTES).await?;
+    M::from_bytes(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-impl libp2p::request_response::Codec for Codec {
+async fn write_message<M: Message, T: AsyncWrite + Unpin + Send>(io: &mut T, message: M) -> std::io::Result<()> {
+    io.write_all(&message.to_bytes()).await?;
+    io.close().await
+}
+
+impl<Q: Message, A: Message> libp2p::request_response::Codec for Codec<Q, A> {
     type Protocol = StreamProtocol;
-    type Request = Request;
-    type Response = Response;
+    type Request = Q;
+    type Response = A;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> std::io::Result<Request> {
-        decode(&read_capped(io, MAX_REQUEST_BYTES).await?)
+    ) -> std::io::Result<Q> {
+        read_message(io).await
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> std::io::Result<Response> {
-        decode(&read_capped(io, MAX_RESPONSE_BYTES).await?)
+    ) -> std::io::Result<A> {
+        read_message(io).await
     }
 
     async fn write_request<T: AsyncWrite + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        request: Request,
+        request: Q,
     ) -> std::io::Result<()> {
-        io.write_all(&request.to_bytes()).await?;
-        io.close().await
+        write_message(io, request).await
     }
 
     async fn write_response<T: AsyncWrite + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        response: Response,
+        response: A,
     ) -> std::io::Result<()> {
-        io.write_all(&response.to_bytes()).await?;
-        io.close().await
+        write_message(io, response).await
     }
 }
 

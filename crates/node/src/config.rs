@@ -19,6 +19,26 @@ pub struct Config {
     pub mining: MiningConfig,
     /// Peer-to-peer network.
     pub network: NetworkConfig,
+    /// File sharing.
+    pub files: FilesConfig,
+}
+
+/// The `[files]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Upload bandwidth cap in KiB/s; 0 for none.
+    pub max_upload_kib_per_sec: u64,
+    /// Download bandwidth cap in KiB/s; 0 for none.
+    pub max_download_kib_per_sec: u64,
+    /// Ranges served at once; more requests are refused as busy.
+    pub max_concurrent_uploads: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self { max_upload_kib_per_sec: 0, max_download_kib_per_sec: 0, max_concurrent_uploads: 32 }
+    }
 }
 
 /// The `[network]` section.
@@ -141,6 +161,7 @@ mod tests {
         assert_ne!(config, Config::default(), "the example sets values");
         assert!(config.mining.enabled);
         assert_eq!(config.chain.mempool_max_mib, 100);
+        assert_eq!(config.files.max_concurrent_uploads, 32);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! storage layout or protocols itself.
 
 pub mod config;
+mod files;
 mod sync;
 mod wallet_sync;
 
@@ -30,6 +31,8 @@ pub const COOKIE_FILE: &str = ".cookie";
 pub const CHAIN_FILE: &str = "chain.redb";
 /// The node's network identity key in the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The blob store's folder in the data directory.
+pub const BLOBS_DIR: &str = "blobs";
 
 /// Why the node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,9 @@ pub enum Error {
     /// The miner address is not an address of this network.
     #[error("--miner-address: {0}")]
     MinerAddress(#[from] peerchain_primitives::AddressError),
+    /// The blob store could not be opened.
+    #[error(transparent)]
+    Blobs(#[from] peerchain_blobs::Error),
     /// The network could not start.
     #[error("network: {0}")]
     Network(String),
@@ -114,8 +120,9 @@ fn start_network(
     data_dir: &Path,
     config: &Config,
     chain: peerchain_chain::Handle,
+    blobs: Arc<peerchain_blobs::Store>,
     cancel: CancellationToken,
-) -> Result<peerchain_net::Handle, Error> {
+) -> Result<(peerchain_net::Handle, Arc<files::Files>), Error> {
     let key_path = data_dir.join(NODE_KEY_FILE);
     let keypair =
         peerchain_net::load_or_create_keypair(&key_path).map_err(|source| Error::DataDir { path: key_path, source })?;
@@ -128,11 +135,36 @@ fn start_network(
     let mut net_config = peerchain_net::Config::new(network.name(), parse_addrs(&listen, "--listen")?);
     net_config.bootstrap = parse_addrs(&config.network.bootstrap, "--bootstrap")?;
     net_config.mdns = !config.network.no_mdns;
-    let (net, events, _task) =
+    let (net, mut events, _task) =
         peerchain_net::spawn(keypair, net_config, cancel.clone()).map_err(|e| Error::Network(e.to_string()))?;
     info!(peer_id = %net.local_peer(), "network started");
-    tokio::spawn(sync::Sync::new(chain, net.clone()).run(events, cancel));
-    Ok(net)
+    let limits = files::Limits {
+        max_upload_bytes_per_sec: config.files.max_upload_kib_per_sec * 1024,
+        max_download_bytes_per_sec: config.files.max_download_kib_per_sec * 1024,
+        max_concurrent_uploads: config.files.max_concurrent_uploads,
+    };
+    let files = files::Files::new(blobs, net.clone(), limits, cancel.clone());
+    // Route network events: file requests to file sharing, the rest to chain sync.
+    let (sync_events, sync_receiver) = tokio::sync::mpsc::channel(1024);
+    let router_files = files.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                peerchain_net::Event::FileRequest { peer, request, id } => {
+                    router_files.handle_request(peer, request, id)
+                }
+                other => {
+                    if sync_events.send(other).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    tokio::spawn(sync::Sync::new(chain, net.clone()).run(sync_receiver, cancel));
+    let starting = files.clone();
+    tokio::spawn(async move { starting.start().await });
+    Ok((net, files))
 }
 
 /// Runs a node until `shutdown` is cancelled (by a signal or `node.stop`), then stops every
@@ -175,7 +207,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         rpc_config.max_body_bytes = n;
     }
     let tasks = CancellationToken::new();
-    let net = start_network(network, &data_dir, &config, chain.clone(), tasks.clone())?;
+    let blobs = Arc::new(peerchain_blobs::Store::open(&data_dir.join(BLOBS_DIR))?);
+    let (net, files) = start_network(network, &data_dir, &config, chain.clone(), blobs.clone(), tasks.clone())?;
     let wallet = match Wallet::open(&data_dir, network) {
         Ok(wallet) => SharedWallet::new(Some(wallet)),
         Err(peerchain_wallet::Error::Missing(_)) => SharedWallet::new(None),
@@ -195,6 +228,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         rpc_addr: bound,
         wallet: wallet.clone(),
         wallet_sends: tokio::sync::Mutex::new(()),
+        files: Arc::new(files::Service(files)),
     });
     let rpc_task = tokio::spawn(peerchain_rpc::serve(listener, rpc_config, cookie, context, tasks.clone()));
 
@@ -222,6 +256,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         Ok(Err(e)) => warn!(error = %e, "JSON-RPC server stopped with an error"),
         Err(e) => warn!(error = %e, "JSON-RPC task failed"),
         Ok(Ok(())) => {}
+    }
+    if let Err(e) = tokio::task::spawn_blocking(move || blobs.sync_all()).await.unwrap_or(Ok(())) {
+        warn!(error = %e, "cannot save download progress");
     }
     let _ = std::fs::remove_file(&addr_path);
     let _ = std::fs::remove_file(&cookie_path);

@@ -188,6 +188,8 @@ impl Sync {
                 let response = self.answer(request).await;
                 self.net.respond(id, response).await;
             }
+            // The node's router hands these to file sharing.
+            Event::FileRequest { .. } => {}
             Event::Gossip { topic: Topic::Transactions, data, source, id } => {
                 let verdict = match Transaction::from_bytes(&data) {
                     Err(_) => Verdict::Reject,

@@ -6,6 +6,7 @@
 //! decide what is valid.
 
 mod auth;
+pub mod files;
 mod methods;
 mod wallet;
 
@@ -71,6 +72,8 @@ pub struct Context {
     pub wallet: peerchain_wallet::SharedWallet,
     /// Held while a payment is made, so that two never choose the same coins.
     pub wallet_sends: tokio::sync::Mutex<()>,
+    /// File sharing.
+    pub files: std::sync::Arc<dyn files::FileService>,
 }
 
 /// A JSON-RPC error: code, message and optional data.

@@ -31,6 +31,12 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("wallet.send", &["address", "amount", "fee_rate", "passphrase"]),
     ("wallet.history", &["limit"]),
     ("wallet.rescan", &["from_height"]),
+    ("file.add", &["path", "keywords"]),
+    ("file.get", &["id", "path"]),
+    ("file.status", &["id"]),
+    ("file.search", &["words", "via"]),
+    ("file.list", &[]),
+    ("file.remove", &["id"]),
 ];
 
 /// Parameters given by name (an object) or by position (an array), read by name.
@@ -130,6 +136,7 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
                 "blocks": blocks,
             }))
         }
+        file if file.starts_with("file.") => crate::files::call(context, file, &params).await,
         wallet if wallet.starts_with("wallet.") => crate::wallet::call(context, wallet, &params).await,
         "node.id" => {
             let local = context.net.local().await.ok_or_else(|| RpcError::internal("the network has stopped"))?;

@@ -1,0 +1,204 @@
+//! `peerchain file ...`: thin calls of the `file.*` RPC methods. `file get` starts the
+//! download in the node (which keeps it going, and resumes it after a restart) and follows
+//! it with a progress bar.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::client::Client;
+use crate::print;
+
+#[derive(Subcommand)]
+pub(crate) enum FileCommand {
+    /// Share a file or a directory: prints its content id.
+    Add {
+        /// The file or directory.
+        path: PathBuf,
+        /// An extra word it can be found by (repeatable).
+        #[arg(long = "keyword", value_name = "WORD")]
+        keywords: Vec<String>,
+    },
+    /// Download content by id from the peers that have it, then serve it too.
+    Get {
+        /// The content id.
+        id: String,
+        /// Where to write it (default: its name in the current directory).
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Find files by keyword, in the DHT and by asking neighbours.
+    Search {
+        /// Words that must all match.
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// Ask only one overlay: `dht` (keyword provider records) or `flood` (neighbours,
+        /// up to 4 hops); both by default.
+        #[arg(long, value_parser = ["both", "dht", "flood"], default_value = "both")]
+        via: String,
+    },
+    /// The files this node holds (shared, or partly downloaded).
+    List,
+    /// Stop sharing content and delete it from this node.
+    Remove {
+        /// The content id.
+        id: String,
+    },
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+fn size_text(bytes: u64) -> String {
+    indicatif::HumanBytes(bytes).to_string()
+}
+
+pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        FileCommand::Add { path, keywords } => {
+            let path = absolute(&path)?;
+            let entry = client.call("file.add", json!({ "path": path, "keywords": keywords }))?;
+            print(&entry, json, |e| {
+                format!(
+                    "{}  {}  {}",
+                    e["id"].as_str().unwrap_or_default(),
+                    size_text(e["size"].as_u64().unwrap_or_default()),
+                    e["name"].as_str().unwrap_or_default()
+                )
+            });
+        }
+        FileCommand::Get { id, output } => return get(client, &id, output, json),
+        FileCommand::Search { words, via } => {
+            let hits = client.call("file.search", json!({ "words": words, "via": via }))?;
+            print(&hits, json, |list| {
+                let rows: Vec<String> = list
+                    .as_array()
+                    .map(|hits| {
+                        hits.iter()
+                            .map(|h| {
+                                format!(
+                                    "{}  {:>10}  {:>2} providers  {}",
+                                    h["id"].as_str().unwrap_or_default(),
+                                    size_text(h["size"].as_u64().unwrap_or_default()),
+                                    h["providers"],
+                                    h["name"].as_str().unwrap_or_default()
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if rows.is_empty() { "nothing found".into() } else { rows.join("\n") }
+            });
+        }
+        FileCommand::List => {
+            let entries = client.call("file.list", json!({}))?;
+            print(&entries, json, |list| {
+                let rows: Vec<String> = list
+                    .as_array()
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .map(|e| {
+                                let size = e["size"].as_u64().unwrap_or_default();
+                                let verified = e["verified_bytes"].as_u64().unwrap_or_default();
+                                let state = if e["complete"] == true {
+                                    "shared".to_owned()
+                                } else {
+                                    format!("{:.0}%", verified as f64 * 100.0 / size.max(1) as f64)
+                                };
+                                format!(
+                                    "{}  {:>10}  {:>6}  {}",
+                                    e["id"].as_str().unwrap_or_default(),
+                                    size_text(size),
+                                    state,
+                                    e["name"].as_str().unwrap_or_default()
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if rows.is_empty() { "no files".into() } else { rows.join("\n") }
+            });
+        }
+        FileCommand::Remove { id } => {
+            let result = client.call("file.remove", json!({ "id": id }))?;
+            print(&result, json, |r| format!("removed {}", r["removed"].as_str().unwrap_or_default()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    // Without -o the name is known only once a provider answers: the node then writes into
+    // the current directory under that name.
+    let output = match output {
+        Some(path) => absolute(&path)?,
+        None => absolute(Path::new(id))?,
+    };
+    let named_later = !output.exists() && output.file_name().is_some_and(|n| n == id);
+    let mut status = client.call("file.get", json!({ "id": id, "path": output }))?;
+    let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    loop {
+        let size = status["size"].as_u64().unwrap_or_default();
+        bar.set_length(size);
+        bar.set_position(status["verified_bytes"].as_u64().unwrap_or_default());
+        let state = status["state"].as_str().unwrap_or_default().to_owned();
+        bar.set_message(format!(
+            "{} {} ({} sources)",
+            state,
+            status["name"].as_str().unwrap_or_default(),
+            status["peers"].as_u64().unwrap_or_default()
+        ));
+        match state.as_str() {
+            "done" => break,
+            "failed" => {
+                bar.abandon();
+                bail!("download of {id} failed: {}", status["error"].as_str().unwrap_or("unknown error"));
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        status = client.call("file.status", json!({ "id": id }))?;
+    }
+    bar.finish_and_clear();
+    let mut path = PathBuf::from(status["path"].as_str().unwrap_or_default());
+    let name = status["name"].as_str().unwrap_or_default();
+    if named_later && !name.is_empty() && safe_name(name) {
+        let named = path.with_file_name(name);
+        if !named.exists() {
+            std::fs::rename(&path, &named).with_context(|| format!("cannot name the download {}", named.display()))?;
+            path = named;
+        }
+    }
+    let result = json!({
+        "id": status["id"],
+        "path": path.to_string_lossy(),
+        "size": status["size"],
+        "sources": status["sources"],
+    });
+    print(&result, json, |r| {
+        format!(
+            "{}  {}  from {} peers",
+            r["path"].as_str().unwrap_or_default(),
+            size_text(r["size"].as_u64().unwrap_or_default()),
+            r["sources"]
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a name from a peer is a plain file name (no path, no hidden tricks).
+fn safe_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}

@@ -1,0 +1,283 @@
+//! File sharing between real nodes on loopback: one and three seeders, a chain A→B→C, a
+//! seeder that corrupts data, a download killed halfway and resumed, and keyword search four
+//! hops away through the DHT and by flooding.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{TestNode, wait_for};
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn add(node: &TestNode, path: &Path, keywords: &[&str]) -> Value {
+    let mut args = vec!["file", "add", path.to_str().unwrap()];
+    for word in keywords {
+        args.extend(["--keyword", word]);
+    }
+    node.json(&args)
+}
+
+fn get(node: &TestNode, id: &str, out: &Path) -> Value {
+    node.json(&["file", "get", id, "-o", out.to_str().unwrap()])
+}
+
+fn regtest_after(first: &TestNode) -> TestNode {
+    TestNode::start("regtest", &["--bootstrap", &first.p2p_addr()])
+}
+
+fn wait_connected(node: &TestNode, peers: usize) {
+    wait_for("peers to connect", Duration::from_secs(30), || {
+        (node.json(&["peers"]).as_array().unwrap().len() >= peers).then_some(())
+    });
+}
+
+#[test]
+fn one_seeder_serves_a_leecher_which_then_serves_the_next_in_a_chain() {
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(3 * 1024 * 1024 + 777, 1);
+    let a = TestNode::start("regtest", &[]);
+    let added = add(&a, &write_file(temp.path(), "report.pdf", &bytes), &[]);
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["size"], bytes.len() as u64);
+    assert_eq!(id, hex::encode(blake3_of(&bytes)), "the id is the BLAKE3 root of the bytes");
+
+    let b = regtest_after(&a);
+    wait_connected(&b, 1);
+    let out_b = temp.path().join("b-report.pdf");
+    let got = get(&b, &id, &out_b);
+    assert_eq!(got["id"], id.as_str());
+    assert_eq!(got["size"], bytes.len() as u64);
+    assert_eq!(got["sources"], 1);
+    assert_eq!(got["path"], out_b.to_str().unwrap());
+    assert_eq!(std::fs::read(&out_b).unwrap(), bytes);
+
+    // A leaves; C downloads from B, which serves what it fetched.
+    let mut a = a;
+    a.stop();
+    let c = regtest_after(&b);
+    wait_connected(&c, 1);
+    let out_c = temp.path().join("c-report.pdf");
+    let got = get(&c, &id, &out_c);
+    assert_eq!(got["sources"], 1);
+    assert_eq!(std::fs::read(&out_c).unwrap(), bytes);
+    let listed = c.json(&["file", "list"]);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["complete"], true);
+
+    // Removing stops serving: the next downloader finds nobody on C's side... and the
+    // store's files are gone.
+    c.json(&["file", "remove", &id]);
+    assert!(c.json(&["file", "list"]).as_array().unwrap().is_empty());
+    let error = c.cli_error(&["file", "remove", &id], &[]);
+    assert!(error.contains("no content"), "{error}");
+}
+
+fn blake3_of(bytes: &[u8]) -> [u8; 32] {
+    peerchain_blobs::content_id(bytes).0
+}
+
+#[test]
+fn three_seeders_all_serve_pieces_to_one_leecher() {
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(24 * 1024 * 1024, 2);
+    let path = write_file(temp.path(), "dataset.bin", &bytes);
+    let seeders: Vec<TestNode> = (0..3).map(|_| TestNode::start("regtest", &[])).collect();
+    let ids: Vec<Value> = seeders.iter().map(|s| add(s, &path, &[])["id"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    let mut args = Vec::new();
+    for seeder in &seeders {
+        args.push("--bootstrap".to_owned());
+        args.push(seeder.p2p_addr());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let leecher = TestNode::start("regtest", &args);
+    wait_connected(&leecher, 3);
+    let out = temp.path().join("copy.bin");
+    let got = get(&leecher, ids[0].as_str().unwrap(), &out);
+    assert_eq!(got["sources"], 3, "every seeder served pieces: {got}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[test]
+fn a_directory_travels_whole_and_bad_requests_get_clear_errors() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("photos");
+    std::fs::create_dir_all(dir.join("2026")).unwrap();
+    write_file(&dir, "cover.jpg", &pseudo_random(100_000, 3));
+    write_file(&dir.join("2026"), "beach.jpg", &pseudo_random(2_000_000, 4));
+    let a = TestNode::start("regtest", &[]);
+    let added = add(&a, &dir, &["holiday"]);
+    let b = regtest_after(&a);
+    wait_connected(&b, 1);
+    let out = temp.path().join("copy");
+    get(&b, added["id"].as_str().unwrap(), &out);
+    assert_eq!(std::fs::read(out.join("cover.jpg")).unwrap(), std::fs::read(dir.join("cover.jpg")).unwrap());
+    assert_eq!(std::fs::read(out.join("2026/beach.jpg")).unwrap(), std::fs::read(dir.join("2026/beach.jpg")).unwrap());
+
+    let error = b.cli_error(&["file", "get", "not-an-id"], &[]);
+    assert!(error.contains("content id"), "{error}");
+    let error = a.cli_error(&["file", "add", temp.path().join("missing").to_str().unwrap()], &[]);
+    assert!(error.contains("cannot read"), "{error}");
+    let error = a.cli_error(&["file", "search", "x"], &[]);
+    assert!(error.contains("search word"), "{error}");
+}
+
+#[test]
+fn a_download_killed_halfway_resumes_after_a_restart_from_its_verified_pieces() {
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(32 * 1024 * 1024, 5);
+    let seeder = TestNode::start("regtest", &[]);
+    let id = add(&seeder, &write_file(temp.path(), "movie.mkv", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    // A bandwidth cap makes the download take a few seconds, so it can be killed halfway.
+    let config = "[files]\nmax_download_kib_per_sec = 4096\n";
+    let bootstrap = seeder.p2p_addr();
+    let mut leecher = TestNode::start_with_config("regtest", config, &["--bootstrap", &bootstrap]);
+    wait_connected(&leecher, 1);
+    let out = temp.path().join("downloaded.mkv");
+    // The user's `file get` is running when the node dies.
+    let following = std::process::Command::new(support::BIN)
+        .args(["--network", "regtest", "--data-dir"])
+        .arg(leecher.path())
+        .args(["file", "get", &id, "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let size = bytes.len() as u64;
+    let before_kill = wait_for("part of the download", Duration::from_secs(60), || {
+        let status = leecher.json(&["file", "list"]);
+        let verified = status[0]["verified_bytes"].as_u64()?;
+        (verified >= size / 8 && verified < size / 2).then_some(verified)
+    });
+    leecher.kill9();
+    let failed = following.wait_with_output().unwrap();
+    assert!(!failed.status.success(), "the follower reports the node's loss");
+    assert!(!out.exists(), "nothing is written to the target before it is complete");
+    leecher.launch(&["--bootstrap", &bootstrap]);
+    let resumed = leecher.json(&["file", "list"]);
+    let kept = resumed[0]["verified_bytes"].as_u64().unwrap();
+    assert!(kept > 0, "verified pieces survived the kill ({kept} of {before_kill} bytes)");
+    // The node resumes on its own; `file get` follows it to the end.
+    let got = get(&leecher, &id, &out);
+    assert_eq!(got["size"], size);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert!(leecher.log().contains("resuming download"), "{}", leecher.log());
+}
+
+#[test]
+fn keyword_search_finds_a_file_four_hops_away_by_dht_and_by_flooding() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut line = vec![TestNode::start("regtest", &[])];
+    for _ in 0..4 {
+        let next = regtest_after(line.last().unwrap());
+        line.push(next);
+    }
+    for node in &line[1..] {
+        wait_connected(node, 1);
+    }
+    let far = &line[4];
+    let bytes = pseudo_random(50_000, 6);
+    let id = add(far, &write_file(temp.path(), "Sunset_Timelapse.mov", &bytes), &["nature"])["id"].clone();
+    let near = &line[0];
+    for via in ["flood", "dht"] {
+        let hits = wait_for(&format!("a search by {via} to find the file"), Duration::from_secs(60), || {
+            let hits = near.json(&["file", "search", "sunset", "NATURE", "--via", via]);
+            (!hits.as_array().unwrap().is_empty()).then_some(hits)
+        });
+        assert_eq!(hits[0]["id"], id, "{via}: {hits}");
+        assert_eq!(hits[0]["name"], "Sunset_Timelapse.mov");
+        assert_eq!(hits[0]["size"], bytes.len() as u64);
+        assert_eq!(hits[0]["providers"], 1);
+    }
+    assert!(near.json(&["file", "search", "sunrise", "--via", "flood"]).as_array().unwrap().is_empty());
+    // And the hit downloads from four hops away.
+    let out = temp.path().join("found.mov");
+    let got = get(near, id.as_str().unwrap(), &out);
+    assert_eq!(got["sources"], 1);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[test]
+fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_peers() {
+    use peerchain_net::{Config, Event, FileRequest, FileResponse, Keypair};
+
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(16 * 1024 * 1024, 7);
+    let path = write_file(temp.path(), "archive.tar", &bytes);
+    let honest = TestNode::start("regtest", &[]);
+    let id_text = add(&honest, &path, &[])["id"].as_str().unwrap().to_owned();
+    let leecher = regtest_after(&honest);
+    wait_connected(&leecher, 1);
+
+    // The hostile peer holds the same file and answers like a seeder, but flips a byte in
+    // every range it serves.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let hostile_store = std::sync::Arc::new(peerchain_blobs::Store::open(&temp.path().join("hostile")).unwrap());
+    let entry = hostile_store.add_path(&path, &[]).unwrap();
+    let leecher_addr: peerchain_net::Address = leecher.p2p_addr().parse().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let hostile_id = runtime.block_on(async {
+        let mut config = Config::new("regtest", vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        config.mdns = false;
+        let (hostile, mut events, _task) =
+            peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
+        hostile.dial(leecher_addr).await;
+        let serving = hostile.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let Event::FileRequest { request, id, .. } = event {
+                    let response = match request {
+                        FileRequest::Info(_) => FileResponse::Info {
+                            size: entry.size,
+                            name: entry.name.clone(),
+                            directory: false,
+                            pieces: None,
+                        },
+                        FileRequest::Range { id: content, start, count } => {
+                            let mut encoded =
+                                hostile_store.read_range(content, start..start + u64::from(count)).unwrap();
+                            let middle = encoded.len() / 2;
+                            encoded[middle] ^= 0x55;
+                            FileResponse::Range(encoded)
+                        }
+                        FileRequest::Search { .. } => FileResponse::Hits(Vec::new()),
+                    };
+                    serving.respond_file(id, response).await;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        hostile.local_peer().to_string()
+    });
+    wait_connected(&leecher, 2);
+
+    let out = temp.path().join("copy.tar");
+    let got = get(&leecher, &id_text, &out);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes, "the right bytes, from the honest seeder");
+    assert_eq!(got["sources"], 1);
+    let log = leecher.log();
+    assert!(log.contains("banning it") && log.contains("peer banned"), "{log}");
+    let peers = leecher.json(&["peers"]);
+    assert!(peers.as_array().unwrap().iter().all(|p| p["peer_id"] != hostile_id.as_str()), "{peers}");
+    cancel.cancel();
+}
