@@ -1,5 +1,6 @@
-//! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining, and
-//! paying each other: every few seconds one node's wallet pays the next node's.
+//! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining,
+//! paying each other (every few seconds one node's wallet pays the next node's), and sharing
+//! a file: node 1 shares one, every other node finds it by keyword and downloads it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -107,6 +108,7 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
 
     let mut status = tokio::time::interval(Duration::from_secs(5));
     let mut payments = Payments::default();
+    let mut sharing = Sharing::default();
     let exit = loop {
         tokio::select! {
             _ = stop.cancelled() => break ExitCode::SUCCESS,
@@ -117,7 +119,8 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
                 }
                 let line = tokio::task::block_in_place(|| {
                     payments.next(&members);
-                    format!("{}   {}", status_line(&members), payments.summary(&members))
+                    sharing.next(&options.dir, &members);
+                    format!("{}   {}   {}", status_line(&members), payments.summary(&members), sharing.summary())
                 });
                 println!("{line}");
             }
@@ -221,5 +224,82 @@ impl Payments {
             !confirmed
         });
         format!("payments {} sent, {} confirmed", self.sent, self.sent - self.pending.len())
+    }
+}
+
+/// The file the devnet shares: node 1 adds it, the others search for it and download it.
+#[derive(Default)]
+struct Sharing {
+    /// The shared file's content id, once added.
+    id: Option<String>,
+    /// Nodes (by index) whose download is started, and whether it is done.
+    downloads: Vec<(usize, bool)>,
+}
+
+/// The keyword the devnet's file is found by.
+const SHARED_KEYWORD: &str = "devnet";
+/// The size of the devnet's file.
+const SHARED_BYTES: usize = 8 << 20;
+
+impl Sharing {
+    fn next(&mut self, dir: &Path, members: &[Member]) {
+        let call = |member: &Member, method: &str, params: Value| {
+            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
+        };
+        let Some(id) = self.id.clone() else {
+            // The same directory resumes with the same file: its bytes depend only on the name.
+            let path = dir.join("shared").join("devnet-sample.bin");
+            if !path.exists() {
+                let mut bytes = vec![0u8; SHARED_BYTES];
+                let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                for chunk in bytes.chunks_mut(8) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+                }
+                if std::fs::create_dir_all(path.parent().expect("a parent"))
+                    .and_then(|()| std::fs::write(&path, bytes))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if let Ok(added) = call(&members[0], "file.add", json!({ "path": path, "keywords": [SHARED_KEYWORD] })) {
+                self.id = added["id"].as_str().map(str::to_owned);
+            }
+            return;
+        };
+        for member in &members[1..] {
+            match self.downloads.iter_mut().find(|(index, _)| *index == member.index) {
+                Some((_, done)) if !*done => {
+                    *done = call(member, "file.status", json!({ "id": id })).is_ok_and(|s| s["state"] == "done");
+                }
+                Some(_) => {}
+                None => {
+                    // Found by keyword, as a user would, then fetched by id.
+                    let found = call(member, "file.search", json!({ "words": [SHARED_KEYWORD] })).is_ok_and(|hits| {
+                        hits.as_array().is_some_and(|h| h.iter().any(|hit| hit["id"] == id.as_str()))
+                    });
+                    let output = member.data_dir.join("downloads").join("devnet-sample.bin");
+                    if found
+                        && std::fs::create_dir_all(output.parent().expect("a parent")).is_ok()
+                        && call(member, "file.get", json!({ "id": id, "path": output })).is_ok()
+                    {
+                        self.downloads.push((member.index, false));
+                    }
+                }
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        match &self.id {
+            None => "file: not shared yet".into(),
+            Some(_) => {
+                let done = self.downloads.iter().filter(|(_, done)| *done).count();
+                format!("file: shared by node 1, downloaded by {done}")
+            }
+        }
     }
 }

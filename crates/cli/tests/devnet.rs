@@ -99,6 +99,14 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
             .any(|e| e["category"] == "receive" && e["confirmations"].as_u64() > Some(0))
             .then_some(())
     });
+    // Node 1 shares a file; the others find it by keyword and download it.
+    let shared = std::fs::read(dir.path().join("shared/devnet-sample.bin")).unwrap();
+    for n in 2..=3 {
+        let copy = dir.path().join(format!("node-{n}/downloads/devnet-sample.bin"));
+        wait_for("the shared file to be downloaded", Duration::from_secs(90), || {
+            std::fs::read(&copy).ok().filter(|b| *b == shared).map(|_| ())
+        });
+    }
     let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
     stop(&mut devnet.0);
     for n in 1..=3 {
