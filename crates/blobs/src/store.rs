@@ -711,8 +711,11 @@ impl Store {
         std::fs::read(&path).map_err(Self::io_error(&path))
     }
 
-    /// Copies a complete blob's bytes to `to` (through a temporary name, so that `to`
-    /// appears only whole).
+    /// Puts a complete blob's bytes at `to` (through a temporary name, so that `to` appears
+    /// only whole): a hard link to the store's copy when both are on one filesystem, so a
+    /// download takes its size on disk once, else a copy. Editing the result in place
+    /// therefore changes the store's copy, which is then refused to peers (it no longer
+    /// verifies) until it is removed or added again.
     pub fn export(&self, id: ContentId, to: &Path) -> Result<(), Error> {
         let entry = self.get(id)?.ok_or(Error::NotFound(id))?;
         if !entry.is_complete() {
@@ -724,7 +727,10 @@ impl Store {
         let mut temp = to.as_os_str().to_owned();
         temp.push(".part");
         let temp = PathBuf::from(temp);
-        std::fs::copy(self.data_path(id), &temp).map_err(Self::io_error(&temp))?;
+        let _ = std::fs::remove_file(&temp);
+        if std::fs::hard_link(self.data_path(id), &temp).is_err() {
+            std::fs::copy(self.data_path(id), &temp).map_err(Self::io_error(&temp))?;
+        }
         std::fs::rename(&temp, to).map_err(Self::io_error(to))
     }
 

@@ -142,6 +142,7 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
         None => absolute(Path::new(id))?,
     };
     let named_later = !output.exists() && output.file_name().is_some_and(|n| n == id);
+    let started = std::time::Instant::now();
     let mut status = client.call("file.get", json!({ "id": id, "path": output }))?;
     let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -168,7 +169,9 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
             }
             _ => {}
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Small files finish in a few milliseconds: look often at first, then settle.
+        let pause = if started.elapsed() < Duration::from_secs(2) { 20 } else { 200 };
+        std::thread::sleep(Duration::from_millis(pause));
         status = client.call("file.status", json!({ "id": id }))?;
     }
     bar.finish_and_clear();

@@ -102,6 +102,8 @@ impl Message for FileRequest {
 
 impl Message for FileResponse {
     const MAX_BYTES: usize = MAX_RANGE_BYTES + 64;
+    // A 1 MiB piece with its hash pairs and framing.
+    const TYPICAL_BYTES: usize = (1 << 20) + (16 << 10);
 }
 
 fn text(reader: &mut Reader<'_>, what: &'static str, max: usize) -> Result<String, DecodeError> {

@@ -165,6 +165,9 @@ impl Decode for Response {
 pub trait Message: Encode + Decode + Send + 'static {
     /// The size cap, checked before decoding.
     const MAX_BYTES: usize;
+    /// The buffer to start reading into: a bulk message read into a growing buffer would be
+    /// copied again at every doubling.
+    const TYPICAL_BYTES: usize = 4096;
 }
 
 impl Message for Request {
@@ -191,8 +194,12 @@ impl<Q, A> Clone for Codec<Q, A> {
     }
 }
 
-async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std::io::Result<Vec<u8>> {
-    let mut buffer = Vec::new();
+async fn read_capped<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+    typical: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(typical.min(max));
     // Security: one byte past the cap tells an oversized message from a maximal one, and is
     // all that is ever read of it.
     io.take(max as u64 + 1).read_to_end(&mut buffer).await?;
@@ -203,7 +210,7 @@ async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std
 }
 
 async fn read_message<M: Message, T: AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<M> {
-    let bytes = read_capped(io, M::MAX_BYTES).await?;
+    let bytes = read_capped(io, M::MAX_BYTES, M::TYPICAL_BYTES).await?;
     M::from_bytes(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
