@@ -194,11 +194,7 @@ impl<Q, A> Clone for Codec<Q, A> {
     }
 }
 
-async fn read_capped<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: usize,
-    typical: usize,
-) -> std::io::Result<Vec<u8>> {
+async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize, typical: usize) -> std::io::Result<Vec<u8>> {
     let mut buffer = Vec::with_capacity(typical.min(max));
     // Security: one byte past the cap tells an oversized message from a maximal one, and is
     // all that is ever read of it.
