@@ -33,19 +33,24 @@ pub fn slot_key(round: usize, slot: usize) -> SecretKey {
     SecretKey::from_seed(seed)
 }
 
-/// One transfer per coin: each spends its coin (owned by its round's slot key) into two
-/// halves (less the fee) owned by the next round's slot key.
+/// The payment each transfer makes; the rest of the coin (less the fee) is its change.
+pub const PAYMENT: Amount = Amount::from_units(10_000);
+
+/// One transfer per coin: each spends its coin (owned by its round's slot key) into a
+/// payment and its change (less the fee), both owned by the next round's slot key. The change
+/// comes first and is what the next round spends, so a coin lasts as many rounds as a long
+/// chain needs (halving it each round would run out after some 30).
 pub fn transfers(coins: &[(OutPoint, TxOut)], round: usize) -> Vec<Transaction> {
     coins
         .par_iter()
         .enumerate()
         .map(|(slot, (outpoint, output))| {
-            let half = Amount::from_units((output.amount.units() - FEE.units()) / 2);
+            let change = Amount::from_units(output.amount.units() - FEE.units() - PAYMENT.units());
             let to = slot_key(round + 1, slot).public_key().key_hash();
             let mut tx = Transaction {
                 version: 1,
                 inputs: vec![TxIn { prev_out: *outpoint, witness: Witness::Multisig { signatures: vec![] } }],
-                outputs: vec![TxOut::coins_to(half, to), TxOut::coins_to(half, to)],
+                outputs: vec![TxOut::coins_to(change, to), TxOut::coins_to(PAYMENT, to)],
                 lock_time: 0,
             };
             sign_key_spend(&mut tx, output, &slot_key(round, slot));

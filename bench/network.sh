@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Network benchmarks (issue 3): initial sync of a 10,000-block chain with 200,000 transfers
+# from one and from three peers next to the ledger's own connect rate for the same blocks
+# (bench/sync.py), and the relay of 300 transactions through a 10-node network
+# (bench/relay.py). Results: bench/out/sync.json, bench/out/relay.json.
+# Usage: bench/network.sh [BLOCKS] [PER_BLOCK]   (defaults: 10000 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+blocks="${1:-10000}"
+per_block="${2:-20}"
+work="${BENCH_DIR:-/tmp/peerchain-bench}"
+mkdir -p bench/out "$work"
+source bench/common.sh
+
+python3 bench/sync.py --blocks "$blocks" --per-block "$per_block" --dir "$work/sync" | tee bench/out/sync.json
+python3 bench/relay.py --dir "$work/relay" | tee bench/out/relay.json

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Transaction relay on loopback (issue 3): the time until 300 transactions submitted to one
+node are in the mempool of every node of a 10-node network.
+
+`target/release/rpc_prep` prepares a regtest chain holding 300 coins and 300 pre-signed
+transfers of them. Node 1 runs on that data directory; nodes 2..10 start empty, node i
+bootstrapped to nodes i-1 and i/2, and sync the chain. The transfers are then submitted to
+node 1 over one JSON-RPC connection, and every node's mempool is polled until all hold 300.
+Prints one JSON document (median of three rounds, each on fresh coins).
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from files import Node, wait_until  # noqa: E402
+
+
+class Rpc:
+    def __init__(self, node):
+        address = open(os.path.join(node.dir, "rpc.addr")).read().strip()
+        host, port = address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port))
+        cookie = open(os.path.join(node.dir, ".cookie")).read().strip()
+        self.auth = "Basic " + base64.b64encode(cookie.encode()).decode()
+
+    def call(self, method, params):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        self.conn.request("POST", "/", body, {"Authorization": self.auth, "Content-Type": "application/json"})
+        reply = json.loads(self.conn.getresponse().read())
+        if "error" in reply:
+            raise SystemExit(f"{method}: {reply['error']}")
+        return reply["result"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", default="/tmp/peerchain-bench/relay")
+    args = parser.parse_args()
+    shutil.rmtree(args.dir, ignore_errors=True)
+    os.makedirs(args.dir)
+    rounds = []
+    for round_ in range(args.rounds):
+        root = os.path.join(args.dir, f"round-{round_}")
+        subprocess.run(["target/release/rpc_prep", "--count", str(args.count), "--dir", os.path.join(root, "node-1")],
+                       check=True, stdout=subprocess.DEVNULL)
+        transactions = open(os.path.join(root, "node-1", "transactions.hex")).read().split()
+        nodes = [Node(root, "node-1")]
+        height = nodes[0].cli("chain", "info")["height"]
+        for i in range(2, args.nodes + 1):
+            bootstrap = sorted({nodes[i - 2].p2p(), nodes[i // 2 - 1].p2p()})
+            nodes.append(Node(root, f"node-{i}", bootstrap))
+        for node in nodes:
+            wait_until("every node to sync", lambda: node.cli("chain", "info")["height"] >= height, timeout=300)
+        time.sleep(2)  # gossip meshes form
+        rpcs = [Rpc(node) for node in nodes]
+        start = time.time()
+        for tx in transactions:
+            rpcs[0].call("chain.sendrawtransaction", {"hex": tx})
+        submitted = time.time() - start
+        wait_until("every mempool to hold every transaction",
+                   lambda: all(r.call("mempool.info", {})["size"] >= len(transactions) for r in rpcs), timeout=300)
+        seconds = time.time() - start
+        rounds.append({"submit_seconds": submitted, "all_mempools_seconds": seconds})
+        print(json.dumps(rounds[-1]), file=sys.stderr)
+        for node in nodes:
+            node.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({
+        "nodes": args.nodes,
+        "transactions": args.count,
+        "rounds": rounds,
+        "median_all_mempools_seconds": statistics.median(r["all_mempools_seconds"] for r in rounds),
+        "median_submit_seconds": statistics.median(r["submit_seconds"] for r in rounds),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
