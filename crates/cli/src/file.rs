@@ -137,7 +137,9 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
 fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     // Without -o the name is known only once a provider answers: the node then writes into
     // the current directory under that name.
+    // Into an existing directory, as `cp` does.
     let output = match output {
+        Some(path) if path.is_dir() => absolute(&path.join(id))?,
         Some(path) => absolute(&path)?,
         None => absolute(Path::new(id))?,
     };

@@ -78,6 +78,12 @@ fn one_seeder_serves_a_leecher_which_then_serves_the_next_in_a_chain() {
     let got = get(&c, &id, &out_c);
     assert_eq!(got["sources"], 1);
     assert_eq!(std::fs::read(&out_c).unwrap(), bytes);
+    // Into an existing directory: the file keeps its name there.
+    let folder = temp.path().join("inbox");
+    std::fs::create_dir(&folder).unwrap();
+    let got = get(&c, &id, &folder);
+    assert_eq!(got["path"], folder.join("report.pdf").to_str().unwrap());
+    assert_eq!(std::fs::read(folder.join("report.pdf")).unwrap(), bytes);
     let listed = c.json(&["file", "list"]);
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["complete"], true);
