@@ -203,13 +203,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .flatten()
                     .map(|p| {
                         let latency = p["latency_ms"].as_f64().map_or("-".to_owned(), |l| format!("{l:.1} ms"));
+                        let gossip = p["gossip_score"].as_f64().map_or("-".to_owned(), |g| format!("{g:.1}"));
                         format!(
-                            "{}  {:8}  {}  {}  {}",
+                            "{}  {:8}  {}  {}  {}  score {} gossip {}",
                             p["peer_id"].as_str().unwrap_or_default(),
                             p["direction"].as_str().unwrap_or_default(),
                             p["address"].as_str().unwrap_or_default(),
                             latency,
                             p["agent"].as_str().unwrap_or("-"),
+                            p["score"],
+                            gossip,
                         )
                     })
                     .collect();

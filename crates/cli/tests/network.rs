@@ -161,3 +161,21 @@ fn halves_mining_apart_converge_on_the_heaviest_chain_and_the_losers_transaction
         node.stop();
     }
 }
+
+#[test]
+fn nodes_that_know_only_a_hub_find_each_other_through_the_dht() {
+    let hub = TestNode::start("regtest", &[]);
+    let spokes: Vec<TestNode> = (0..3).map(|_| TestNode::start("regtest", &["--bootstrap", &hub.p2p_addr()])).collect();
+    // Each spoke dials the others it learns of, toward its outbound target.
+    for spoke in &spokes {
+        wait_for("a spoke to connect to every other node", Duration::from_secs(60), || {
+            let peers = spoke.json(&["peers"]);
+            (peers.as_array()?.len() >= 3).then_some(())
+        });
+    }
+    let peers = spokes[0].json(&["peers"]);
+    for peer in peers.as_array().unwrap() {
+        assert_eq!(peer["score"], 0, "honest peers have no misbehaviour points: {peer}");
+        assert!(peer["gossip_score"].is_number(), "gossipsub scores every peer: {peer}");
+    }
+}

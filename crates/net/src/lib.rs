@@ -49,6 +49,8 @@ pub struct Config {
     pub max_inbound: u32,
     /// Most outbound connections.
     pub max_outbound: u32,
+    /// Outbound peers the node keeps: below this it dials peers the DHT knows.
+    pub target_outbound: usize,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
 }
@@ -63,6 +65,7 @@ impl Config {
             mdns: true,
             max_inbound: 64,
             max_outbound: 16,
+            target_outbound: 8,
             // Correctness: request-response and ping do not keep a connection alive, and
             // libp2p closes idle ones after 10 s by default; peers of a chain stay connected.
             idle_timeout: Duration::from_secs(3600),
@@ -112,6 +115,10 @@ pub struct PeerInfo {
     pub agent: Option<String>,
     /// The last ping round trip.
     pub latency: Option<Duration>,
+    /// Its misbehaviour points, as the node reported them ([`Handle::set_score`]).
+    pub score: u32,
+    /// Its gossipsub peer score (positive for useful peers, negative for bad ones).
+    pub gossip_score: Option<f64>,
 }
 
 /// The id of an inbound request awaiting its response.
@@ -194,6 +201,7 @@ enum Command {
     StopProviding(DhtKey),
     FindProviders(DhtKey, oneshot::Sender<Vec<PeerId>>),
     Ban(PeerId, Duration),
+    SetScore(PeerId, u32),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Local(oneshot::Sender<LocalInfo>),
 }
@@ -284,6 +292,11 @@ impl Handle {
     /// Disconnects a peer and refuses its connections for `duration`.
     pub async fn ban(&self, peer: PeerId, duration: Duration) {
         let _ = self.commands.send(Command::Ban(peer, duration)).await;
+    }
+
+    /// Records a peer's misbehaviour points, for [`PeerInfo::score`].
+    pub async fn set_score(&self, peer: PeerId, score: u32) {
+        let _ = self.commands.send(Command::SetScore(peer, score)).await;
     }
 
     /// The connected peers.
@@ -379,6 +392,8 @@ pub fn spawn(
                 .map_err(|e| e.to_string())?;
             let mut gossipsub =
                 gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let (score_params, score_thresholds) = gossip_scoring(&network);
+            gossipsub.with_peer_score(score_params, score_thresholds)?;
             for t in [Topic::Transactions, Topic::Blocks] {
                 gossipsub.subscribe(&topic(&network, t)).map_err(|e| e.to_string())?;
             }
@@ -457,10 +472,45 @@ pub fn spawn(
         peers: HashMap::new(),
         bans: HashMap::new(),
         bootstrap: config.bootstrap.iter().map(without_peer_id).collect(),
+        target_outbound: config.target_outbound,
         dialled: HashMap::new(),
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
+}
+
+/// Gossipsub peer scoring for our topics. Invalid messages weigh heavily and are remembered
+/// for an hour; first deliveries and time in the mesh earn a little. Peers are not penalised
+/// for delivering few messages: a quiet chain has few to deliver.
+fn gossip_scoring(network: &str) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams {
+        // Security: many peers behind one address look like one attacker's sybils, except on
+        // loopback, where local networks and tests run.
+        ip_colocation_factor_whitelist: [
+            std::net::IpAddr::from([127, 0, 0, 1]),
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    for t in [Topic::Transactions, Topic::Blocks] {
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 3600.0,
+            first_message_deliveries_weight: 1.0,
+            first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(600)),
+            first_message_deliveries_cap: 100.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -20.0,
+            invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
+            ..Default::default()
+        };
+        params.topics.insert(topic(network, t).hash(), topic_params);
+    }
+    (params, gossipsub::PeerScoreThresholds::default())
 }
 
 /// A gossip message's id: the SHA-256 of its content.
@@ -487,6 +537,8 @@ struct Task {
     bans: HashMap<PeerId, std::time::Instant>,
     /// Bootstrap addresses (without `/p2p/`), kept connected.
     bootstrap: Vec<Multiaddr>,
+    /// Outbound peers to keep.
+    target_outbound: usize,
     /// Addresses we dialled that are connected, and to whom.
     dialled: HashMap<Multiaddr, PeerId>,
 }
@@ -518,6 +570,7 @@ impl Task {
                         debug!(%address, "dialling bootstrap peer again");
                         let _ = self.swarm.dial(address);
                     }
+                    self.dial_toward_target();
                 }
                 _ = walk.tick() => {
                     if !self.peers.is_empty() {
@@ -610,8 +663,19 @@ impl Task {
                 self.bans.insert(peer, std::time::Instant::now() + duration);
                 warn!(%peer, ?duration, "peer banned");
             }
+            Command::SetScore(peer, score) => {
+                if let Some(info) = self.peers.get_mut(&peer) {
+                    info.score = score;
+                }
+            }
             Command::Peers(reply) => {
-                let _ = reply.send(self.peers.values().cloned().collect());
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let peers = self
+                    .peers
+                    .values()
+                    .map(|info| PeerInfo { gossip_score: gossipsub.peer_score(&info.peer), ..info.clone() })
+                    .collect();
+                let _ = reply.send(peers);
             }
             Command::Local(reply) => {
                 let _ = reply.send(LocalInfo {
@@ -637,7 +701,20 @@ impl Task {
                     self.dialled.insert(without_peer_id(&address), peer_id);
                 }
                 if num_established.get() == 1 {
-                    let info = PeerInfo { peer: peer_id, address, direction, agent: None, latency: None };
+                    let info = PeerInfo {
+                        peer: peer_id,
+                        address,
+                        direction,
+                        agent: None,
+                        latency: None,
+                        score: 0,
+                        gossip_score: None,
+                    };
+                    // The first peer is the way into the DHT: look for more at once rather
+                    // than at the next random walk.
+                    if self.peers.is_empty() {
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
                     self.peers.insert(peer_id, info.clone());
                     debug!(peer = %peer_id, ?direction, "peer connected");
                     let _ = self.events.try_send(Event::PeerConnected(info));
@@ -805,6 +882,30 @@ impl Task {
 }
 
 impl Task {
+    /// Below the target of outbound peers, dials peers of the DHT's routing table that are
+    /// neither connected nor banned, as many as are missing.
+    fn dial_toward_target(&mut self) {
+        let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
+        let missing = self.target_outbound.saturating_sub(outbound);
+        if missing == 0 {
+            return;
+        }
+        let local = *self.swarm.local_peer_id();
+        let mut candidates = Vec::new();
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                if peer != local && !self.peers.contains_key(&peer) && !self.bans.contains_key(&peer) {
+                    candidates.push(peer);
+                }
+            }
+        }
+        for peer in candidates.into_iter().take(missing) {
+            debug!(%peer, "dialling toward the outbound target");
+            let _ = self.swarm.dial(DialOpts::peer_id(peer).build());
+        }
+    }
+
     fn file_request_done(&mut self, peer: PeerId) {
         if let Some(in_hand) = self.file_requests_per_peer.get_mut(&peer) {
             *in_hand = in_hand.saturating_sub(1);

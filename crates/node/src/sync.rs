@@ -263,6 +263,8 @@ impl Sync {
             return;
         }
         warn!(%peer, ?offence, score = state.score, %reason, "peer misbehaved");
+        let (net, score) = (self.net.clone(), state.score);
+        tokio::spawn(async move { net.set_score(peer, score).await });
         if state.score >= BAN_SCORE {
             self.peers.remove(&peer);
             self.requested.retain(|_, (p, _)| *p != peer);

@@ -163,6 +163,8 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
                             },
                             "latency_ms": p.latency.map(|l| l.as_secs_f64() * 1000.0),
                             "agent": p.agent,
+                            "score": p.score,
+                            "gossip_score": p.gossip_score,
                         })
                     })
                     .collect(),
