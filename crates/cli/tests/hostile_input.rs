@@ -120,6 +120,24 @@ fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
     assert_eq!(rpc.call("wallet.history", json!({"limit": "all"}))["error"]["code"], -32602);
     assert_eq!(rpc.call("wallet.address", json!({"new": "yes"}))["error"]["code"], -32602);
 
+    // File methods: relative or missing paths, bad ids, wrong types, unknown downloads.
+    let id = "ab".repeat(32);
+    for (method, params, code) in [
+        ("file.add", json!({"path": "relative.txt"}), -32602),
+        ("file.add", json!({"path": "/no/such/file"}), -32602),
+        ("file.add", json!({"path": "/", "keywords": "x"}), -32602),
+        ("file.get", json!({"id": "zz", "path": "/tmp/x"}), -32602),
+        ("file.get", json!({"id": id, "path": "out"}), -32602),
+        ("file.get", json!({"id": id, "path": "/no/such/dir/out"}), -32602),
+        ("file.status", json!({"id": id}), -5),
+        ("file.search", json!({"words": [1, 2]}), -32602),
+        ("file.search", json!({"words": ["a"]}), -32602),
+        ("file.search", json!({"words": ["movie"], "via": "carrier pigeon"}), -32602),
+        ("file.remove", json!({"id": id}), -5),
+    ] {
+        assert_eq!(rpc.call(method, params.clone())["error"]["code"], code, "{method} {params}");
+    }
+
     // An oversized body is refused before it is read whole.
     let huge = vec![b' '; 20 << 20];
     let (status, _) = rpc.raw(huge, Some(&rpc.auth));
