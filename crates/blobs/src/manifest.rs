@@ -80,6 +80,19 @@ impl Decode for Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_manifest_decoder(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut bytes = b"peerchain-dir/1".to_vec();
+            bytes.extend(tail);
+            if let Ok(manifest) = Manifest::from_bytes(&bytes) {
+                prop_assert!(manifest.files.iter().all(|f| is_safe_relative_path(&f.path)));
+                prop_assert_eq!(manifest.to_bytes(), bytes);
+            }
+        }
+    }
 
     #[test]
     fn manifests_round_trip_and_unsafe_paths_are_refused() {

@@ -260,7 +260,7 @@ impl Decode for FileResponse {
                 }
                 Ok(FileResponse::Hits(hits))
             }
-            3 => Ok(FileResponse::Refused(text(reader, "refusal", 1000).unwrap_or_default())),
+            3 => Ok(FileResponse::Refused(text(reader, "refusal", 1000)?)),
             tag => Err(DecodeError::UnknownTag { what: "file response", tag }),
         }
     }
@@ -269,6 +269,21 @@ impl Decode for FileResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A peer's bytes never panic the decoders, and whatever decodes re-encodes to the
+        /// same bytes (one encoding per message).
+        #[test]
+        fn arbitrary_bytes_never_panic_and_decoded_messages_are_canonical(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(request) = FileRequest::from_bytes(&bytes) {
+                prop_assert_eq!(request.to_bytes(), bytes.clone());
+            }
+            if let Ok(response) = FileResponse::from_bytes(&bytes) {
+                prop_assert_eq!(response.to_bytes(), bytes);
+            }
+        }
+    }
 
     #[test]
     fn file_messages_round_trip_and_bad_ones_are_refused() {
@@ -301,5 +316,6 @@ mod tests {
         let too_far = FileRequest::Search { query_id: 1, words: vec!["x".into()], hops: MAX_HOPS + 1 };
         assert!(FileRequest::from_bytes(&too_far.to_bytes()).is_err());
         assert!(FileResponse::from_bytes(&[2, 1, 0]).is_err());
+        assert!(FileResponse::from_bytes(&[3, 1, 0xff]).is_err(), "a refusal must be text");
     }
 }
