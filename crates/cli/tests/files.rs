@@ -287,3 +287,50 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
     assert!(peers.as_array().unwrap().iter().all(|p| p["peer_id"] != hostile_id.as_str()), "{peers}");
     cancel.cancel();
 }
+
+#[test]
+fn a_peer_flooding_searches_is_refused_and_unknown_content_gets_a_clean_refusal() {
+    use peerchain_net::{Config, FileRequest, FileResponse, Keypair};
+
+    let node = TestNode::start("regtest", &[]);
+    let address: peerchain_net::Address = node.p2p_addr().parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut config = Config::new("regtest", vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        config.mdns = false;
+        let (peer, _events, _task) = peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
+        peer.dial(address).await;
+        let target = wait_for_peer(&peer).await;
+        let mut refused = 0;
+        for query_id in 0..30 {
+            let request = FileRequest::Search { query_id, words: vec!["anything".into()], hops: 0 };
+            match peer.request_file(target, request).await.unwrap() {
+                FileResponse::Hits(hits) => assert!(hits.is_empty()),
+                FileResponse::Refused(reason) => {
+                    assert_eq!(reason, "too many searches");
+                    refused += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(refused >= 15, "a burst of 30 searches is mostly refused ({refused})");
+        let unknown = peer.request_file(target, FileRequest::Info(peerchain_primitives::ContentId([9; 32]))).await;
+        assert!(matches!(unknown, Ok(FileResponse::Refused(ref r)) if r == "unknown content"), "{unknown:?}");
+        let range = FileRequest::Range { id: peerchain_primitives::ContentId([9; 32]), start: 0, count: 1 };
+        assert!(matches!(peer.request_file(target, range).await, Ok(FileResponse::Refused(_))));
+        cancel.cancel();
+    });
+    // The node is fine.
+    node.json(&["chain", "info"]);
+}
+
+async fn wait_for_peer(handle: &peerchain_net::Handle) -> peerchain_net::Peer {
+    for _ in 0..100 {
+        if let Some(info) = handle.peers().await.first() {
+            return info.peer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no connection to the node");
+}

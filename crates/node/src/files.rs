@@ -42,6 +42,9 @@ const REFRESH_SOURCES: Duration = Duration::from_secs(5);
 const BAD_DATA_BAN: Duration = Duration::from_secs(3600);
 /// Connected peers asked whether they hold a content id.
 const ASK_CONNECTED: usize = 32;
+/// Searches a peer may send per second (each may fan out to the whole network), and in a burst.
+const SEARCHES_PER_SECOND: f64 = 2.0;
+const SEARCH_BURST: f64 = 10.0;
 
 /// File-sharing settings.
 #[derive(Debug, Clone)]
@@ -143,6 +146,8 @@ pub(crate) struct Files {
     net: peerchain_net::Handle,
     downloads: Mutex<HashMap<ContentId, Arc<Progress>>>,
     seen_queries: Mutex<(HashSet<u64>, VecDeque<u64>)>,
+    /// Each peer's search allowance: tokens left and when they were counted.
+    search_allowance: Mutex<HashMap<Peer, (f64, Instant)>>,
     uploads: Semaphore,
     upload_limit: Option<RateLimit>,
     download_limit: Option<RateLimit>,
@@ -169,6 +174,7 @@ impl Files {
             net,
             downloads: Mutex::new(HashMap::new()),
             seen_queries: Mutex::new((HashSet::new(), VecDeque::new())),
+            search_allowance: Mutex::new(HashMap::new()),
             uploads: Semaphore::new(limits.max_concurrent_uploads.max(1)),
             upload_limit: RateLimit::new(limits.max_upload_bytes_per_sec),
             download_limit: RateLimit::new(limits.max_download_bytes_per_sec),
@@ -255,9 +261,29 @@ impl Files {
                 }
             }
             FileRequest::Search { query_id, words, hops } => {
+                if !self.allow_search(peer) {
+                    return FileResponse::Refused("too many searches".into());
+                }
                 FileResponse::Hits(self.answer_search(Some(peer), query_id, words, hops).await)
             }
         }
+    }
+
+    /// Security: a search can fan out to the whole network, so each peer gets a small,
+    /// refilling allowance of them.
+    fn allow_search(&self, peer: Peer) -> bool {
+        let mut allowances = self.search_allowance.lock().expect("never poisoned");
+        if allowances.len() > 10_000 {
+            allowances.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(60));
+        }
+        let (tokens, last) = allowances.entry(peer).or_insert((SEARCH_BURST, Instant::now()));
+        *tokens = (*tokens + last.elapsed().as_secs_f64() * SEARCHES_PER_SECOND).min(SEARCH_BURST);
+        *last = Instant::now();
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
     }
 
     /// Hits of this node and of peers up to `hops` further, once per query id.
