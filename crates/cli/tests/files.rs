@@ -334,3 +334,51 @@ async fn wait_for_peer(handle: &peerchain_net::Handle) -> peerchain_net::Peer {
     }
     panic!("no connection to the node");
 }
+
+/// Starts `peerchain file get` against `node` in the background, as a user would.
+fn spawn_get(node: &TestNode, id: &str, out: &Path) -> std::process::Child {
+    std::process::Command::new(support::BIN)
+        .args(["--network", "regtest", "--data-dir"])
+        .arg(node.path())
+        .args(["file", "get", id, "-o"])
+        .arg(out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn verified_bytes(node: &TestNode) -> u64 {
+    node.json(&["file", "list"])[0]["verified_bytes"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_partial_holder_serves_the_pieces_it_has() {
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(24 * 1024 * 1024, 8);
+    let mut seeder = TestNode::start("regtest", &[]);
+    let id = add(&seeder, &write_file(temp.path(), "big.iso", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    let config = "[files]\nmax_download_kib_per_sec = 4096\n";
+    let partial = TestNode::start_with_config("regtest", config, &["--bootstrap", &seeder.p2p_addr()]);
+    wait_connected(&partial, 1);
+    let mut first = spawn_get(&partial, &id, &temp.path().join("b.iso"));
+    let held = wait_for("part of the file on the partial holder", Duration::from_secs(60), || {
+        let verified = verified_bytes(&partial);
+        (verified >= 6 << 20 && verified < bytes.len() as u64).then_some(verified)
+    });
+    // The only complete copy goes away; the partial holder is the only source left.
+    seeder.stop();
+    let late = regtest_after(&partial);
+    wait_connected(&late, 1);
+    let mut second = spawn_get(&late, &id, &temp.path().join("c.iso"));
+    let got = wait_for("pieces from the partial holder", Duration::from_secs(60), || {
+        let verified = verified_bytes(&late);
+        (verified >= 4 << 20).then_some(verified)
+    });
+    assert!(got <= verified_bytes(&partial), "only pieces the holder had: {got} of {held}+");
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -65,8 +65,20 @@ fn five_nodes_bootstrapped_in_a_line_agree_on_one_chain_and_relay_a_transaction_
     // The first node mines; the blocks travel four hops.
     nodes[0].json(&["chain", "generate", "30"]);
     let tip = best_hash(&nodes[0]);
-    for node in &nodes[1..] {
-        wait_for("the tip to reach every node", Duration::from_secs(60), || (best_hash(node) == tip).then_some(()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while nodes[1..].iter().any(|node| best_hash(node) != tip) {
+        if std::time::Instant::now() > deadline {
+            let report: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let log = n.log();
+                    let tail: Vec<&str> = log.lines().rev().filter(|l| !l.contains("fetch wanted")).take(60).collect();
+                    format!("{}\n{}", n.json(&["chain", "info"]), tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                })
+                .collect();
+            panic!("the tip did not reach every node:\n{}", report.join("\n\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     // A payment submitted at the far end reaches the miner's mempool and is mined there.

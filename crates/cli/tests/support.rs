@@ -62,7 +62,7 @@ impl TestNode {
             .arg(&self.data_dir)
             .args(["node", "--rpc-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

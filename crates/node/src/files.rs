@@ -512,6 +512,9 @@ impl Files {
         };
         *progress.name.lock().expect("never poisoned") = entry.name.clone();
         progress.size.store(entry.size, Ordering::Relaxed);
+        // A partial holder is a source too: it says so in the DHT at once (its keywords
+        // follow when it is complete).
+        self.net.provide(content_key(id)).await;
         let store = self.store.clone();
         let have =
             blocking(move || store.have(id)).await.map_err(|e| e.to_string())?.ok_or("the download was removed")?;
@@ -658,19 +661,23 @@ impl Files {
         holders
     }
 
-    /// Asks complete holders for the last piece until one proves its size claim; then the
-    /// partial blob is started with that piece in it. `None` when nobody could.
+    /// Asks holders of the last piece (complete ones, and partial ones: every download
+    /// fetches the last piece first) for it until one proves its size claim; then the partial
+    /// blob is started with that piece in it. `None` when nobody could.
     async fn prove_size(
         &self,
         id: ContentId,
         holders: &[(Peer, Holding)],
         bad: &mut HashSet<Peer>,
     ) -> Result<Option<(Entry, Peer)>, String> {
-        for (peer, holding) in holders.iter().filter(|(_, h)| h.pieces.is_none()) {
+        for (peer, holding) in holders {
             if holding.size > peerchain_blobs::MAX_BLOB_SIZE {
                 continue;
             }
             let last = piece_count(holding.size) - 1;
+            if holding.pieces.as_ref().is_some_and(|held| !held.get(last)) {
+                continue;
+            }
             let groups = piece_groups(holding.size, last);
             let request = FileRequest::Range { id, start: groups.start, count: (groups.end - groups.start) as u32 };
             let Ok(Ok(FileResponse::Range(encoded))) =

@@ -19,6 +19,9 @@ const WINDOW_PER_PEER: usize = 4;
 /// request timeout is longer; a stuck request must not hold a peer's window that long.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a peer that answered without a block is not asked for it again.
+const LACKING_RETRY: Duration = Duration::from_secs(5);
+
 /// How often peers are asked for new headers, whatever gossip says.
 const HEADER_POLL: Duration = Duration::from_secs(5);
 
@@ -71,7 +74,8 @@ struct PeerState {
 enum Done {
     Status(Peer, Result<Status, String>),
     Headers(Peer, Result<usize, (Offence, String)>),
-    Blocks(Peer, Vec<BlockHash>, Result<(), (Offence, String)>),
+    /// A block request ended: the blocks asked for, and those the peer did not have.
+    Blocks(Peer, Vec<BlockHash>, Result<Vec<BlockHash>, (Offence, String)>),
 }
 
 pub(crate) struct Sync {
@@ -82,6 +86,10 @@ pub(crate) struct Sync {
     requested: HashMap<BlockHash, (Peer, Instant)>,
     /// Who announced a block we do not have yet: the first peer to ask for it.
     announced_by: HashMap<BlockHash, Peer>,
+    /// Peers that answered a block request without the block, and when: a header can travel
+    /// ahead of its body (gossip relays headers once they check out), so a peer may not have
+    /// a block yet.
+    lacking: HashMap<BlockHash, Vec<(Peer, Instant)>>,
     /// Tips already announced, so that a tip we return to is not announced twice.
     announced: std::collections::VecDeque<BlockHash>,
     done_sender: mpsc::Sender<Done>,
@@ -102,6 +110,7 @@ impl Sync {
             peers: HashMap::new(),
             requested: HashMap::new(),
             announced_by: HashMap::new(),
+            lacking: HashMap::new(),
             announced: std::collections::VecDeque::new(),
             done_sender,
             done,
@@ -308,8 +317,16 @@ impl Sync {
                     self.requested.remove(hash);
                     self.announced_by.remove(hash);
                 }
-                if let Err((offence, reason)) = result {
-                    self.penalise(peer, offence, &format!("block download: {reason}"));
+                match result {
+                    Ok(lacked) => {
+                        if self.lacking.len() >= REMEMBERED {
+                            self.lacking.clear();
+                        }
+                        for hash in lacked {
+                            self.lacking.entry(hash).or_default().push((peer, Instant::now()));
+                        }
+                    }
+                    Err((offence, reason)) => self.penalise(peer, offence, &format!("block download: {reason}")),
                 }
             }
         }
@@ -372,19 +389,33 @@ impl Sync {
             // A peer that announced a block may have it even if its status is stale.
             candidates = self.peers.iter().filter(|(_, s)| s.in_flight < WINDOW_PER_PEER).map(|(p, _)| *p).collect();
         }
+        if !wanted.is_empty() {
+            debug!(wanted = wanted.len(), candidates = candidates.len(), requested = self.requested.len(), "fetch");
+        }
         if candidates.is_empty() || wanted.is_empty() {
             return;
         }
         // Each block goes to the peer that announced it if it can take more, else round-robin;
-        // blocks for the same peer are batched.
+        // blocks for the same peer are batched. Correctness: a peer that just answered without
+        // a block is not asked for it again for a while, else two peers that both lack it would
+        // be asked in a tight loop while the peers that have it are never tried.
+        self.lacking.retain(|_, peers| {
+            peers.retain(|(_, at)| now.duration_since(*at) < LACKING_RETRY);
+            !peers.is_empty()
+        });
+        candidates.sort();
         let mut batches: HashMap<Peer, Vec<BlockHash>> = HashMap::new();
         for (index, hash) in wanted.into_iter().enumerate() {
+            let lacks = |peer: &Peer| self.lacking.get(&hash).is_some_and(|l| l.iter().any(|(p, _)| p == peer));
             let announcer = self
                 .announced_by
                 .get(&hash)
                 .copied()
-                .filter(|p| self.peers.get(p).is_some_and(|s| s.in_flight < WINDOW_PER_PEER));
-            let peer = announcer.unwrap_or(candidates[(index / MAX_BLOCKS_PER_REQUEST) % candidates.len()]);
+                .filter(|p| self.peers.get(p).is_some_and(|s| s.in_flight < WINDOW_PER_PEER) && !lacks(p));
+            let start = index / MAX_BLOCKS_PER_REQUEST;
+            let rotated = (0..candidates.len()).map(|i| candidates[(start + i) % candidates.len()]).find(|p| !lacks(p));
+            // Nobody left to ask right now: the next tick tries again.
+            let Some(peer) = announcer.or(rotated) else { continue };
             batches.entry(peer).or_default().push(hash);
         }
         for (peer, hashes) in batches {
@@ -413,7 +444,7 @@ async fn download(
     net: &peerchain_net::Handle,
     peer: Peer,
     hashes: &[BlockHash],
-) -> Result<(), (Offence, String)> {
+) -> Result<Vec<BlockHash>, (Offence, String)> {
     let response = tokio::time::timeout(BLOCK_TIMEOUT, net.request(peer, Request::GetBlocks(hashes.to_vec())))
         .await
         .map_err(|_| (Offence::Timeout, format!("no blocks within {BLOCK_TIMEOUT:?}")))?
@@ -421,6 +452,7 @@ async fn download(
     let Response::Blocks(blocks) = response else {
         return Err((Offence::Malformed, format!("answered blocks with {response:?}")));
     };
+    let mut delivered = Vec::with_capacity(blocks.len());
     for bytes in blocks {
         let block = Block::from_bytes(&bytes).map_err(|e| (Offence::Malformed, format!("undecodable block: {e}")))?;
         let hash = block.hash();
@@ -428,6 +460,7 @@ async fn download(
         if !hashes.contains(&hash) {
             return Err((Offence::Unrequested, format!("sent unrequested block {hash}")));
         }
+        delivered.push(hash);
         match chain.submit_block(block).await {
             Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
             Ok(_) => {}
@@ -437,5 +470,5 @@ async fn download(
             Err(e) => debug!(%hash, error = %e, "block not taken"),
         }
     }
-    Ok(())
+    Ok(hashes.iter().filter(|h| !delivered.contains(h)).copied().collect())
 }
