@@ -26,6 +26,12 @@ import urllib.parse
 import urllib.request
 
 PEERCHAIN = os.path.abspath("target/release/peerchain")
+# Where peerchain nodes listen: TCP by default; `--transport quic` for the comparison.
+LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}
+transport = "tcp"
+# qBittorrent's peer protocol: TCP by default; `--qbittorrent-protocol both` is its default
+# (TCP and uTP), which crawls on loopback.
+qbittorrent_protocol = "TCP"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -117,7 +123,7 @@ class Node:
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
         args = [PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, "node", "--rpc-addr", "127.0.0.1:0",
-                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
+                "--listen", LISTEN[transport], "--no-mdns"]
         for b in bootstrap:
             args += ["--bootstrap", b]
         if os.path.exists(os.path.join(self.dir, "rpc.addr")):
@@ -272,7 +278,7 @@ class Qbt:
         self.web = free_port()
         with open(os.path.join(config_dir, "qBittorrent.conf"), "w") as f:
             f.write(f"""[BitTorrent]
-Session\\BTProtocol=TCP
+Session\\BTProtocol={qbittorrent_protocol}
 Session\\DHTEnabled=false
 Session\\LSDEnabled=false
 Session\\PeXEnabled=false
@@ -374,7 +380,12 @@ def main():
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/files")
     parser.add_argument("--systems", default="peerchain,aria2,qbittorrent")
+    parser.add_argument("--transport", choices=["tcp", "quic"], default="tcp")
+    parser.add_argument("--qbittorrent-protocol", choices=["tcp", "both"], default="tcp")
     args = parser.parse_args()
+    global transport, qbittorrent_protocol
+    transport = args.transport
+    qbittorrent_protocol = {"tcp": "TCP", "both": "Both"}[args.qbittorrent_protocol]
     os.makedirs(args.dir, exist_ok=True)
     path = os.path.join(args.dir, "payload.bin")
     make_file(path, args.mib)

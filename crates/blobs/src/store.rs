@@ -170,6 +170,8 @@ pub struct WriteOutcome {
     pub verified_groups: u64,
     /// Why the rest was refused: a hash mismatch or a short answer (the peer's fault).
     pub bad_data: Option<String>,
+    /// Groups of the whole blob verified so far.
+    pub blob_verified_groups: u64,
     /// Whether the blob is now complete.
     pub complete: bool,
 }
@@ -202,6 +204,8 @@ impl Size for At<'_> {
 
 /// A blob being downloaded.
 struct Partial {
+    /// Its record, so that writes need no database read.
+    entry: Entry,
     have: Bitmap,
     data: File,
     outboard: File,
@@ -313,7 +317,7 @@ impl Store {
             let entry = store.entry_record(id)?.ok_or(Error::NotFound(id))?;
             let have = Bitmap::from_bytes(group_count(entry.size), &bits)
                 .map_err(|_| Error::Corrupt { id, source: DecodeError::Invalid { what: "verified groups" } })?;
-            let partial = store.open_partial(id, have)?;
+            let partial = store.open_partial(entry, have)?;
             lock(&store.partials).insert(id, Arc::new(Mutex::new(partial)));
         }
         Ok(store)
@@ -340,11 +344,13 @@ impl Store {
         self.dir.join(format!("add-{}-{n}.tmp", std::process::id()))
     }
 
-    fn open_partial(&self, id: ContentId, have: Bitmap) -> Result<Partial, Error> {
+    fn open_partial(&self, entry: Entry, have: Bitmap) -> Result<Partial, Error> {
+        let id = entry.id;
         let open = |path: PathBuf| {
             OpenOptions::new().read(true).write(true).open(&path).map_err(|source| Error::Io { path, source })
         };
         Ok(Partial {
+            entry,
             have,
             data: open(self.data_path(id))?,
             outboard: open(self.outboard_path(id))?,
@@ -416,11 +422,17 @@ impl Store {
     /// Adds a file or a directory (each of its files, then its manifest), streaming: the
     /// bytes are hashed while they are copied in. Content already here is stored once.
     pub fn add_path(&self, path: &Path, tags: &[String]) -> Result<Entry, AddError> {
+        self.add_tree(path, tags).map(|(entry, _)| entry)
+    }
+
+    /// [`Store::add_path`], also returning the entries of a directory's files, each of which
+    /// is shared on its own too.
+    pub fn add_tree(&self, path: &Path, tags: &[String]) -> Result<(Entry, Vec<Entry>), AddError> {
         let metadata = std::fs::metadata(path).map_err(|source| AddError::Read { path: path.to_owned(), source })?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "content".into());
         if metadata.is_file() {
             let file = File::open(path).map_err(|source| AddError::Read { path: path.to_owned(), source })?;
-            return self.add_reader(file, metadata.len(), path, name, Kind::File, tags);
+            return Ok((self.add_reader(file, metadata.len(), path, name, Kind::File, tags)?, Vec::new()));
         }
         if !metadata.is_dir() {
             return Err(AddError::NotAFile(path.to_owned()));
@@ -428,13 +440,16 @@ impl Store {
         let mut files = Vec::new();
         collect_files(path, path, &mut files)?;
         let mut manifest = Manifest::default();
+        let mut children = Vec::with_capacity(files.len());
         for (relative, file_path) in files {
             let entry = self.add_path(&file_path, &[])?;
             manifest.files.push(ManifestFile { path: relative, id: entry.id, size: entry.size });
+            children.push(entry);
         }
         manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
         let bytes = manifest.to_bytes();
-        self.add_reader(&bytes[..], bytes.len() as u64, path, name, Kind::Directory, tags)
+        let entry = self.add_reader(&bytes[..], bytes.len() as u64, path, name, Kind::Directory, tags)?;
+        Ok((entry, children))
     }
 
     fn add_reader(
@@ -468,8 +483,7 @@ impl Store {
             let _ = std::fs::remove_file(&outboard_temp);
             return Ok(existing);
         }
-        let removed_partial = lock(&self.partials).remove(&id);
-        drop(removed_partial);
+        lock(&self.partials).remove(&id);
         let data_path = self.data_path(id);
         let outboard_path = self.outboard_path(id);
         std::fs::rename(&data_temp, &data_path).map_err(Self::io_error(&data_path))?;
@@ -497,7 +511,7 @@ impl Store {
         let tree = tree(size);
         outboard_file.set_len(tree.outboard_size()).map_err(Self::io_error(outboard_temp))?;
         let read_error = |source| AddError::Read { path: source_path.to_owned(), source };
-        let mut tee = Tee { reader, copy: std::io::BufWriter::with_capacity(1 << 20, &data_file), read: 0 };
+        let mut tee = Tee { reader, copy: std::io::BufWriter::with_capacity(1 << 20, &data_file) };
         let mut outboard = PreOrderOutboard { root: blake3::hash(&[]), tree, data: At(&outboard_file) };
         let root = bao_tree::io::sync::outboard(&mut tee, tree, &mut outboard).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -555,7 +569,7 @@ impl Store {
         let keywords = keywords::keywords(name, &[]);
         let entry = Entry { id, name: name.to_owned(), size, kind, keywords, verified_groups: 0 };
         self.write_entry(&entry, Some(&have))?;
-        let partial = self.open_partial(id, have)?;
+        let partial = self.open_partial(entry.clone(), have)?;
         lock(&self.partials).insert(id, Arc::new(Mutex::new(partial)));
         Ok(entry)
     }
@@ -605,12 +619,14 @@ impl Store {
     /// Verifies a peer's encoding of chunk groups `groups` and writes every group that
     /// verifies, up to the first that does not.
     pub fn write_range(&self, id: ContentId, groups: Range<u64>, encoded: &[u8]) -> Result<WriteOutcome, Error> {
-        let entry = self.entry_record(id)?.ok_or(Error::NotFound(id))?;
         let Some(partial) = self.partial(id) else {
-            return Ok(WriteOutcome { complete: true, ..WriteOutcome::default() });
+            let entry = self.entry_record(id)?.ok_or(Error::NotFound(id))?;
+            let groups = group_count(entry.size);
+            return Ok(WriteOutcome { blob_verified_groups: groups, complete: true, ..WriteOutcome::default() });
         };
         let mut partial = lock(&partial);
         let partial = &mut *partial;
+        let entry = partial.entry.clone();
         let data_path = self.data_path(id);
         let ranges = chunk_ranges(entry.size, groups.clone());
         let mut outcome = WriteOutcome::default();
@@ -638,9 +654,10 @@ impl Store {
                 }
             }
         }
+        outcome.blob_verified_groups = partial.have.count();
         outcome.complete = partial.have.is_full();
         if outcome.complete || partial.last_sync.elapsed() >= SYNC_INTERVAL {
-            self.sync_partial(&entry, partial)?;
+            self.sync_partial(partial)?;
         }
         if outcome.complete {
             lock(&self.partials).remove(&id);
@@ -649,10 +666,11 @@ impl Store {
         Ok(outcome)
     }
 
-    fn sync_partial(&self, entry: &Entry, partial: &mut Partial) -> Result<(), Error> {
+    fn sync_partial(&self, partial: &mut Partial) -> Result<(), Error> {
         if partial.unsynced == 0 && !partial.have.is_full() {
             return Ok(());
         }
+        let entry = &partial.entry;
         partial.data.sync_data().map_err(Self::io_error(&self.data_path(entry.id)))?;
         partial.outboard.sync_data().map_err(Self::io_error(&self.outboard_path(entry.id)))?;
         let have = (!partial.have.is_full()).then_some(&partial.have);
@@ -664,20 +682,16 @@ impl Store {
 
     /// Makes every partial blob's verified groups durable (at shutdown).
     pub fn sync_all(&self) -> Result<(), Error> {
-        let partials: Vec<(ContentId, Arc<Mutex<Partial>>)> =
-            lock(&self.partials).iter().map(|(id, p)| (*id, p.clone())).collect();
-        for (id, partial) in partials {
-            if let Some(entry) = self.entry_record(id)? {
-                self.sync_partial(&entry, &mut lock(&partial))?;
-            }
+        let partials: Vec<Arc<Mutex<Partial>>> = lock(&self.partials).values().cloned().collect();
+        for partial in partials {
+            self.sync_partial(&mut lock(&partial))?;
         }
         Ok(())
     }
 
     /// Removes a blob and its files; returns whether it was here.
     pub fn remove(&self, id: ContentId) -> Result<bool, Error> {
-        let removed_partial = lock(&self.partials).remove(&id);
-        drop(removed_partial);
+        lock(&self.partials).remove(&id);
         let txn = self.db.begin_write().map_err(|e| self.database_error(e))?;
         let existed = {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.database_error(e))?;
@@ -767,14 +781,12 @@ impl Store {
 struct Tee<R, W> {
     reader: R,
     copy: W,
-    read: u64,
 }
 
 impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.reader.read(buf)?;
         self.copy.write_all(&buf[..n])?;
-        self.read += n as u64;
         Ok(n)
     }
 }

@@ -64,29 +64,54 @@ fn keyword_key(word: &str) -> DhtKey {
     DhtKey::new(&peerchain_blobs::content_id(format!("peerchain keyword {word}").as_bytes()).0)
 }
 
-/// A token bucket: `acquire(n)` waits until `n` bytes fit under the rate.
-struct RateLimit {
-    bytes_per_sec: f64,
-    state: tokio::sync::Mutex<(f64, Instant)>,
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
 }
+
+impl TokenBucket {
+    fn full(rate: f64, burst: f64) -> TokenBucket {
+        TokenBucket { rate, burst, tokens: burst, last: Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        self.tokens = (self.tokens + self.last.elapsed().as_secs_f64() * self.rate).min(self.burst);
+        self.last = Instant::now();
+    }
+
+    /// Takes `amount` if that many tokens are there.
+    fn try_take(&mut self, amount: f64) -> bool {
+        self.refill();
+        let enough = self.tokens >= amount;
+        if enough {
+            self.tokens -= amount;
+        }
+        enough
+    }
+
+    /// Takes `amount`, going into debt if needed; returns how long to wait to pay it off.
+    fn take(&mut self, amount: f64) -> Option<Duration> {
+        self.refill();
+        self.tokens -= amount;
+        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
+    }
+}
+
+/// A bandwidth cap: `acquire(n)` waits until `n` bytes fit under the rate.
+struct RateLimit(Mutex<TokenBucket>);
 
 impl RateLimit {
     fn new(bytes_per_sec: u64) -> Option<RateLimit> {
-        (bytes_per_sec > 0).then(|| RateLimit {
-            bytes_per_sec: bytes_per_sec as f64,
-            state: tokio::sync::Mutex::new((bytes_per_sec as f64, Instant::now())),
-        })
+        (bytes_per_sec > 0)
+            .then(|| RateLimit(Mutex::new(TokenBucket::full(bytes_per_sec as f64, bytes_per_sec as f64))))
     }
 
-    async fn acquire(&self, bytes: usize) {
-        let wait = {
-            let mut state = self.state.lock().await;
-            let (tokens, last) = &mut *state;
-            *tokens = (*tokens + last.elapsed().as_secs_f64() * self.bytes_per_sec).min(self.bytes_per_sec);
-            *last = Instant::now();
-            *tokens -= bytes as f64;
-            (*tokens < 0.0).then(|| Duration::from_secs_f64(-*tokens / self.bytes_per_sec))
-        };
+    async fn acquire(&self, bytes: u64) {
+        let wait = self.0.lock().expect("never poisoned").take(bytes as f64);
         if let Some(wait) = wait {
             tokio::time::sleep(wait).await;
         }
@@ -147,7 +172,7 @@ pub(crate) struct Files {
     downloads: Mutex<HashMap<ContentId, Arc<Progress>>>,
     seen_queries: Mutex<(HashSet<u64>, VecDeque<u64>)>,
     /// Each peer's search allowance: tokens left and when they were counted.
-    search_allowance: Mutex<HashMap<Peer, (f64, Instant)>>,
+    search_allowance: Mutex<HashMap<Peer, TokenBucket>>,
     uploads: Semaphore,
     upload_limit: Option<RateLimit>,
     download_limit: Option<RateLimit>,
@@ -249,7 +274,7 @@ impl Files {
                 match blocking(move || store.read_range(id, start..end)).await {
                     Ok(bytes) => {
                         if let Some(limit) = &self.upload_limit {
-                            limit.acquire(bytes.len()).await;
+                            limit.acquire(bytes.len() as u64).await;
                         }
                         FileResponse::Range(bytes)
                     }
@@ -274,16 +299,9 @@ impl Files {
     fn allow_search(&self, peer: Peer) -> bool {
         let mut allowances = self.search_allowance.lock().expect("never poisoned");
         if allowances.len() > 10_000 {
-            allowances.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(60));
+            allowances.retain(|_, bucket| bucket.last.elapsed() < Duration::from_secs(60));
         }
-        let (tokens, last) = allowances.entry(peer).or_insert((SEARCH_BURST, Instant::now()));
-        *tokens = (*tokens + last.elapsed().as_secs_f64() * SEARCHES_PER_SECOND).min(SEARCH_BURST);
-        *last = Instant::now();
-        if *tokens < 1.0 {
-            return false;
-        }
-        *tokens -= 1.0;
-        true
+        allowances.entry(peer).or_insert_with(|| TokenBucket::full(SEARCHES_PER_SECOND, SEARCH_BURST)).try_take(1.0)
     }
 
     /// Hits of this node and of peers up to `hops` further, once per query id.
@@ -471,13 +489,12 @@ impl Files {
     /// Gets one blob into the store from whoever holds it.
     async fn fetch(self: &Arc<Self>, id: ContentId, progress: &Progress) -> Result<Entry, String> {
         let store = self.store.clone();
-        if let Some(entry) = blocking(move || store.get(id)).await.map_err(|e| e.to_string())?
-            && entry.is_complete()
-        {
+        let stored = blocking(move || store.get(id)).await.map_err(|e| e.to_string())?;
+        if let Some(entry) = stored.as_ref().filter(|e| e.is_complete()) {
             *progress.name.lock().expect("never poisoned") = entry.name.clone();
             progress.size.store(entry.size, Ordering::Relaxed);
             progress.verified_groups.store(group_count(entry.size), Ordering::Relaxed);
-            return Ok(entry);
+            return Ok(entry.clone());
         }
         let deadline = Instant::now() + FIND_DEADLINE;
         let mut tried_dht = Instant::now() - REFRESH_SOURCES * 4;
@@ -487,8 +504,7 @@ impl Files {
         let mut holders = Vec::new();
         // Peers that served verified data, for the report.
         let mut served_by: HashSet<Peer> = HashSet::new();
-        let store = self.store.clone();
-        let mut entry = match blocking(move || store.get(id)).await.map_err(|e| e.to_string())? {
+        let entry = match stored {
             Some(entry) => entry,
             None => loop {
                 if progress.cancel.is_cancelled() {
@@ -538,11 +554,11 @@ impl Files {
                     let net = self.net.clone();
                     let request =
                         FileRequest::Range { id, start: groups.start, count: (groups.end - groups.start) as u32 };
-                    let limit = self.download_limit.as_ref().map(|_| groups.end - groups.start);
+                    let bytes = (groups.end - groups.start) * GROUP_BYTES;
                     let files = self.clone();
                     in_flight.push(async move {
-                        if let (Some(limit), Some(groups)) = (&files.download_limit, limit) {
-                            limit.acquire((groups * GROUP_BYTES) as usize).await;
+                        if let Some(limit) = &files.download_limit {
+                            limit.acquire(bytes).await;
                         }
                         let answer = tokio::time::timeout(RANGE_TIMEOUT, net.request_file(peer, request)).await;
                         (peer, piece, answer)
@@ -574,11 +590,7 @@ impl Files {
                                 scheduler.delivered(peer, piece);
                                 served_by.insert(peer);
                             }
-                            let store = self.store.clone();
-                            if let Ok(Some(now)) = blocking(move || store.get(id)).await {
-                                progress.verified_groups.store(now.verified_groups, Ordering::Relaxed);
-                                entry.verified_groups = now.verified_groups;
-                            }
+                            progress.verified_groups.store(outcome.blob_verified_groups, Ordering::Relaxed);
                             progress.sources.store(served_by.len(), Ordering::Relaxed);
                             if outcome.complete {
                                 break;
@@ -778,22 +790,12 @@ impl FileService for Service {
     fn add(&self, path: PathBuf, keywords: Vec<String>) -> BoxFuture<'_, Result<FileEntry, RpcError>> {
         Box::pin(async move {
             let store = self.store.clone();
-            let entry = blocking(move || store.add_path(&path, &keywords))
+            let (entry, children) = blocking(move || store.add_tree(&path, &keywords))
                 .await
                 .map_err(|e| RpcError::new(RpcError::INVALID_PARAMS, e.to_string()))?;
-            self.announce(&entry).await;
-            if entry.kind == Kind::Directory {
-                // Each file of a directory is findable and served on its own too.
-                let store = self.store.clone();
-                let id = entry.id;
-                if let Ok(Ok(manifest)) = blocking(move || store.read_all(id)).await.map(|b| Manifest::from_bytes(&b)) {
-                    for file in manifest.files {
-                        let store = self.store.clone();
-                        if let Ok(Some(child)) = blocking(move || store.get(file.id)).await {
-                            self.announce(&child).await;
-                        }
-                    }
-                }
+            // Each file of a directory is findable and served on its own too.
+            for added in children.iter().chain([&entry]) {
+                self.announce(added).await;
             }
             Ok(entry_view(&entry))
         })
@@ -894,6 +896,17 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].providers.len(), 2);
         assert!(hop_timeout(2) > hop_timeout(1), "deadlines shrink along the path");
+    }
+
+    #[test]
+    fn a_token_bucket_refuses_or_charges_beyond_its_burst() {
+        let mut searches = TokenBucket::full(1.0, 2.0);
+        assert!(searches.try_take(1.0) && searches.try_take(1.0));
+        assert!(!searches.try_take(1.0), "the burst is spent");
+        let mut bandwidth = TokenBucket::full(1000.0, 1000.0);
+        assert_eq!(bandwidth.take(1000.0), None);
+        let wait = bandwidth.take(500.0).expect("in debt");
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
     }
 
     #[test]

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Where a peerchain file transfer spends its CPU: one source to one downloader on loopback
+under `perf record` (both node processes), then the heaviest symbols of `perf report`.
+Usage: python3 bench/files_profile.py [--mib 1024]   (needs `perf`; Debian: linux-perf)
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from files import Node, make_file, wait_until  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--dir", default="/tmp/peerchain-bench/profile")
+    args = parser.parse_args()
+    shutil.rmtree(args.dir, ignore_errors=True)
+    os.makedirs(args.dir)
+    path = os.path.join(args.dir, "payload.bin")
+    make_file(path, args.mib)
+    seeder = Node(args.dir, "seed")
+    content = seeder.cli("file", "add", path)["id"]
+    leecher = Node(args.dir, "leech", [seeder.p2p()])
+    wait_until("peers", lambda: len(leecher.cli("peers")) >= 1)
+    data = os.path.join(args.dir, "perf.data")
+    perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", data, "-p",
+                             f"{leecher.proc.pid},{seeder.proc.pid}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    start = time.time()
+    leecher.cli("file", "get", content, "-o", os.path.join(args.dir, "out.bin"))
+    print(f"transfer: {time.time() - start:.2f} s", file=sys.stderr)
+    perf.send_signal(2)
+    perf.wait()
+    for node in (seeder, leecher):
+        node.stop()
+    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "-g", "none"],
+                            capture_output=True, text=True).stdout
+    rows = [" ".join(line.split()[:3]) for line in report.splitlines() if "%" in line and not line.startswith("#")]
+    print("\n".join(rows[:25]))
+
+
+if __name__ == "__main__":
+    main()
