@@ -74,7 +74,10 @@ pub fn open(dir: &std::path::Path) -> anyhow::Result<(peerchain_chain::Handle, s
     std::fs::create_dir_all(dir)?;
     let params = Params::for_network(Network::Regtest);
     let store = Store::open(&dir.join("chain.redb"), &params)?;
-    let config = Config { mempool: MempoolLimits { max_bytes: 1 << 30, min_relay_rate: FeeRate::per_byte(1) } };
+    let config = Config {
+        mempool: MempoolLimits { max_bytes: 1 << 30, min_relay_rate: FeeRate::per_byte(1) },
+        ..Config::default()
+    };
     Ok(peerchain_chain::spawn(Arc::new(store), params, config)?)
 }
 

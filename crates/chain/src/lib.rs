@@ -7,6 +7,7 @@
 //! bounded channel. Reads of stored blocks and transactions go straight to the store through
 //! redb read transactions. This crate must never know about the network or RPC.
 
+mod coins;
 pub mod fees;
 mod index;
 mod mempool;
@@ -121,10 +122,22 @@ pub struct TxLookup {
 }
 
 /// Chain settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Mempool limits.
     pub mempool: MempoolLimits,
+    /// How much memory the coin cache may take before it is written back to the store.
+    pub coin_cache_bytes: usize,
+}
+
+/// The coin cache's default size: a few minutes of full blocks, or a whole initial sync of a
+/// small network, stay in memory.
+pub const DEFAULT_COIN_CACHE_BYTES: usize = 256 << 20;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { mempool: MempoolLimits::default(), coin_cache_bytes: DEFAULT_COIN_CACHE_BYTES }
+    }
 }
 
 /// A test a mempool transaction passes or not, run on the chain thread.
@@ -142,6 +155,10 @@ enum Command {
     MissingBlocks(usize, oneshot::Sender<Vec<BlockHash>>),
     EstimateFee(u32, oneshot::Sender<Result<FeeEstimate, Error>>),
     MempoolMatching(TxFilter, oneshot::Sender<Vec<Transaction>>),
+    /// Where a main-chain transaction is.
+    TxLocation(TxId, oneshot::Sender<Result<Option<peerchain_store::TxLocation>, Error>>),
+    /// Writes the coin cache back and opens a snapshot of the store at the tip.
+    Snapshot(oneshot::Sender<Result<peerchain_store::Reader, Error>>),
     Shutdown(oneshot::Sender<Result<(), Error>>),
 }
 
@@ -195,7 +212,7 @@ pub fn spawn(
     params: Params,
     config: Config,
 ) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
-    let mut state = state::ChainState::open(store.clone(), params.clone(), config.mempool)?;
+    let mut state = state::ChainState::open(store.clone(), params.clone(), config)?;
     let (commands, mut receiver) = mpsc::channel(COMMAND_QUEUE);
     let (tip_sender, tip) = watch::channel(state.tip_info());
     let thread = std::thread::Builder::new()
@@ -242,6 +259,12 @@ pub fn spawn(
                     }
                     Command::MempoolMatching(filter, reply) => {
                         let _ = reply.send(state.mempool.transactions().filter(|tx| filter(tx)).cloned().collect());
+                    }
+                    Command::TxLocation(txid, reply) => {
+                        let _ = reply.send(state.tx_location(&txid));
+                    }
+                    Command::Snapshot(reply) => {
+                        let _ = reply.send(state.snapshot());
                     }
                     Command::Shutdown(reply) => {
                         let _ = reply.send(state.shutdown());
@@ -348,9 +371,12 @@ impl Handle {
 
     /// A transaction in the main chain or the mempool.
     pub async fn transaction(&self, txid: &TxId) -> Result<Option<TxLookup>, Error> {
+        // The location comes from the chain thread (recent ones are in its coin cache), the
+        // block from the store, which holds every connected block's data and main-chain row.
+        let location = self.ask(|r| Command::TxLocation(*txid, r)).await.ok_or(Error::Stopped)??;
         {
             let reader = self.store.read()?;
-            if let Some(location) = reader.tx_location(txid)? {
+            if let Some(location) = location {
                 let hash = reader.main_hash(location.height)?.ok_or_else(|| {
                     Error::Inconsistent(format!("indexed height {} is not on the main chain", location.height))
                 })?;
@@ -361,7 +387,7 @@ impl Handle {
                     .get(location.position as usize)
                     .cloned()
                     .ok_or_else(|| Error::Inconsistent(format!("transaction {txid} is not in block {hash}")))?;
-                let tip = reader.entry(&reader.tip()?)?.map(|e| e.height).unwrap_or(0);
+                let tip = self.tip.borrow().height;
                 return Ok(Some(TxLookup {
                     tx,
                     block_hash: Some(hash),
@@ -374,11 +400,12 @@ impl Handle {
         Ok(pending.map(|tx| TxLookup { tx, block_hash: None, height: None, confirmations: 0 }))
     }
 
-    /// Re-checks the whole stored chain against a replay, off the async executor.
+    /// Re-checks the whole stored chain against a replay, off the async executor. The coin
+    /// cache is written back first, so that the stored UTXO set is that of the tip.
     pub async fn verify(&self) -> Result<VerifyReport, Error> {
-        let store = self.store.clone();
+        let reader = self.ask(Command::Snapshot).await.ok_or(Error::Stopped)??;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || verify::verify(&store.read()?, &params))
+        tokio::task::spawn_blocking(move || verify::verify(&reader, &params))
             .await
             .map_err(|e| Error::Inconsistent(format!("verification task failed: {e}")))?
     }

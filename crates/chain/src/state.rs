@@ -9,12 +9,13 @@ use peerchain_consensus::{
     BlockReject, CURRENT_VERSION, Params, ValidationError, check_block, check_header, coinbase_transaction,
     connect_checked_block,
 };
-use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, Transaction, TxId};
-use peerchain_store::{IndexEntry, Store};
+use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, OutPoint, Transaction, TxId};
+use peerchain_store::{IndexEntry, Store, TxLocation};
 use tracing::{debug, info, warn};
 
+use crate::coins::{CachedView, CoinCache, Lookup};
 use crate::index::BlockIndex;
-use crate::mempool::{Mempool, MempoolLimits, MempoolReject};
+use crate::mempool::{Mempool, MempoolReject};
 use crate::{Error, SubmitBlockError, TipInfo};
 
 /// What became of a submitted block.
@@ -63,6 +64,9 @@ pub(crate) fn now_seconds() -> u64 {
 /// How long non-durable commits may pile up while catching up before one is made durable.
 const DURABLE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long UTXO changes may stay in the coin cache: a crash replays at most this much.
+const WRITE_BACK_INTERVAL: Duration = Duration::from_secs(300);
+
 pub(crate) struct ChainState {
     pub(crate) params: Params,
     pub(crate) store: Arc<Store>,
@@ -77,40 +81,62 @@ pub(crate) struct ChainState {
     mempool_reader: Option<peerchain_store::Reader>,
     /// Transactions whose parents have not arrived yet.
     orphans: crate::orphans::OrphanPool,
+    /// UTXO changes since the store's coins tip.
+    coins: CoinCache,
+    coin_cache_bytes: usize,
+    last_write_back: Instant,
 }
 
 /// How many recently submitted blocks are kept decoded.
 const RECENT_BLOCKS: usize = 16;
 
 impl ChainState {
-    pub(crate) fn open(store: Arc<Store>, params: Params, limits: MempoolLimits) -> Result<Self, Error> {
+    pub(crate) fn open(store: Arc<Store>, params: Params, config: crate::Config) -> Result<Self, Error> {
         let reader = store.read()?;
         let entries = reader.all_entries()?;
-        let tip = reader.tip()?;
-        let tip_height = reader.entry(&tip)?.ok_or(Error::Inconsistent("the tip has no index entry".into()))?.height;
-        let mut main = Vec::with_capacity(tip_height as usize + 1);
-        for height in 0..=tip_height {
-            let hash = reader
-                .main_hash(height)?
-                .ok_or_else(|| Error::Inconsistent(format!("main chain has no block at {height}")))?;
-            main.push(hash);
-        }
+        let tip = reader.coins_tip()?;
         let saved_mempool = reader.saved_mempool()?;
         drop(reader);
+        // The main chain is the coins tip's ancestry: the main-chain rows may be ahead of it
+        // (blocks connected after the last write-back), or from a branch left since.
+        let main = {
+            let by_hash: std::collections::HashMap<BlockHash, &IndexEntry> =
+                entries.iter().map(|(h, e)| (*h, e)).collect();
+            let mut main = Vec::new();
+            let mut cursor = tip;
+            loop {
+                let entry = by_hash
+                    .get(&cursor)
+                    .ok_or_else(|| Error::Inconsistent(format!("main chain block {cursor} has no index entry")))?;
+                main.push(cursor);
+                if entry.height == 0 {
+                    break;
+                }
+                cursor = entry.header.prev_hash;
+            }
+            main.reverse();
+            main
+        };
         let index = BlockIndex::load(entries, main);
         let mut state = ChainState {
             params,
             store,
             index,
-            mempool: Mempool::new(limits),
+            mempool: Mempool::new(config.mempool),
             last_durable: Instant::now(),
             recent: VecDeque::new(),
             mempool_reader: None,
             orphans: crate::orphans::OrphanPool::default(),
+            coins: CoinCache::default(),
+            coin_cache_bytes: config.coin_cache_bytes,
+            last_write_back: Instant::now(),
         };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
-        // A block stored but not yet connected when the node stopped is connected now.
+        // Blocks stored but not connected when the node stopped, or connected after the last
+        // write-back of the coin cache before a crash, are connected now.
         state.activate_best_chain()?;
+        let height = state.index.height();
+        state.store.write(true, |w| w.truncate_main_chain(height))?;
         let restored = saved_mempool.len();
         let mut accepted = 0;
         for tx in saved_mempool {
@@ -221,7 +247,9 @@ impl ChainState {
         };
         entry.has_data = true;
         let bytes = block.to_bytes();
-        self.store.write(true, |w| {
+        // Not durable on its own: connecting it commits durably right after, and a block on a
+        // side branch lost in a crash is fetched again.
+        self.store.write(false, |w| {
             w.put_block(&hash, &bytes)?;
             w.put_entry(&hash, &entry)
         })?;
@@ -233,6 +261,7 @@ impl ChainState {
         self.index.mark_has_data(hash);
         let before = self.index.tip();
         let disconnected = self.activate_best_chain()?;
+        self.write_back_if_due()?;
         if self.index.get(&hash).is_some_and(|n| n.entry.invalid) {
             return Err(SubmitBlockError::KnownInvalid(hash));
         }
@@ -282,13 +311,19 @@ impl ChainState {
             // no part of the reorganisation is kept.
             // The UTXO set is about to change: the mempool's snapshot goes stale.
             self.mempool_reader = None;
+            // Correctness: the coin cache changes with the store transaction, and is put back
+            // if it aborts.
+            let coins = &mut self.coins;
+            coins.begin();
             let result = self.store.write(durable, |w| -> Result<Vec<Transaction>, ReorgFailure> {
                 let mut returned = Vec::new();
                 for hash in &disconnect {
                     let height = self.index.get(hash).expect("main chain nodes are known").entry.height;
                     let block =
                         w.block(hash)?.ok_or_else(|| Error::Inconsistent(format!("main block {hash} has no data")))?;
-                    returned.extend(w.disconnect(&block, height)?);
+                    let spent = w.disconnect(&block, height)?;
+                    coins.disconnect(&block, spent);
+                    returned.extend(block.transactions.iter().skip(1).cloned());
                 }
                 for (offset, (block, txids)) in blocks_to_connect.iter().enumerate() {
                     let height = first_height + offset as u32;
@@ -297,15 +332,22 @@ impl ChainState {
                         ValidationError::Reject(reject) => ReorgFailure::Invalid(hash, Box::new(reject)),
                         ValidationError::View(e) => Error::Inconsistent(e.0).into(),
                     };
+                    let view = CachedView { cache: coins, store: &*w };
                     let pending =
-                        connect_checked_block(block, txids.to_vec(), height, &*w, &params).map_err(invalid)?;
+                        connect_checked_block(block, txids.to_vec(), height, &view, &params).map_err(invalid)?;
                     // Correctness: the effects are written while the signatures are still being
                     // verified; a failure returns an error, which aborts the whole write.
                     w.connect(&hash, height, &pending.effects)?;
+                    coins.connect(&pending.effects, height);
                     pending.finish().map_err(invalid)?;
                 }
                 Ok(returned)
             });
+            if result.is_ok() {
+                self.coins.commit();
+            } else {
+                self.coins.rollback();
+            }
             match result {
                 Ok(returned) => {
                     if durable {
@@ -402,7 +444,7 @@ impl ChainState {
             Err(MempoolReject::MissingInputs(missing)) => {
                 let txid = tx.txid();
                 // A transaction that is itself confirmed misses its inputs too: never an orphan.
-                let confirmed = self.store.read().ok().and_then(|r| r.tx_location(&txid).ok().flatten()).is_some();
+                let confirmed = self.tx_location(&txid).ok().flatten().is_some();
                 if !confirmed {
                     self.orphans.insert(tx, missing.txid);
                 }
@@ -434,8 +476,14 @@ impl ChainState {
             ),
         };
         let next_height = self.index.height() + 1;
-        let is_confirmed = |txid: &TxId| matches!(reader.tx_location(txid), Ok(Some(_)));
-        self.mempool.accept(tx, &*reader, next_height, is_confirmed, &self.params)
+        let txs = &self.coins.txs;
+        let is_confirmed = |txid: &TxId| match txs.get(txid) {
+            Lookup::Present(_) => true,
+            Lookup::Removed => false,
+            Lookup::Unknown => matches!(reader.tx_location(txid), Ok(Some(_))),
+        };
+        let view = CachedView { cache: &self.coins, store: &*reader };
+        self.mempool.accept(tx, &view, next_height, is_confirmed, &self.params)
     }
 
     /// A block template on the tip paying the reward and fees to `key_hash`.
@@ -466,8 +514,53 @@ impl ChainState {
         block
     }
 
+    /// Writes the coin cache back when it is over its size or has waited long enough.
+    fn write_back_if_due(&mut self) -> Result<(), Error> {
+        if self.coins.bytes() > self.coin_cache_bytes || self.last_write_back.elapsed() >= WRITE_BACK_INTERVAL {
+            self.write_back()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the coin cache back to the store, durably, and empties it.
+    fn write_back(&mut self) -> Result<(), Error> {
+        let started = Instant::now();
+        let outputs = self.coins.coins.len();
+        let tip = self.index.tip();
+        self.store.write(true, |w| {
+            w.write_back(self.coins.coins.changes(OutPoint::to_key), self.coins.txs.changes(|txid| txid.0), &tip)
+        })?;
+        self.coins.clear();
+        self.mempool_reader = None;
+        self.last_write_back = Instant::now();
+        self.last_durable = self.last_write_back;
+        debug!(
+            outputs,
+            height = self.index.height(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "coin cache written back"
+        );
+        Ok(())
+    }
+
+    /// Where a main-chain transaction is: in the coin cache, or else in the store.
+    pub(crate) fn tx_location(&self, txid: &TxId) -> Result<Option<TxLocation>, Error> {
+        Ok(match self.coins.txs.get(txid) {
+            Lookup::Present(location) => Some(*location),
+            Lookup::Removed => None,
+            Lookup::Unknown => self.store.read()?.tx_location(txid)?,
+        })
+    }
+
+    /// Writes the coin cache back and opens a snapshot of the store at the tip.
+    pub(crate) fn snapshot(&mut self) -> Result<peerchain_store::Reader, Error> {
+        self.write_back()?;
+        Ok(self.store.read()?)
+    }
+
     /// Saves the mempool and makes everything durable, at shutdown.
     pub(crate) fn shutdown(&mut self) -> Result<(), Error> {
+        self.write_back()?;
         let transactions: Vec<Transaction> = self.mempool.transactions().cloned().collect();
         self.store.write(true, |w| w.save_mempool(&transactions))?;
         info!(saved_mempool = transactions.len(), height = self.index.height(), "chain state saved");

@@ -49,7 +49,7 @@ impl UtxoView for Replay {
 /// checks the indexes along the way, and compares the result with the stored UTXO set.
 pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
     let mut report = VerifyReport::default();
-    let tip = reader.tip()?;
+    let tip = reader.coins_tip()?;
     let tip_height =
         reader.entry(&tip)?.map(|e| e.height).ok_or(Error::Inconsistent("tip has no index entry".into()))?;
     report.height = tip_height;

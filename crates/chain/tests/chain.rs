@@ -220,7 +220,7 @@ async fn a_full_mempool_evicts_the_lowest_fee_rate() {
     let alice = SecretKey::from_seed([1; 32]);
     let bob = SecretKey::from_seed([2; 32]);
     let limits = MempoolLimits { max_bytes: 600, min_relay_rate: FeeRate::per_byte(1) };
-    let node = Node::with_config(Config { mempool: limits });
+    let node = Node::with_config(Config { mempool: limits, ..Config::default() });
     let blocks = node.mine(14, &alice).await;
     let mut ids = Vec::new();
     for (i, fee) in [1_000u64, 3_000, 2_000].into_iter().enumerate() {
@@ -241,22 +241,33 @@ async fn a_full_mempool_evicts_the_lowest_fee_rate() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_heaviest_branch_wins_and_abandoned_transactions_return() {
-    let alice = SecretKey::from_seed([1; 32]);
-    let bob = SecretKey::from_seed([2; 32]);
+/// Two nodes sharing 12 blocks; on the first, a payment from `alice` to `bob` mined in a
+/// 1-block branch the second does not know.
+struct Fork {
+    node: Node,
+    other: Node,
+    payment: Transaction,
+    short: Vec<Block>,
+}
+
+async fn fork_with_payment(alice: &SecretKey, bob: &SecretKey) -> Fork {
     let node = Node::new();
     let other = Node::new();
-    // A shared history of 12 blocks, known to both.
-    let shared = node.mine(12, &alice).await;
+    let shared = node.mine(12, alice).await;
     for block in &shared {
         other.handle.submit_block(block.clone()).await.unwrap();
     }
-    // On the first node, a payment is mined in a 1-block branch.
     let (outpoint, value) = coinbase_out(&shared[0]);
-    let payment = spend(outpoint, value, &alice, &[(Amount::from_coins(5), &bob)], Amount::from_units(2_000));
+    let payment = spend(outpoint, value, alice, &[(Amount::from_coins(5), bob)], Amount::from_units(2_000));
     node.handle.submit_transaction(payment.clone()).await.unwrap();
-    let short = node.mine(1, &alice).await;
+    let short = node.mine(1, alice).await;
+    Fork { node, other, payment, short }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heaviest_branch_wins_and_abandoned_transactions_return() {
+    let (alice, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let Fork { node, other, payment, short } = fork_with_payment(&alice, &bob).await;
     assert_eq!(node.handle.transaction(&payment.txid()).await.unwrap().unwrap().confirmations, 1);
 
     // The other node mines a heavier 3-block branch without it.
@@ -277,6 +288,44 @@ async fn the_heaviest_branch_wins_and_abandoned_transactions_return() {
     // Mining on the new tip confirms it again.
     node.mine(1, &alice).await;
     assert_eq!(node.handle.transaction(&payment.txid()).await.unwrap().unwrap().confirmations, 1);
+    node.stop().await;
+    other.stop().await;
+}
+
+/// The UTXO changes of recent blocks live in the coin cache until a write-back; the store on
+/// disk (copied while the node runs, as a crash would leave it) holds them as blocks with
+/// undo data, and a node started on it connects them again, here through a reorganisation
+/// that abandoned the block the stored UTXO set is at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_image_replays_the_blocks_after_the_last_write_back() {
+    let (alice, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let Fork { node, other, payment, short } = fork_with_payment(&alice, &bob).await;
+    // Verification writes the coin cache back: the stored UTXO set is now at `short`.
+    assert!(node.handle.verify().await.unwrap().is_ok());
+
+    // A heavier branch abandons `short`; the payment returns and is mined again on top.
+    for block in other.mine(3, &bob).await {
+        node.handle.submit_block(block).await.unwrap();
+    }
+    node.mine(2, &alice).await;
+    let tip = node.handle.tip();
+    let lookup = node.handle.transaction(&payment.txid()).await.unwrap().unwrap();
+    assert_eq!(lookup.height, Some(16));
+
+    let image = tempfile::tempdir().unwrap();
+    let image_path = image.path().join("chain.redb");
+    std::fs::copy(&node.path, &image_path).unwrap();
+    let replayed = Node::start_at(image_path, Config::default());
+    assert_eq!(replayed.handle.tip(), tip, "every block after the write-back is connected again");
+    let again = replayed.handle.transaction(&payment.txid()).await.unwrap().unwrap();
+    assert_eq!((again.block_hash, again.height), (lookup.block_hash, lookup.height));
+    assert!(short[0].hash() != tip.hash);
+    let report = replayed.handle.verify().await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.height, 17);
+    // And it goes on from there.
+    replayed.mine(1, &alice).await;
+    replayed.stop().await;
     node.stop().await;
     other.stop().await;
 }

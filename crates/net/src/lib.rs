@@ -9,6 +9,7 @@
 //! reached only through `node`).
 
 pub mod files;
+mod limits;
 pub mod protocol;
 
 use std::collections::{HashMap, HashSet};
@@ -31,6 +32,7 @@ pub use files::{FileRequest, FileResponse, Hit, Provider};
 pub use libp2p::identity::Keypair;
 pub use libp2p::kad::RecordKey as DhtKey;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
+pub use limits::TokenBucket;
 pub use protocol::{Request, Response, Status};
 
 /// Network settings.
@@ -53,6 +55,15 @@ pub struct Config {
     pub target_outbound: usize,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
+    /// Most inbound connections from one IP address.
+    pub max_inbound_per_ip: u32,
+    /// Whether loopback addresses count toward `max_inbound_per_ip` (not by default: a local
+    /// network of nodes all comes from 127.0.0.1).
+    pub limit_loopback: bool,
+    /// Sync requests a peer may make per second, and in a burst; more are refused.
+    pub sync_requests: (f64, f64),
+    /// Where the ban list is kept across restarts (none: in memory only).
+    pub ban_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -69,6 +80,13 @@ impl Config {
             // Correctness: request-response and ping do not keep a connection alive, and
             // libp2p closes idle ones after 10 s by default; peers of a chain stay connected.
             idle_timeout: Duration::from_secs(3600),
+            max_inbound_per_ip: 8,
+            limit_loopback: false,
+            // A node syncing from this one asks for 8 blocks a request and keeps a window of
+            // requests open: hundreds a second on a fast link. A flood of cheap requests is
+            // what this stops.
+            sync_requests: (200.0, 400.0),
+            ban_file: None,
         }
     }
 }
@@ -320,6 +338,7 @@ impl Handle {
 struct Behaviour {
     banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
+    ip_limit: limits::IpLimit,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -347,6 +366,8 @@ pub enum StartError {
 
 /// Capacity of the command and event queues.
 const QUEUE: usize = 1024;
+/// Most inbound connections still in their handshake.
+const MAX_PENDING_INCOMING: u32 = 32;
 /// Most inbound requests awaiting the node's answer.
 const MAX_PENDING_INBOUND: usize = 256;
 /// Most file requests of one peer awaiting the node's answer.
@@ -379,7 +400,9 @@ pub fn spawn(
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established_incoming(Some(config.max_inbound))
                 .with_max_established_outgoing(Some(config.max_outbound))
-                .with_max_established_per_peer(Some(2));
+                .with_max_established_per_peer(Some(2))
+                // Security: connections still in their handshake cost memory and CPU too.
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .validate_messages()
@@ -429,6 +452,7 @@ pub fn spawn(
             Ok(Behaviour {
                 banned: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(limits),
+                ip_limit: limits::IpLimit::new(config.max_inbound_per_ip, config.limit_loopback),
                 identify: identify::Behaviour::new(
                     identify::Config::new(format!("/peerchain/{network}/1"), key.public())
                         .with_agent_version(format!("peerchain/{}", env!("CARGO_PKG_VERSION"))),
@@ -454,6 +478,10 @@ pub fn spawn(
             warn!(%address, error = %e, "cannot dial bootstrap peer");
         }
     }
+    let bans = limits::BanList::load(config.ban_file.as_deref());
+    for peer in bans.peers() {
+        swarm.behaviour_mut().banned.block_peer(*peer);
+    }
     let (commands, command_receiver) = mpsc::channel(QUEUE);
     let (events, event_receiver) = mpsc::channel(QUEUE);
     let local_peer = *swarm.local_peer_id();
@@ -470,7 +498,9 @@ pub fn spawn(
         provider_queries: HashMap::new(),
         next_inbound: 0,
         peers: HashMap::new(),
-        bans: HashMap::new(),
+        bans,
+        sync_allowance: HashMap::new(),
+        sync_requests: config.sync_requests,
         bootstrap: config.bootstrap.iter().map(without_peer_id).collect(),
         target_outbound: config.target_outbound,
         dialled: HashMap::new(),
@@ -534,7 +564,10 @@ struct Task {
     next_inbound: u64,
     peers: HashMap<PeerId, PeerInfo>,
     /// Banned peers and when their ban ends.
-    bans: HashMap<PeerId, std::time::Instant>,
+    bans: limits::BanList,
+    /// Each connected peer's allowance of sync requests.
+    sync_allowance: HashMap<PeerId, TokenBucket>,
+    sync_requests: (f64, f64),
     /// Bootstrap addresses (without `/p2p/`), kept connected.
     bootstrap: Vec<Multiaddr>,
     /// Outbound peers to keep.
@@ -576,10 +609,7 @@ impl Task {
                     if !self.peers.is_empty() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
-                    let now = std::time::Instant::now();
-                    let expired: Vec<PeerId> = self.bans.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
-                    for peer in expired {
-                        self.bans.remove(&peer);
+                    for peer in self.bans.take_expired() {
                         self.swarm.behaviour_mut().banned.unblock_peer(peer);
                         info!(%peer, "ban lifted");
                     }
@@ -660,7 +690,7 @@ impl Task {
                 // Security: the block list refuses the peer's new connections, inbound and
                 // outbound, until the ban is lifted; blocking also closes the current ones.
                 behaviour.banned.block_peer(peer);
-                self.bans.insert(peer, std::time::Instant::now() + duration);
+                self.bans.insert(peer, std::time::SystemTime::now() + duration);
                 warn!(%peer, ?duration, "peer banned");
             }
             Command::SetScore(peer, score) => {
@@ -723,6 +753,7 @@ impl Task {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.peers.remove(&peer_id);
                 self.file_requests_per_peer.remove(&peer_id);
+                self.sync_allowance.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
@@ -780,6 +811,18 @@ impl Task {
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
                 request_response::Message::Request { request, channel, .. } => {
+                    let (rate, burst) = self.sync_requests;
+                    let allowed =
+                        self.sync_allowance.entry(peer).or_insert_with(|| TokenBucket::full(rate, burst)).try_take(1.0);
+                    if !allowed {
+                        debug!(%peer, "sync request over the peer's rate refused");
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, Response::Refused("rate limited".into()));
+                        return;
+                    }
                     if self.pending_inbound.len() >= MAX_PENDING_INBOUND {
                         let _ =
                             self.swarm.behaviour_mut().sync.send_response(channel, Response::Refused("busy".into()));
@@ -895,7 +938,7 @@ impl Task {
         for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
             for entry in bucket.iter() {
                 let peer = *entry.node.key.preimage();
-                if peer != local && !self.peers.contains_key(&peer) && !self.bans.contains_key(&peer) {
+                if peer != local && !self.peers.contains_key(&peer) && !self.bans.contains(&peer) {
                     candidates.push(peer);
                 }
             }

@@ -51,6 +51,10 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<String>,
     /// Turn off peer discovery on the local network (mDNS).
     pub no_mdns: bool,
+    /// Most inbound connections (64 if unset).
+    pub max_inbound: Option<u32>,
+    /// Most inbound connections from one IP address, loopback aside (8 if unset).
+    pub max_inbound_per_ip: Option<u32>,
 }
 
 /// The `[chain]` section.
@@ -61,11 +65,17 @@ pub struct ChainConfig {
     pub mempool_max_mib: usize,
     /// The lowest fee rate relayed and accepted, in base units per byte.
     pub min_relay_fee_rate: u64,
+    /// How much memory recent UTXO changes may take before they are written to disk, in MiB.
+    pub coin_cache_mib: usize,
 }
 
 impl Default for ChainConfig {
     fn default() -> Self {
-        Self { mempool_max_mib: 300, min_relay_fee_rate: 1 }
+        Self {
+            mempool_max_mib: 300,
+            min_relay_fee_rate: 1,
+            coin_cache_mib: peerchain_chain::DEFAULT_COIN_CACHE_BYTES >> 20,
+        }
     }
 }
 

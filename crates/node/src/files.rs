@@ -16,7 +16,7 @@ use peerchain_blobs::{
     Bitmap, ContentId, Entry, GROUP_BYTES, Kind, ReadError, Store, group_count, keywords, piece_count, piece_groups,
 };
 use peerchain_net::files::{MAX_HITS, MAX_PROVIDERS_PER_HIT};
-use peerchain_net::{DhtKey, FileRequest, FileResponse, Hit, Peer, Provider};
+use peerchain_net::{DhtKey, FileRequest, FileResponse, Hit, Peer, Provider, TokenBucket};
 use peerchain_primitives::Decode;
 use peerchain_rpc::RpcError;
 use peerchain_rpc::files::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
@@ -62,43 +62,6 @@ fn content_key(id: ContentId) -> DhtKey {
 /// The DHT key announcing a keyword: a hash, so that every word maps to a spread-out key.
 fn keyword_key(word: &str) -> DhtKey {
     DhtKey::new(&peerchain_blobs::content_id(format!("peerchain keyword {word}").as_bytes()).0)
-}
-
-/// A token bucket: `rate` tokens a second, at most `burst` saved up.
-#[derive(Debug, Clone, Copy)]
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn full(rate: f64, burst: f64) -> TokenBucket {
-        TokenBucket { rate, burst, tokens: burst, last: Instant::now() }
-    }
-
-    fn refill(&mut self) {
-        self.tokens = (self.tokens + self.last.elapsed().as_secs_f64() * self.rate).min(self.burst);
-        self.last = Instant::now();
-    }
-
-    /// Takes `amount` if that many tokens are there.
-    fn try_take(&mut self, amount: f64) -> bool {
-        self.refill();
-        let enough = self.tokens >= amount;
-        if enough {
-            self.tokens -= amount;
-        }
-        enough
-    }
-
-    /// Takes `amount`, going into debt if needed; returns how long to wait to pay it off.
-    fn take(&mut self, amount: f64) -> Option<Duration> {
-        self.refill();
-        self.tokens -= amount;
-        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
-    }
 }
 
 /// A bandwidth cap: `acquire(n)` waits until `n` bytes fit under the rate.
@@ -299,7 +262,7 @@ impl Files {
     fn allow_search(&self, peer: Peer) -> bool {
         let mut allowances = self.search_allowance.lock().expect("never poisoned");
         if allowances.len() > 10_000 {
-            allowances.retain(|_, bucket| bucket.last.elapsed() < Duration::from_secs(60));
+            allowances.retain(|_, bucket| bucket.idle() < Duration::from_secs(60));
         }
         allowances.entry(peer).or_insert_with(|| TokenBucket::full(SEARCHES_PER_SECOND, SEARCH_BURST)).try_take(1.0)
     }
@@ -896,17 +859,6 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].providers.len(), 2);
         assert!(hop_timeout(2) > hop_timeout(1), "deadlines shrink along the path");
-    }
-
-    #[test]
-    fn a_token_bucket_refuses_or_charges_beyond_its_burst() {
-        let mut searches = TokenBucket::full(1.0, 2.0);
-        assert!(searches.try_take(1.0) && searches.try_take(1.0));
-        assert!(!searches.try_take(1.0), "the burst is spent");
-        let mut bandwidth = TokenBucket::full(1000.0, 1000.0);
-        assert_eq!(bandwidth.take(1000.0), None);
-        let wait = bandwidth.take(500.0).expect("in debt");
-        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500), "{wait:?}");
     }
 
     #[test]

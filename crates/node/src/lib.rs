@@ -31,6 +31,8 @@ pub const COOKIE_FILE: &str = ".cookie";
 pub const CHAIN_FILE: &str = "chain.redb";
 /// The node's network identity key in the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
+/// Banned peers and when their bans end, in the data directory.
+pub const BAN_FILE: &str = "bans.txt";
 /// The blob store's folder in the data directory.
 pub const BLOBS_DIR: &str = "blobs";
 
@@ -135,6 +137,9 @@ fn start_network(
     let mut net_config = peerchain_net::Config::new(network.name(), parse_addrs(&listen, "--listen")?);
     net_config.bootstrap = parse_addrs(&config.network.bootstrap, "--bootstrap")?;
     net_config.mdns = !config.network.no_mdns;
+    net_config.max_inbound = config.network.max_inbound.unwrap_or(net_config.max_inbound);
+    net_config.max_inbound_per_ip = config.network.max_inbound_per_ip.unwrap_or(net_config.max_inbound_per_ip);
+    net_config.ban_file = Some(data_dir.join(BAN_FILE));
     let (net, mut events, _task) =
         peerchain_net::spawn(keypair, net_config, cancel.clone()).map_err(|e| Error::Network(e.to_string()))?;
     info!(peer_id = %net.local_peer(), "network started");
@@ -181,6 +186,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             max_bytes: config.chain.mempool_max_mib << 20,
             min_relay_rate: FeeRate::per_byte(config.chain.min_relay_fee_rate),
         },
+        coin_cache_bytes: config.chain.coin_cache_mib << 20,
     };
     let (chain, chain_thread) = peerchain_chain::spawn(Arc::new(store), params, chain_config)?;
     let tip = chain.tip();

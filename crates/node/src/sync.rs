@@ -62,10 +62,51 @@ impl Offence {
     }
 }
 
+/// Misbehaviour points a peer is forgiven per hour: an honest peer that now and then trips a
+/// rule in a race (headers that do not connect yet) never reaches a ban, a hostile one does.
+const FORGIVEN_PER_HOUR: f64 = 50.0;
+
+/// Misbehaviour points per peer. They outlive the connection (a peer cannot wipe its record by
+/// reconnecting) and fade at [`FORGIVEN_PER_HOUR`].
+#[derive(Debug, Default)]
+struct Scores {
+    points: HashMap<Peer, (f64, Instant)>,
+}
+
+impl Scores {
+    fn decayed((points, since): (f64, Instant), now: Instant) -> f64 {
+        (points - now.saturating_duration_since(since).as_secs_f64() * FORGIVEN_PER_HOUR / 3600.0).max(0.0)
+    }
+
+    /// Adds `points` to `peer`'s score as of `now`; returns the new score.
+    fn add(&mut self, peer: Peer, points: u32, now: Instant) -> u32 {
+        if self.points.len() >= REMEMBERED && !self.points.contains_key(&peer) {
+            // Bounded: the forgiven records go first, then the lowest.
+            self.points.retain(|_, record| Self::decayed(*record, now) > 0.0);
+            if self.points.len() >= REMEMBERED
+                && let Some(lowest) = self
+                    .points
+                    .iter()
+                    .min_by(|a, b| Self::decayed(*a.1, now).total_cmp(&Self::decayed(*b.1, now)))
+                    .map(|(p, _)| *p)
+            {
+                self.points.remove(&lowest);
+            }
+        }
+        let current = self.points.get(&peer).map_or(0.0, |record| Self::decayed(*record, now));
+        let score = current + f64::from(points);
+        self.points.insert(peer, (score, now));
+        score.ceil() as u32
+    }
+
+    fn forget(&mut self, peer: &Peer) {
+        self.points.remove(peer);
+    }
+}
+
 #[derive(Debug, Default)]
 struct PeerState {
     status: Option<Status>,
-    score: u32,
     in_flight: usize,
     syncing_headers: bool,
 }
@@ -83,6 +124,7 @@ pub(crate) struct Sync {
     net: peerchain_net::Handle,
     genesis: BlockHash,
     peers: HashMap<Peer, PeerState>,
+    scores: Scores,
     requested: HashMap<BlockHash, (Peer, Instant)>,
     /// Who announced a block we do not have yet: the first peer to ask for it.
     announced_by: HashMap<BlockHash, Peer>,
@@ -108,6 +150,7 @@ impl Sync {
             net,
             genesis,
             peers: HashMap::new(),
+            scores: Scores::default(),
             requested: HashMap::new(),
             announced_by: HashMap::new(),
             lacking: HashMap::new(),
@@ -265,16 +308,17 @@ impl Sync {
 
     /// Adds an offence to a peer's score; at [`BAN_SCORE`] the peer is banned.
     fn penalise(&mut self, peer: Peer, offence: Offence, reason: &str) {
-        let state = self.peers.entry(peer).or_default();
-        state.score = state.score.saturating_add(offence.points());
         if offence.points() == 0 {
             debug!(%peer, ?offence, %reason, "peer was slow");
             return;
         }
-        warn!(%peer, ?offence, score = state.score, %reason, "peer misbehaved");
-        let (net, score) = (self.net.clone(), state.score);
+        let score = self.scores.add(peer, offence.points(), Instant::now());
+        warn!(%peer, ?offence, score, %reason, "peer misbehaved");
+        let net = self.net.clone();
         tokio::spawn(async move { net.set_score(peer, score).await });
-        if state.score >= BAN_SCORE {
+        if score >= BAN_SCORE {
+            // The ban is the sentence; the record starts clean when it ends.
+            self.scores.forget(&peer);
             self.peers.remove(&peer);
             self.requested.retain(|_, (p, _)| *p != peer);
             let net = self.net.clone();
@@ -471,4 +515,36 @@ async fn download(
         }
     }
     Ok(hashes.iter().filter(|h| !delivered.contains(h)).copied().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_outlive_connections_and_fade_with_time() {
+        let mut scores = Scores::default();
+        let peer = Peer::random();
+        let start = Instant::now();
+        assert_eq!(scores.add(peer, 50, start), 50);
+        // Half an hour later, 25 points are forgiven; the next 50 make 75, not 100.
+        assert_eq!(scores.add(peer, 50, start + Duration::from_secs(1800)), 75);
+        // Two offences at once still add up.
+        assert_eq!(scores.add(peer, 30, start + Duration::from_secs(1800)), 105);
+        // Long after, everything is forgiven.
+        assert_eq!(scores.add(peer, 20, start + Duration::from_secs(3 * 3600)), 20);
+    }
+
+    #[test]
+    fn the_score_book_stays_bounded() {
+        let mut scores = Scores::default();
+        let now = Instant::now();
+        for _ in 0..REMEMBERED + 10 {
+            scores.add(Peer::random(), 10, now);
+        }
+        assert!(scores.points.len() <= REMEMBERED);
+        let bad = Peer::random();
+        scores.add(bad, 90, now);
+        assert_eq!(scores.add(bad, 10, now), 100, "a new record is kept over the lowest");
+    }
 }

@@ -6,6 +6,11 @@
 //! through one [`Writer`] inside one write transaction, so a block connected or disconnected
 //! (or a whole reorganisation) is applied entirely or not at all, whatever moment the process
 //! dies at.
+//!
+//! The UTXO set and the transaction index are written back in batches: the chain keeps recent
+//! changes in its coin cache and hands them to [`Writer::write_back`] together with the block
+//! they bring the tables to, the *coins tip*. Blocks connected after it have their data, undo data and index rows
+//! stored; after a crash the chain connects them again from the coins tip.
 
 mod tables;
 
@@ -302,8 +307,9 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// The tip of the main chain.
-    pub fn tip(&self) -> Result<BlockHash, Error> {
+    /// The block the stored UTXO set and transaction index reflect. The chain's tip may be
+    /// ahead of it, by the blocks whose changes are still in the chain's coin cache.
+    pub fn coins_tip(&self) -> Result<BlockHash, Error> {
         get_tip(&self.meta)
     }
 
@@ -404,8 +410,8 @@ pub struct Writer<'txn> {
 }
 
 impl Writer<'_> {
-    /// The tip of the main chain.
-    pub fn tip(&self) -> Result<BlockHash, Error> {
+    /// The block the stored UTXO set reflects (see [`Reader::coins_tip`]).
+    pub fn coins_tip(&self) -> Result<BlockHash, Error> {
         get_tip(&self.meta)
     }
 
@@ -436,23 +442,10 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Makes block `hash` at `height`, whose effects consensus computed, the new tip: spends
-    /// and creates outputs, stores undo data, extends the main-chain and transaction indexes.
+    /// Records block `hash` at `height`, whose effects consensus computed, as connected: its
+    /// undo data and its main-chain row. Its UTXO and transaction-index changes are the coin
+    /// cache's, written back later with [`Writer::write_back`].
     pub fn connect(&mut self, hash: &BlockHash, height: u32, effects: &BlockEffects) -> Result<(), Error> {
-        for (outpoint, _) in &effects.spent {
-            if self.utxos.remove(&outpoint.to_key())?.is_none() {
-                return Err(Error::Corrupt {
-                    what: "UTXO set",
-                    detail: format!("spent output {outpoint:?} was not stored"),
-                });
-            }
-        }
-        let mut buffer = Vec::with_capacity(128);
-        for (outpoint, coin) in &effects.created {
-            buffer.clear();
-            coin.encode_to(&mut buffer);
-            self.utxos.insert(&outpoint.to_key(), &buffer[..])?;
-        }
         let mut undo = Vec::with_capacity(effects.spent.len() * 96);
         put_varint(&mut undo, effects.spent.len() as u64);
         for (outpoint, coin) in &effects.spent {
@@ -460,51 +453,90 @@ impl Writer<'_> {
             coin.encode_to(&mut undo);
         }
         self.undo.insert(&hash.0, &undo[..])?;
-        for (position, txid) in effects.txids.iter().enumerate() {
-            let mut location = [0u8; 8];
-            location[..4].copy_from_slice(&height.to_le_bytes());
-            location[4..].copy_from_slice(&(position as u32).to_le_bytes());
-            self.tx_index.insert(&txid.0, location)?;
-        }
         self.main_chain.insert(height, &hash.0)?;
-        self.meta.insert(KEY_TIP, &hash.0[..])?;
         Ok(())
     }
 
-    /// Undoes the tip block `block` at `height`: removes its outputs, restores what it spent,
-    /// and makes its parent the tip. Returns its non-coinbase transactions, for the mempool.
-    pub fn disconnect(&mut self, block: &Block, height: u32) -> Result<Vec<Transaction>, Error> {
+    /// Records the tip block `block` at `height` as disconnected: removes its main-chain row
+    /// and returns the outputs it spent (from its undo data), for the coin cache to restore. The
+    /// undo data stays: until the coin cache is written back, the stored UTXO set may still
+    /// be that of a descendant, which a restart must be able to disconnect again.
+    pub fn disconnect(&mut self, block: &Block, height: u32) -> Result<Vec<(OutPoint, Coin)>, Error> {
         let hash = block.hash();
-        if self.tip()? != hash {
-            return Err(Error::Corrupt { what: "tip", detail: format!("disconnecting {hash}, which is not the tip") });
-        }
         let undo = self
             .undo
-            .remove(&hash.0)?
+            .get(&hash.0)?
             .ok_or(Error::Corrupt { what: "undo data", detail: format!("missing for block {hash}") })?
             .value()
             .to_vec();
-        for tx in &block.transactions {
-            let txid = tx.txid();
-            for index in 0..tx.outputs.len() {
-                self.utxos.remove(&OutPoint::new(txid, index as u32).to_key())?;
-            }
-            self.tx_index.remove(&txid.0)?;
-        }
         let mut reader = ByteReader::new(&undo);
         let count = reader.varint("undo count").map_err(corrupt("undo data"))?;
-        let mut buffer = Vec::with_capacity(128);
+        let mut spent = Vec::with_capacity(count.min(1 << 20) as usize);
         for _ in 0..count {
             let outpoint = OutPoint::decode(&mut reader).map_err(corrupt("undo data"))?;
             let coin = Coin::decode(&mut reader).map_err(corrupt("undo data"))?;
-            buffer.clear();
-            coin.encode_to(&mut buffer);
-            self.utxos.insert(&outpoint.to_key(), &buffer[..])?;
+            spent.push((outpoint, coin));
         }
         reader.finish().map_err(corrupt("undo data"))?;
-        self.main_chain.remove(height)?;
-        self.meta.insert(KEY_TIP, &block.header.prev_hash.0[..])?;
-        Ok(block.transactions.iter().skip(1).cloned().collect())
+        // After a crash, blocks connected since the last write-back are disconnected again,
+        // and the row may already be another branch's.
+        if get_main_hash(&self.main_chain, height)? == Some(hash) {
+            self.main_chain.remove(height)?;
+        }
+        Ok(spent)
+    }
+
+    /// Removes main-chain rows above `height`: left by blocks connected before a crash whose
+    /// branch was not restored.
+    pub fn truncate_main_chain(&mut self, height: u32) -> Result<(), Error> {
+        loop {
+            let last = self.main_chain.last()?.map(|(key, _)| key.value());
+            match last {
+                Some(top) if top > height => {
+                    self.main_chain.remove(top)?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Writes back changes to the UTXO set and the transaction index (`None` removes a
+    /// row) and records that they now reflect block `tip`. Changes in key order touch each
+    /// B-tree page once.
+    pub fn write_back<'a>(
+        &mut self,
+        coins: impl IntoIterator<Item = (&'a OutPoint, Option<&'a Coin>)>,
+        txs: impl IntoIterator<Item = (&'a TxId, Option<&'a TxLocation>)>,
+        tip: &BlockHash,
+    ) -> Result<(), Error> {
+        for (txid, location) in txs {
+            match location {
+                Some(location) => {
+                    let mut row = [0u8; 8];
+                    row[..4].copy_from_slice(&location.height.to_le_bytes());
+                    row[4..].copy_from_slice(&location.position.to_le_bytes());
+                    self.tx_index.insert(&txid.0, row)?;
+                }
+                None => {
+                    self.tx_index.remove(&txid.0)?;
+                }
+            }
+        }
+        let mut buffer = Vec::with_capacity(128);
+        for (outpoint, coin) in coins {
+            match coin {
+                Some(coin) => {
+                    buffer.clear();
+                    coin.encode_to(&mut buffer);
+                    self.utxos.insert(&outpoint.to_key(), &buffer[..])?;
+                }
+                None => {
+                    self.utxos.remove(&outpoint.to_key())?;
+                }
+            }
+        }
+        self.meta.insert(KEY_TIP, &tip.0[..])?;
+        Ok(())
     }
 
     /// Replaces the saved mempool.

@@ -41,7 +41,7 @@ fn a_new_store_starts_at_genesis_and_refuses_another_network() {
     {
         let store = Store::open(&path, &params).unwrap();
         let reader = store.read().unwrap();
-        assert_eq!(reader.tip().unwrap(), params.genesis_hash());
+        assert_eq!(reader.coins_tip().unwrap(), params.genesis_hash());
         assert_eq!(reader.main_hash(0).unwrap(), Some(params.genesis_hash()));
         assert_eq!(reader.entry(&params.genesis_hash()).unwrap().unwrap().height, 0);
         assert_eq!(reader.utxo_count().unwrap(), 0);
@@ -53,7 +53,7 @@ fn a_new_store_starts_at_genesis_and_refuses_another_network() {
 }
 
 #[test]
-fn connect_then_disconnect_restores_the_utxo_set_exactly() {
+fn connect_records_indexes_and_undo_and_disconnect_returns_the_spent_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let params = Params::for_network(Network::Regtest);
     let store = Store::open(&dir.path().join("chain.redb"), &params).unwrap();
@@ -62,26 +62,54 @@ fn connect_then_disconnect_restores_the_utxo_set_exactly() {
     let block = block_on(&genesis.header, 1, &key);
     let before = snapshot(&store);
 
-    store
-        .write(true, |w| -> Result<(), Error> {
+    let effects = store
+        .write(true, |w| -> Result<_, Error> {
             let effects = connect_block(&block, 1, &*w, &params).expect("valid block");
             w.put_block(&block.hash(), &block.to_bytes())?;
-            w.connect(&block.hash(), 1, &effects)
+            w.connect(&block.hash(), 1, &effects)?;
+            Ok(effects)
         })
         .unwrap();
     let reader = store.read().unwrap();
-    assert_eq!(reader.tip().unwrap(), block.hash());
     let coinbase_txid = block.transactions[0].txid();
-    assert_eq!(reader.tx_location(&coinbase_txid).unwrap(), Some(TxLocation { height: 1, position: 0 }));
+    assert_eq!(reader.main_hash(1).unwrap(), Some(block.hash()));
+    // The UTXO set and transaction index are the coin cache's to write back: untouched so far.
+    assert_eq!(reader.tx_location(&coinbase_txid).unwrap(), None);
+    assert_eq!(reader.coins_tip().unwrap(), genesis.hash());
+    assert_eq!(snapshot(&store), before);
+    drop(reader);
+
+    let created: Vec<(OutPoint, Option<Coin>)> = effects.created.iter().map(|(o, c)| (*o, Some(c.clone()))).collect();
+    let location = TxLocation { height: 1, position: 0 };
+    store
+        .write(true, |w| {
+            w.write_back(
+                created.iter().map(|(o, c)| (o, c.as_ref())),
+                [(&coinbase_txid, Some(&location))],
+                &block.hash(),
+            )
+        })
+        .unwrap();
+    let reader = store.read().unwrap();
+    assert_eq!(reader.coins_tip().unwrap(), block.hash());
+    assert_eq!(reader.tx_location(&coinbase_txid).unwrap(), Some(location));
     assert!(reader.coin(&OutPoint::new(coinbase_txid, 0)).unwrap().is_some());
     drop(reader);
 
-    store.write(true, |w| w.disconnect(&block, 1)).unwrap();
+    let spent = store.write(true, |w| w.disconnect(&block, 1)).unwrap();
+    assert_eq!(spent, effects.spent);
+    let removed: Vec<OutPoint> = effects.created.iter().map(|(o, _)| *o).collect();
+    store
+        .write(true, |w| w.write_back(removed.iter().map(|o| (o, None)), [(&coinbase_txid, None)], &genesis.hash()))
+        .unwrap();
     let reader = store.read().unwrap();
-    assert_eq!(reader.tip().unwrap(), genesis.hash());
+    assert_eq!(reader.coins_tip().unwrap(), genesis.hash());
     assert_eq!(reader.tx_location(&coinbase_txid).unwrap(), None);
     assert_eq!(reader.main_hash(1).unwrap(), None);
     assert_eq!(snapshot(&store), before);
+    drop(reader);
+    // The undo data stays: a restart may have to disconnect the block again.
+    assert_eq!(store.write(true, |w| w.disconnect(&block, 1)).unwrap(), effects.spent);
 }
 
 #[test]
@@ -99,13 +127,38 @@ fn a_failed_write_changes_nothing() {
 }
 
 #[test]
-fn disconnecting_a_block_that_is_not_the_tip_is_refused() {
+fn disconnecting_a_block_that_was_never_connected_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let params = Params::for_network(Network::Regtest);
     let store = Store::open(&dir.path().join("chain.redb"), &params).unwrap();
     let block = block_on(&params.genesis_block().header, 1, &SecretKey::from_seed([5; 32]));
     let err = store.write(true, |w| w.disconnect(&block, 1)).unwrap_err();
-    assert!(matches!(err, Error::Corrupt { what: "tip", .. }));
+    assert!(matches!(err, Error::Corrupt { what: "undo data", .. }), "{err}");
+}
+
+#[test]
+fn main_chain_rows_above_a_height_can_be_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = Params::for_network(Network::Regtest);
+    let store = Store::open(&dir.path().join("chain.redb"), &params).unwrap();
+    let key = SecretKey::from_seed([6; 32]);
+    let one = block_on(&params.genesis_block().header, 1, &key);
+    let two = block_on(&one.header, 2, &key);
+    store
+        .write(true, |w| -> Result<(), Error> {
+            for (height, block) in [(1, &one), (2, &two)] {
+                let effects = peerchain_consensus::BlockEffects {
+                    txids: vec![block.transactions[0].txid()],
+                    ..Default::default()
+                };
+                w.connect(&block.hash(), height, &effects)?;
+            }
+            w.truncate_main_chain(1)
+        })
+        .unwrap();
+    let reader = store.read().unwrap();
+    assert_eq!(reader.main_hash(1).unwrap(), Some(one.hash()));
+    assert_eq!(reader.main_hash(2).unwrap(), None);
 }
 
 /// Pins the on-disk encoding of index entries: a change here is a format change, which

@@ -1,0 +1,166 @@
+//! Limits that protect a node from its peers, on real loopback connections: inbound
+//! connections per IP address, sync requests per peer, and bans that survive a restart.
+
+use std::time::Duration;
+
+use peerchain_net::{Config, Event, Handle, Keypair, Request, Response, Status};
+use peerchain_primitives::{BlockHash, Work};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+struct Node {
+    handle: Handle,
+    events: mpsc::Receiver<Event>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    fn start(keypair: Keypair, configure: impl FnOnce(&mut Config)) -> Node {
+        let cancel = CancellationToken::new();
+        let mut config = Config::new("regtest", vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        config.mdns = false;
+        configure(&mut config);
+        let (handle, events, task) = peerchain_net::spawn(keypair, config, cancel.clone()).unwrap();
+        Node { handle, events, cancel, task }
+    }
+
+    fn plain() -> Node {
+        Self::start(Keypair::generate_ed25519(), |_| {})
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+
+    async fn listen_addr(&self) -> peerchain_net::Address {
+        for _ in 0..100 {
+            if let Some(address) = self.handle.local().await.and_then(|l| l.listen_addrs.into_iter().next()) {
+                return address;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no listen address");
+    }
+
+    /// Waits up to `within` for `peer` to connect; whether it did.
+    async fn connected_to(&mut self, peer: peerchain_net::Peer, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            loop {
+                match self.events.recv().await {
+                    Some(Event::PeerConnected(info)) if info.peer == peer => return,
+                    Some(_) => {}
+                    None => std::future::pending().await,
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ip_address_gets_at_most_its_share_of_inbound_connections() {
+    let mut server = Node::start(Keypair::generate_ed25519(), |c| {
+        c.max_inbound_per_ip = 2;
+        c.limit_loopback = true;
+    });
+    let address = server.listen_addr().await;
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = Node::plain();
+        client.handle.dial(address.clone()).await;
+        assert!(client.connected_to(server.handle.local_peer(), Duration::from_secs(20)).await);
+        clients.push(client);
+    }
+    let mut third = Node::plain();
+    third.handle.dial(address.clone()).await;
+    assert!(
+        !third.connected_to(server.handle.local_peer(), Duration::from_secs(3)).await,
+        "a third connection from 127.0.0.1 is refused"
+    );
+    assert_eq!(server.handle.peers().await.len(), 2);
+
+    // A slot freed is a slot for the next one.
+    clients.pop().unwrap().stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    third.handle.dial(address).await;
+    assert!(third.connected_to(server.handle.local_peer(), Duration::from_secs(20)).await);
+    assert!(server.connected_to(third.handle.local_peer(), Duration::from_secs(20)).await);
+    for node in clients.into_iter().chain([third, server]) {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_requests_beyond_a_peers_rate_are_refused() {
+    let mut server = Node::start(Keypair::generate_ed25519(), |c| c.sync_requests = (0.5, 3.0));
+    let mut client = Node::plain();
+    client.handle.dial(server.listen_addr().await).await;
+    assert!(client.connected_to(server.handle.local_peer(), Duration::from_secs(20)).await);
+    // The server's owner answers every request that reaches it.
+    let server_handle = server.handle.clone();
+    let mut server_events = std::mem::replace(&mut server.events, mpsc::channel(1).1);
+    let answering = tokio::spawn(async move {
+        let mut answered = 0;
+        while let Some(event) = server_events.recv().await {
+            if let Event::Request { request: Request::Status(status), id, .. } = event {
+                server_handle.respond(id, Response::Status(status)).await;
+                answered += 1;
+            }
+        }
+        answered
+    });
+    let status =
+        Status { genesis: BlockHash([1; 32]), best_height: 0, best_hash: BlockHash([1; 32]), total_work: Work::ZERO };
+    let mut outcomes = Vec::new();
+    for _ in 0..8 {
+        outcomes.push(client.handle.request(server.handle.local_peer(), Request::Status(status)).await.unwrap());
+    }
+    let answered = outcomes.iter().filter(|r| matches!(r, Response::Status(_))).count();
+    let refused =
+        outcomes.iter().filter(|r| matches!(r, Response::Refused(reason) if reason == "rate limited")).count();
+    assert_eq!((answered, refused), (3, 5), "the burst of 3 passes, the rest is refused: {outcomes:?}");
+    client.stop().await;
+    server.stop().await;
+    assert_eq!(answering.await.unwrap(), 3, "refused requests never reach the node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("peerchain-net-bans-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ban_file = dir.join("bans.txt");
+    let server_key = Keypair::generate_ed25519();
+    let configure = |c: &mut Config| c.ban_file = Some(ban_file.clone());
+
+    let server = Node::start(server_key.clone(), configure);
+    let mut hostile = Node::plain();
+    hostile.handle.dial(server.listen_addr().await).await;
+    assert!(hostile.connected_to(server.handle.local_peer(), Duration::from_secs(20)).await);
+    server.handle.ban(hostile.handle.local_peer(), Duration::from_secs(3600)).await;
+    for _ in 0..100 {
+        if server.handle.peers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.handle.peers().await.is_empty(), "the ban closes the connection");
+    server.stop().await;
+
+    // Restarted with the same identity and ban file: the banned peer stays out, others get in.
+    let mut server = Node::start(server_key, configure);
+    let address = server.listen_addr().await;
+    hostile.handle.dial(address.clone()).await;
+    let honest = Node::plain();
+    honest.handle.dial(address).await;
+    assert!(server.connected_to(honest.handle.local_peer(), Duration::from_secs(20)).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let peers: Vec<_> = server.handle.peers().await.into_iter().map(|p| p.peer).collect();
+    assert_eq!(peers, vec![honest.handle.local_peer()]);
+    for node in [hostile, honest, server] {
+        node.stop().await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
