@@ -41,6 +41,28 @@ class Rpc:
         return reply["result"]
 
 
+def start_network(root, nodes, count, before_start=lambda directory: None):
+    """`nodes` nodes on loopback: node 1 on a data directory `rpc_prep` made with `count` coins
+    and as many pre-signed transfers, the others empty, node i bootstrapped to nodes i-1 and i/2,
+    all synced and their gossip meshes formed. `before_start(directory)` runs before each node
+    starts. Returns the nodes, an RPC client of each, and the transfers in hex."""
+    first = os.path.join(root, "node-1")
+    subprocess.run(["target/release/rpc_prep", "--count", str(count), "--dir", first],
+                   check=True, stdout=subprocess.DEVNULL)
+    transactions = open(os.path.join(first, "transactions.hex")).read().split()
+    before_start(first)
+    started = [Node(root, "node-1")]
+    height = started[0].cli("chain", "info")["height"]
+    for i in range(2, nodes + 1):
+        before_start(os.path.join(root, f"node-{i}"))
+        bootstrap = sorted({started[i - 2].p2p(), started[i // 2 - 1].p2p()})
+        started.append(Node(root, f"node-{i}", bootstrap))
+    for node in started:
+        wait_until("every node to sync", lambda: node.cli("chain", "info")["height"] >= height, timeout=300)
+    time.sleep(2)  # gossip meshes form
+    return started, [Rpc(node) for node in started], transactions
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=10)
@@ -53,18 +75,7 @@ def main():
     rounds = []
     for round_ in range(args.rounds):
         root = os.path.join(args.dir, f"round-{round_}")
-        subprocess.run(["target/release/rpc_prep", "--count", str(args.count), "--dir", os.path.join(root, "node-1")],
-                       check=True, stdout=subprocess.DEVNULL)
-        transactions = open(os.path.join(root, "node-1", "transactions.hex")).read().split()
-        nodes = [Node(root, "node-1")]
-        height = nodes[0].cli("chain", "info")["height"]
-        for i in range(2, args.nodes + 1):
-            bootstrap = sorted({nodes[i - 2].p2p(), nodes[i // 2 - 1].p2p()})
-            nodes.append(Node(root, f"node-{i}", bootstrap))
-        for node in nodes:
-            wait_until("every node to sync", lambda: node.cli("chain", "info")["height"] >= height, timeout=300)
-        time.sleep(2)  # gossip meshes form
-        rpcs = [Rpc(node) for node in nodes]
+        nodes, rpcs, transactions = start_network(root, args.nodes, args.count)
         start = time.time()
         for tx in transactions:
             rpcs[0].call("chain.sendrawtransaction", {"hex": tx})

@@ -19,7 +19,7 @@ mod verify;
 use std::sync::Arc;
 
 use peerchain_consensus::{BlockReject, Params};
-use peerchain_primitives::{Block, BlockHash, BlockHeader, KeyHash, Transaction, TxId, Work};
+use peerchain_primitives::{Block, BlockHash, BlockHeader, CompactBlock, KeyHash, Transaction, TxId, Work};
 use peerchain_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::error;
@@ -144,7 +144,7 @@ impl Default for Config {
 pub type TxFilter = Box<dyn Fn(&Transaction) -> bool + Send>;
 
 enum Command {
-    SubmitBlock(Block, oneshot::Sender<Result<BlockOutcome, SubmitBlockError>>),
+    SubmitBlock(Arc<Block>, oneshot::Sender<Result<BlockOutcome, SubmitBlockError>>),
     SubmitTx(Transaction, oneshot::Sender<Result<TxId, MempoolReject>>),
     Template(KeyHash, Vec<u8>, oneshot::Sender<Block>),
     MempoolInfo(oneshot::Sender<MempoolInfo>),
@@ -155,6 +155,8 @@ enum Command {
     MissingBlocks(usize, oneshot::Sender<Vec<BlockHash>>),
     EstimateFee(u32, oneshot::Sender<Result<FeeEstimate, Error>>),
     MempoolMatching(TxFilter, oneshot::Sender<Vec<Transaction>>),
+    /// Fills a compact block's transactions from the mempool.
+    MatchCompact(Arc<CompactBlock>, oneshot::Sender<Vec<Option<Transaction>>>),
     /// Where a main-chain transaction is.
     TxLocation(TxId, oneshot::Sender<Result<Option<peerchain_store::TxLocation>, Error>>),
     /// Writes the coin cache back and opens a snapshot of the store at the tip.
@@ -260,6 +262,9 @@ pub fn spawn(
                     Command::MempoolMatching(filter, reply) => {
                         let _ = reply.send(state.mempool.transactions().filter(|tx| filter(tx)).cloned().collect());
                     }
+                    Command::MatchCompact(compact, reply) => {
+                        let _ = reply.send(compact.match_transactions(state.mempool.with_wtxids()));
+                    }
                     Command::TxLocation(txid, reply) => {
                         let _ = reply.send(state.tx_location(&txid));
                     }
@@ -289,7 +294,8 @@ impl Handle {
     }
 
     /// Submits a block; see [`BlockOutcome`].
-    pub async fn submit_block(&self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {
+    pub async fn submit_block(&self, block: impl Into<Arc<Block>>) -> Result<BlockOutcome, SubmitBlockError> {
+        let block = block.into();
         self.ask(|r| Command::SubmitBlock(block, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
     }
 
@@ -418,6 +424,12 @@ impl Handle {
     /// Where this node stands, with up to `max` main-chain headers after `locator`.
     pub async fn sync_state(&self, locator: Vec<BlockHash>, max: usize) -> Result<SyncState, Error> {
         self.ask(|r| Command::SyncState(locator, max, r)).await.ok_or(Error::Stopped)
+    }
+
+    /// A compact block's transactions found in the mempool, slot by slot (see
+    /// [`CompactBlock::match_transactions`]).
+    pub async fn match_compact(&self, compact: Arc<CompactBlock>) -> Result<Vec<Option<Transaction>>, Error> {
+        self.ask(|r| Command::MatchCompact(compact, r)).await.ok_or(Error::Stopped)
     }
 
     /// Blocks on the way to the best header whose data is missing, lowest first.

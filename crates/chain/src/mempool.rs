@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use peerchain_consensus::{Params, SigBatch, TxReject, UtxoView, ViewError, check_spends, check_transaction};
-use peerchain_primitives::{Amount, Coin, Encode, OutPoint, Transaction, TxId};
+use peerchain_consensus::{Params, SigBatch, SigCache, TxReject, UtxoView, ViewError, check_spends, check_transaction};
+use peerchain_primitives::{Amount, Coin, Encode, OutPoint, Transaction, TxId, WtxId};
 
 /// Fee per byte, in thousandths of a base unit, so that low rates keep precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -75,6 +75,8 @@ pub enum MempoolReject {
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) tx: Transaction,
+    /// Its witness id, which compact blocks' short ids are made from.
+    pub(crate) wtxid: WtxId,
     pub(crate) fee: Amount,
     pub(crate) size: usize,
     pub(crate) rate: FeeRate,
@@ -175,7 +177,12 @@ impl Mempool {
         self.spent_by.get(outpoint).copied()
     }
 
-    /// All waiting transactions, in no particular order.
+    /// The transactions waiting with their witness ids, in no particular order.
+    pub fn with_wtxids(&self) -> impl Iterator<Item = (WtxId, &Transaction)> {
+        self.entries.values().map(|entry| (entry.wtxid, &entry.tx))
+    }
+
+    /// The transactions waiting, in no particular order.
     pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
         self.entries.values().map(|e| &e.tx)
     }
@@ -199,6 +206,7 @@ impl Mempool {
         next_height: u32,
         is_confirmed: impl Fn(&TxId) -> bool,
         params: &Params,
+        sig_cache: &SigCache,
     ) -> Result<TxId, MempoolReject> {
         let txid = tx.txid();
         if tx.is_coinbase() {
@@ -234,13 +242,14 @@ impl Mempool {
         let coins: Vec<Coin> = coins.into_iter().map(|c| Coin { height: c.height.min(next_height), ..c }).collect();
         let mut signatures = SigBatch::with_capacity(tx.inputs.len());
         let fee = check_spends(&tx, 0, &coins, next_height, params, &mut signatures)?;
-        signatures.verify_strict().map_err(|failure| peerchain_consensus::sig_failure_reason(failure).1)?;
-
+        // Security: the cheap fee check comes first, so that a flood of transactions paying
+        // too little costs no signature verification.
         let size = tx.encoded_len();
         let rate = FeeRate::of(fee, size);
         if rate < self.min_rate {
             return Err(MempoolReject::FeeTooLow { got: rate.units_per_byte(), min: self.min_rate.units_per_byte() });
         }
+        signatures.verify_strict().map_err(|failure| peerchain_consensus::sig_failure_reason(failure).1)?;
         if !evicted.is_empty() {
             let mut replaced_fees = Amount::ZERO;
             for id in &evicted {
@@ -258,11 +267,13 @@ impl Mempool {
                 self.remove_one(&id);
             }
         }
-        self.insert(txid, Entry { tx, fee, size, rate, sequence: 0 });
+        let wtxid = tx.wtxid();
+        self.insert(txid, Entry { tx, wtxid, fee, size, rate, sequence: 0 });
         self.trim();
         if !self.entries.contains_key(&txid) {
             return Err(MempoolReject::Full);
         }
+        sig_cache.insert_strictly_verified(&signatures);
         Ok(txid)
     }
 

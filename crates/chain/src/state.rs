@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::collections::VecDeque;
 
 use peerchain_consensus::{
-    BlockReject, CURRENT_VERSION, Params, ValidationError, check_block, check_header, coinbase_transaction,
+    BlockReject, CURRENT_VERSION, Params, SigCache, ValidationError, check_block, check_header, coinbase_transaction,
     connect_checked_block,
 };
 use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, OutPoint, Transaction, TxId};
@@ -85,7 +85,12 @@ pub(crate) struct ChainState {
     coins: CoinCache,
     coin_cache_bytes: usize,
     last_write_back: Instant,
+    /// Signatures the mempool verified, not verified again in a block.
+    sig_cache: Arc<SigCache>,
 }
+
+/// How many signatures the signature cache remembers (about 100 bytes each).
+const SIG_CACHE_ENTRIES: usize = 200_000;
 
 /// How many recently submitted blocks are kept decoded.
 const RECENT_BLOCKS: usize = 16;
@@ -130,6 +135,7 @@ impl ChainState {
             coins: CoinCache::default(),
             coin_cache_bytes: config.coin_cache_bytes,
             last_write_back: Instant::now(),
+            sig_cache: Arc::new(SigCache::new(SIG_CACHE_ENTRIES)),
         };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // Blocks stored but not connected when the node stopped, or connected after the last
@@ -223,7 +229,7 @@ impl ChainState {
 
     /// Accepts a full block: header checks, storage, and, if it makes a heavier chain,
     /// connection (with a reorganisation if needed).
-    pub(crate) fn submit_block(&mut self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {
+    pub(crate) fn submit_block(&mut self, block: Arc<Block>) -> Result<BlockOutcome, SubmitBlockError> {
         let hash = block.hash();
         if let Some(node) = self.index.get(&hash) {
             if node.entry.invalid {
@@ -257,7 +263,7 @@ impl ChainState {
         if self.recent.len() == RECENT_BLOCKS {
             self.recent.pop_front();
         }
-        self.recent.push_back((hash, Arc::new(block), Arc::new(txids)));
+        self.recent.push_back((hash, block, Arc::new(txids)));
         self.index.mark_has_data(hash);
         let before = self.index.tip();
         let disconnected = self.activate_best_chain()?;
@@ -314,6 +320,7 @@ impl ChainState {
             // Correctness: the coin cache changes with the store transaction, and is put back
             // if it aborts.
             let coins = &mut self.coins;
+            let sig_cache = &self.sig_cache;
             coins.begin();
             let result = self.store.write(durable, |w| -> Result<Vec<Transaction>, ReorgFailure> {
                 let mut returned = Vec::new();
@@ -333,8 +340,8 @@ impl ChainState {
                         ValidationError::View(e) => Error::Inconsistent(e.0).into(),
                     };
                     let view = CachedView { cache: coins, store: &*w };
-                    let pending =
-                        connect_checked_block(block, txids.to_vec(), height, &view, &params).map_err(invalid)?;
+                    let pending = connect_checked_block(block, txids.to_vec(), height, &view, &params, Some(sig_cache))
+                        .map_err(invalid)?;
                     // Correctness: the effects are written while the signatures are still being
                     // verified; a failure returns an error, which aborts the whole write.
                     w.connect(&hash, height, &pending.effects)?;
@@ -483,7 +490,7 @@ impl ChainState {
             Lookup::Unknown => matches!(reader.tx_location(txid), Ok(Some(_))),
         };
         let view = CachedView { cache: &self.coins, store: &*reader };
-        self.mempool.accept(tx, &view, next_height, is_confirmed, &self.params)
+        self.mempool.accept(tx, &view, next_height, is_confirmed, &self.params, &self.sig_cache)
     }
 
     /// A block template on the tip paying the reward and fees to `key_hash`.

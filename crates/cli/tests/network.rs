@@ -92,11 +92,55 @@ fn five_nodes_bootstrapped_in_a_line_agree_on_one_chain_and_relay_a_transaction_
     let tip = best_hash(&nodes[0]);
     wait_for("the far end to follow", Duration::from_secs(60), || (best_hash(&nodes[4]) == tip).then_some(()));
     assert_eq!(nodes[4].json(&["chain", "tx", &txid])["confirmations"], 1, "mined at one end, seen at the other");
+    // The block came as a compact announcement, rebuilt from the mempool the payment had
+    // reached, not downloaded.
+    let tip = tip.as_str().unwrap().to_owned();
+    assert!(
+        nodes[4].log().lines().any(|l| l.contains("block rebuilt from its compact announcement") && l.contains(&tip)),
+        "no compact rebuild of {tip} in the far node's log"
+    );
     let verify = nodes[4].cli(&["chain", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     for node in &mut nodes {
         node.stop();
     }
+}
+
+/// A transaction the receiver never had (its relay fee floor is higher) is the only one of a
+/// compact block it asks the announcer for; the rest comes from its mempool.
+#[test]
+fn a_compact_block_is_completed_with_the_transactions_the_receiver_lacked() {
+    let mut miner = TestNode::start("regtest", &[]);
+    let mut picky = TestNode::start_with_config(
+        "regtest",
+        "[chain]\nmin_relay_fee_rate = 1000\n",
+        &["--bootstrap", &miner.p2p_addr()],
+    );
+    wait_for("the two to connect", Duration::from_secs(30), || {
+        (picky.json(&["peers"]).as_array()?.len() == 1).then_some(())
+    });
+    miner.json(&["chain", "generate", "12"]);
+    let tip = best_hash(&miner);
+    wait_for("the picky node to sync", Duration::from_secs(60), || (best_hash(&picky) == tip).then_some(()));
+    let tx = spend_first_coinbase(&miner);
+    let txid = miner.json(&["chain", "send", &tx])["txid"].as_str().unwrap().to_owned();
+    // It pays about 43 units a byte: the picky node's mempool refuses it.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!picky.cli(&["chain", "tx", &txid]).status.success(), "the picky node does not hold the payment");
+
+    miner.json(&["chain", "generate", "1"]);
+    let tip = best_hash(&miner);
+    wait_for("the picky node to follow", Duration::from_secs(30), || (best_hash(&picky) == tip).then_some(()));
+    assert_eq!(picky.json(&["chain", "tx", &txid])["confirmations"], 1);
+    let tip = tip.as_str().unwrap().to_owned();
+    let log = picky.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("block rebuilt from its compact announcement") && l.contains(&tip))
+        .unwrap_or_else(|| panic!("no compact rebuild of {tip}:\n{log}"));
+    assert!(line.contains("fetched") && line.trim_end().ends_with('1'), "one transaction fetched: {line}");
+    miner.stop();
+    picky.stop();
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub mod validation;
 pub use difficulty::{RetargetInput, next_target};
 pub use params::{MEDIAN_TIME_SPAN, Params};
 pub use reject::{BlockReject, TxReject, ValidationError, ViewError};
-pub use signatures::{BATCH_SIZE, PipelinedVerifier, SigBatch, SigFailure, SigOrigin, SigSink};
+pub use signatures::{BATCH_SIZE, PipelinedVerifier, SigBatch, SigCache, SigFailure, SigOrigin, SigSink};
 pub use validation::{
     BlockEffects, CURRENT_VERSION, HeaderContext, PendingBlock, UtxoView, check_block, check_header, check_spends,
     check_transaction, coinbase_transaction, connect_block, connect_checked_block, median_time, sig_failure_reason,

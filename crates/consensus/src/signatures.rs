@@ -8,10 +8,19 @@
 //! fixed groups of [`BATCH_SIZE`], and every node, whatever its core count, verifies the same
 //! groups. Transactions entering the mempool are held to the stricter `verify_strict`, which
 //! implies passing in any group.
+//!
+//! The [`SigCache`] remembers signatures that passed `verify_strict` at mempool entry. A
+//! consensus group whose every signature is in it passes whatever the batch (each term of the
+//! batch equation is zero), so it is not verified again; a group with any other signature is
+//! verified whole, exactly as without a cache. Validity never depends on the cache.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use peerchain_primitives::PublicKey;
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 /// How many signatures form one consensus batch. 256 verifies about a fifth faster per
 /// signature than 64 with dalek's multiscalar multiplication, and a full block still makes
@@ -158,6 +167,71 @@ impl SigBatch {
     }
 }
 
+/// Signatures known to pass `verify_strict`, by the hash of key, message and signature;
+/// bounded, the oldest forgotten first (Bitcoin Core keeps such a cache so that a block of
+/// transactions its mempool checked connects without checking them again).
+#[derive(Debug)]
+pub struct SigCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug)]
+struct CacheInner {
+    known: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+    capacity: usize,
+}
+
+impl SigCache {
+    /// A cache of at most `capacity` signatures (about 100 bytes each).
+    pub fn new(capacity: usize) -> Self {
+        Self { inner: Mutex::new(CacheInner { known: HashSet::new(), order: VecDeque::new(), capacity }) }
+    }
+
+    fn entry(key: &PublicKey, message: &[u8; 32], signature: &Signature) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(key.0);
+        hasher.update(message);
+        hasher.update(signature.to_bytes());
+        hasher.finalize().into()
+    }
+
+    /// Remembers every signature of `batch`, which must have passed
+    /// [`SigBatch::verify_strict`].
+    pub fn insert_strictly_verified(&self, batch: &SigBatch) {
+        let entries: Vec<[u8; 32]> =
+            (0..batch.len()).map(|i| Self::entry(&batch.keys[i], &batch.messages[i], &batch.signatures[i])).collect();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            if inner.known.insert(entry) {
+                inner.order.push_back(entry);
+            }
+            while inner.order.len() > inner.capacity {
+                let Some(oldest) = inner.order.pop_front() else { break };
+                inner.known.remove(&oldest);
+            }
+        }
+    }
+
+    /// Whether every signature of `batch` is remembered.
+    fn holds_all(&self, batch: &SigBatch) -> bool {
+        let entries: Vec<[u8; 32]> =
+            (0..batch.len()).map(|i| Self::entry(&batch.keys[i], &batch.messages[i], &batch.signatures[i])).collect();
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.iter().all(|entry| inner.known.contains(entry))
+    }
+
+    /// How many signatures it holds.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).order.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What the verification tasks of one block have found so far.
 #[derive(Default)]
 struct Progress {
@@ -174,17 +248,29 @@ pub struct PipelinedVerifier {
     current: SigBatch,
     next_group: usize,
     progress: std::sync::Arc<(std::sync::Mutex<Progress>, std::sync::Condvar)>,
+    cache: Option<Arc<SigCache>>,
+    /// Groups found whole in the cache, not verified again.
+    cached_groups: usize,
 }
 
 impl Default for PipelinedVerifier {
     fn default() -> Self {
-        Self { current: SigBatch::with_capacity(BATCH_SIZE), next_group: 0, progress: Default::default() }
+        Self {
+            current: SigBatch::with_capacity(BATCH_SIZE),
+            next_group: 0,
+            progress: Default::default(),
+            cache: None,
+            cached_groups: 0,
+        }
     }
 }
 
 impl std::fmt::Debug for PipelinedVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipelinedVerifier").field("groups", &self.next_group).finish()
+        f.debug_struct("PipelinedVerifier")
+            .field("groups", &self.next_group)
+            .field("cached_groups", &self.cached_groups)
+            .finish()
     }
 }
 
@@ -203,10 +289,26 @@ impl PipelinedVerifier {
         Self::default()
     }
 
+    /// A verifier that skips groups whose every signature `cache` holds.
+    pub fn with_cache(cache: Arc<SigCache>) -> Self {
+        Self { cache: Some(cache), ..Self::default() }
+    }
+
+    /// How many groups were found whole in the cache so far.
+    pub fn cached_groups(&self) -> usize {
+        self.cached_groups
+    }
+
     fn dispatch(&mut self) {
         let group = std::mem::replace(&mut self.current, SigBatch::with_capacity(BATCH_SIZE));
         let index = self.next_group;
         self.next_group += 1;
+        // Correctness: strictly valid signatures pass in any batch, so a group made only of
+        // them passes; any other group is verified whole, as without a cache.
+        if self.cache.as_ref().is_some_and(|cache| cache.holds_all(&group)) {
+            self.cached_groups += 1;
+            return;
+        }
         let progress = self.progress.clone();
         progress.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pending += 1;
         rayon::spawn(move || {
@@ -224,7 +326,7 @@ impl PipelinedVerifier {
     }
 
     /// Waits for every group; the failure of the earliest failing group, if any.
-    pub fn finish(mut self) -> Result<(), SigFailure> {
+    pub fn finish(&mut self) -> Result<(), SigFailure> {
         if !self.current.is_empty() {
             self.dispatch();
         }
@@ -294,6 +396,66 @@ mod tests {
             verifier.push(batch.keys[i], batch.messages[i], batch.signatures[i], batch.origins[i]);
         }
         verifier.finish()
+    }
+
+    fn pipelined_with(batch: &SigBatch, cache: &Arc<SigCache>) -> (Result<(), SigFailure>, usize) {
+        let mut verifier = PipelinedVerifier::with_cache(cache.clone());
+        for i in 0..batch.len() {
+            verifier.push(batch.keys[i], batch.messages[i], batch.signatures[i], batch.origins[i]);
+        }
+        let result = verifier.finish();
+        (result, verifier.cached_groups())
+    }
+
+    /// The first `n` signatures of `batch` as a batch of their own.
+    fn prefix(batch: &SigBatch, n: usize) -> SigBatch {
+        let mut out = SigBatch::new();
+        for i in 0..n {
+            out.push(batch.keys[i], batch.messages[i], batch.signatures[i], batch.origins[i]);
+        }
+        out
+    }
+
+    #[test]
+    fn cached_groups_are_skipped_and_a_bad_signature_is_still_found() {
+        let batch = batch_of(600, None);
+        let cache = Arc::new(SigCache::new(10_000));
+        assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 0));
+        // The first two groups' signatures passed the mempool: only the third is verified.
+        let mempool = prefix(&batch, 2 * BATCH_SIZE);
+        assert_eq!(mempool.verify_strict(), Ok(()));
+        cache.insert_strictly_verified(&mempool);
+        assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 2));
+        // A bad signature in the uncached group is still caught...
+        let bad = batch_of(600, Some(550));
+        assert_eq!(
+            pipelined_with(&bad, &cache).0,
+            Err(SigFailure::BadSignature(SigOrigin { tx_index: 550, input: 0 }))
+        );
+        // ...and so is one in a group where all others are cached: that group is verified whole.
+        let bad = batch_of(600, Some(100));
+        assert_eq!(
+            pipelined_with(&bad, &cache),
+            (Err(SigFailure::BadSignature(SigOrigin { tx_index: 100, input: 0 })), 1)
+        );
+    }
+
+    #[test]
+    fn the_cache_forgets_its_oldest_beyond_capacity() {
+        let batch = batch_of(300, None);
+        let cache = Arc::new(SigCache::new(BATCH_SIZE));
+        cache.insert_strictly_verified(&batch);
+        assert_eq!(cache.len(), BATCH_SIZE);
+        // The first group's oldest 44 are gone: it is verified again; the second (the last 44)
+        // is still known.
+        assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 1));
+        let recent = SigBatch {
+            keys: batch.keys[44..].to_vec(),
+            messages: batch.messages[44..].to_vec(),
+            signatures: batch.signatures[44..].to_vec(),
+            origins: batch.origins[44..].to_vec(),
+        };
+        assert_eq!(pipelined_with(&recent, &cache), (Ok(()), 1));
     }
 
     #[test]

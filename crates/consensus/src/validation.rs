@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::params::Params;
 use crate::reject::{BlockReject, TxReject, ValidationError, ViewError};
-use crate::signatures::{PipelinedVerifier, SigFailure, SigOrigin, SigSink};
+use crate::signatures::{PipelinedVerifier, SigCache, SigFailure, SigOrigin, SigSink};
 
 /// The only block and transaction version so far.
 pub const CURRENT_VERSION: u32 = 1;
@@ -298,7 +298,7 @@ pub fn connect_block(
     params: &Params,
 ) -> Result<BlockEffects, ValidationError> {
     let txids = check_block(block, params)?;
-    connect_checked_block(block, txids, height, view, params)?.finish()
+    connect_checked_block(block, txids, height, view, params, None)?.finish()
 }
 
 /// A block whose every rule but its signatures has been checked, with its signatures being
@@ -315,7 +315,7 @@ pub struct PendingBlock {
 impl PendingBlock {
     /// Waits for the signatures; the effects if they all verify.
     pub fn finish(self) -> Result<BlockEffects, ValidationError> {
-        let PendingBlock { effects, hash, verifier } = self;
+        let PendingBlock { effects, hash, mut verifier } = self;
         verifier.finish().map_err(|failure| {
             let (origin, reason) = sig_failure_reason(failure);
             BlockReject::Transaction { hash, txid: effects.txids[origin.tx_index as usize], reason }
@@ -327,12 +327,14 @@ impl PendingBlock {
 /// [`connect_block`] for a block that already passed [`check_block`], which returned `txids`:
 /// checks every rule but the signatures, whose verification runs on while the caller applies
 /// the effects; the caller must not commit them before [`PendingBlock::finish`] succeeds.
+/// Groups of signatures all held by `sig_cache` are not verified again.
 pub fn connect_checked_block(
     block: &Block,
     txids: Vec<TxId>,
     height: u32,
     view: &impl UtxoView,
     params: &Params,
+    sig_cache: Option<&std::sync::Arc<SigCache>>,
 ) -> Result<PendingBlock, ValidationError> {
     let hash = block.hash();
     let coinbase = &block.transactions[0];
@@ -348,7 +350,10 @@ pub fn connect_checked_block(
     let mut created: HashMap<OutPoint, Coin> = HashMap::with_capacity(input_count * 2);
     let mut spent_from_view: Vec<(OutPoint, Coin)> = Vec::with_capacity(input_count);
     let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
-    let mut signatures = PipelinedVerifier::new();
+    let mut signatures = match sig_cache {
+        Some(cache) => PipelinedVerifier::with_cache(cache.clone()),
+        None => PipelinedVerifier::new(),
+    };
     let mut fees = Amount::ZERO;
     let mut coins: Vec<Coin> = Vec::new();
 

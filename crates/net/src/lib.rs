@@ -29,11 +29,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub use files::{FileRequest, FileResponse, Hit, Provider};
+pub use libp2p::gossipsub::MessageId;
 pub use libp2p::identity::Keypair;
 pub use libp2p::kad::RecordKey as DhtKey;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
-pub use protocol::{Request, Response, Status};
+pub use protocol::{Announcement, Request, Response, Status};
 
 /// Network settings.
 #[derive(Debug, Clone)]
@@ -378,7 +379,7 @@ const ENOUGH_PROVIDERS: usize = 20;
 fn topic(network: &str, topic: Topic) -> gossipsub::IdentTopic {
     match topic {
         Topic::Transactions => gossipsub::IdentTopic::new(format!("/peerchain/{network}/tx/1")),
-        Topic::Blocks => gossipsub::IdentTopic::new(format!("/peerchain/{network}/block/1")),
+        Topic::Blocks => gossipsub::IdentTopic::new(format!("/peerchain/{network}/block/2")),
     }
 }
 

@@ -1,10 +1,13 @@
 //! The request-response protocol peers sync with: status, headers after a locator, blocks
-//! by hash. Messages use the canonical encoding; every read is capped before it is decoded.
+//! by hash, the transactions of a compact block a peer could not rebuild; and the block
+//! announcements of the gossip topic. Messages use the canonical encoding; every read is
+//! capped before it is decoded.
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
+use peerchain_primitives::compact::MAX_COMPACT_TRANSACTIONS;
 use peerchain_primitives::encode::{Reader, Sink, put_list, put_varint};
-use peerchain_primitives::{BlockHash, BlockHeader, Decode, DecodeError, Encode, Work};
+use peerchain_primitives::{BlockHash, BlockHeader, CompactBlock, Decode, DecodeError, Encode, Transaction, Work};
 
 /// Most headers in one response.
 pub const MAX_HEADERS: usize = 2_000;
@@ -12,6 +15,9 @@ pub const MAX_HEADERS: usize = 2_000;
 pub const MAX_BLOCKS_PER_REQUEST: usize = 8;
 /// Most locator hashes in a request.
 pub const MAX_LOCATOR: usize = 64;
+/// Most transactions of a compact block asked for in one request: beyond, the whole block is
+/// cheaper to fetch.
+pub const MAX_BLOCK_TRANSACTIONS_REQUEST: usize = 8_000;
 /// The largest request on the wire.
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 /// The largest response on the wire: a full batch of maximal blocks.
@@ -44,6 +50,14 @@ pub enum Request {
     },
     /// These blocks, in this order.
     GetBlocks(Vec<BlockHash>),
+    /// Transactions of a block by their positions after the coinbase (slot `i` is the
+    /// block's transaction `i + 1`), for a compact block the asker could not rebuild.
+    GetBlockTransactions {
+        /// The block.
+        block: BlockHash,
+        /// Slots, in increasing order.
+        slots: Vec<u32>,
+    },
 }
 
 /// A response from a peer.
@@ -57,6 +71,42 @@ pub enum Response {
     Blocks(Vec<Vec<u8>>),
     /// The peer refuses, saying why.
     Refused(String),
+    /// The transactions asked for, in the order asked.
+    Transactions(Vec<Transaction>),
+}
+
+/// What a node says on the blocks gossip topic about a new tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// Just the header: peers fetch the block by request.
+    Header(BlockHeader),
+    /// The compact block: peers rebuild it from their mempools.
+    Compact(CompactBlock),
+}
+
+impl Encode for Announcement {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        match self {
+            Announcement::Header(header) => {
+                sink.put(&[0]);
+                header.encode_to(sink);
+            }
+            Announcement::Compact(compact) => {
+                sink.put(&[1]);
+                compact.encode_to(sink);
+            }
+        }
+    }
+}
+
+impl Decode for Announcement {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("announcement")? {
+            0 => Ok(Announcement::Header(BlockHeader::decode(reader)?)),
+            1 => Ok(Announcement::Compact(CompactBlock::decode(reader)?)),
+            tag => Err(DecodeError::UnknownTag { what: "announcement", tag }),
+        }
+    }
 }
 
 impl Encode for Status {
@@ -95,6 +145,11 @@ impl Encode for Request {
                 sink.put(&[2]);
                 put_list(sink, hashes);
             }
+            Request::GetBlockTransactions { block, slots } => {
+                sink.put(&[3]);
+                block.encode_to(sink);
+                put_list(sink, slots);
+            }
         }
     }
 }
@@ -108,6 +163,10 @@ impl Decode for Request {
                 max: reader.u32("max headers")?,
             }),
             2 => Ok(Request::GetBlocks(reader.list("block hashes", MAX_BLOCKS_PER_REQUEST)?)),
+            3 => Ok(Request::GetBlockTransactions {
+                block: BlockHash::decode(reader)?,
+                slots: reader.list("slots", MAX_BLOCK_TRANSACTIONS_REQUEST)?,
+            }),
             tag => Err(DecodeError::UnknownTag { what: "request", tag }),
         }
     }
@@ -135,6 +194,10 @@ impl Encode for Response {
                 sink.put(&[3]);
                 peerchain_primitives::encode::put_bytes(sink, reason.as_bytes());
             }
+            Response::Transactions(transactions) => {
+                sink.put(&[4]);
+                put_list(sink, transactions);
+            }
         }
     }
 }
@@ -156,6 +219,7 @@ impl Decode for Response {
                 let bytes = reader.bytes("refusal", 1_000)?;
                 Ok(Response::Refused(String::from_utf8_lossy(bytes).into_owned()))
             }
+            4 => Ok(Response::Transactions(reader.list("transactions", MAX_COMPACT_TRANSACTIONS)?)),
             tag => Err(DecodeError::UnknownTag { what: "response", tag }),
         }
     }
@@ -271,6 +335,7 @@ mod tests {
             Request::Status(status),
             Request::GetHeaders { locator: vec![BlockHash([4; 32]); 3], max: 2000 },
             Request::GetBlocks(vec![BlockHash([5; 32])]),
+            Request::GetBlockTransactions { block: BlockHash([6; 32]), slots: vec![0, 4, 9] },
         ];
         for request in requests {
             assert_eq!(Request::from_bytes(&request.to_bytes()), Ok(request));
@@ -285,5 +350,21 @@ mod tests {
         put_varint(&mut too_many, (MAX_BLOCKS_PER_REQUEST + 1) as u64);
         too_many.extend(std::iter::repeat_n(0u8, 32 * (MAX_BLOCKS_PER_REQUEST + 1)));
         assert!(matches!(Request::from_bytes(&too_many), Err(DecodeError::TooLong { .. })));
+        let mut too_many_slots = vec![3u8];
+        too_many_slots.extend_from_slice(&[6; 32]);
+        put_varint(&mut too_many_slots, (MAX_BLOCK_TRANSACTIONS_REQUEST + 1) as u64);
+        assert!(matches!(Request::from_bytes(&too_many_slots), Err(DecodeError::TooLong { .. })));
+        let header = BlockHeader {
+            version: 1,
+            prev_hash: BlockHash([7; 32]),
+            merkle_root: Default::default(),
+            time: 9,
+            bits: peerchain_primitives::CompactTarget(0x207f_ffff),
+            nonce: 1,
+        };
+        let announcement = Announcement::Header(header);
+        assert_eq!(Announcement::from_bytes(&announcement.to_bytes()), Ok(announcement));
+        assert!(Announcement::from_bytes(&header.to_bytes()).is_err(), "a bare header is not an announcement");
+        assert!(Announcement::from_bytes(&[2]).is_err());
     }
 }

@@ -42,7 +42,7 @@ impl Default for FilesConfig {
 }
 
 /// The `[network]` section.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
     /// Multiaddrs to listen on; all interfaces on the network's port (TCP and QUIC) if empty.
@@ -55,6 +55,9 @@ pub struct NetworkConfig {
     pub max_inbound: Option<u32>,
     /// Most inbound connections from one IP address, loopback aside (8 if unset).
     pub max_inbound_per_ip: Option<u32>,
+    /// Announce new blocks compactly (header, coinbase, short transaction ids) rather than
+    /// by header alone; peers understand both.
+    pub compact_blocks: bool,
 }
 
 /// The `[chain]` section.
@@ -75,6 +78,19 @@ impl Default for ChainConfig {
             mempool_max_mib: 300,
             min_relay_fee_rate: 1,
             coin_cache_mib: peerchain_chain::DEFAULT_COIN_CACHE_BYTES >> 20,
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            no_mdns: false,
+            max_inbound: None,
+            max_inbound_per_ip: None,
+            compact_blocks: true,
         }
     }
 }

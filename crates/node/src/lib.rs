@@ -166,7 +166,7 @@ fn start_network(
             }
         }
     });
-    tokio::spawn(sync::Sync::new(chain, net.clone()).run(sync_receiver, cancel));
+    tokio::spawn(sync::Sync::new(chain, net.clone(), config.network.compact_blocks).run(sync_receiver, cancel));
     let starting = files.clone();
     tokio::spawn(async move { starting.start().await });
     Ok((net, files))

@@ -1,14 +1,17 @@
 //! Routes network events to the chain: the status handshake, headers-first sync, parallel
 //! block download, and gossip of transactions and block announcements (validated before they
-//! are relayed).
+//! are relayed). New blocks are announced compactly (BIP 152's idea): header, coinbase and
+//! short ids; a peer rebuilds the block from its mempool, asks the announcer only for the
+//! transactions it lacks, and relays the announcement once it holds the whole block.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerchain_chain::{BlockOutcome, MempoolReject, SubmitBlockError, SubmitTxError};
-use peerchain_net::protocol::{MAX_BLOCKS_PER_REQUEST, MAX_HEADERS};
-use peerchain_net::{Event, Peer, Request, Response, Status, Topic, Verdict};
-use peerchain_primitives::{Block, BlockHash, BlockHeader, Decode, Encode, Transaction};
+use peerchain_net::protocol::{MAX_BLOCK_TRANSACTIONS_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS};
+use peerchain_net::{Announcement, Event, MessageId, Peer, Request, Response, Status, Topic, Verdict};
+use peerchain_primitives::{Block, BlockHash, CompactBlock, Decode, Encode, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -119,6 +122,24 @@ enum Done {
     Blocks(Peer, Vec<BlockHash>, Result<Vec<BlockHash>, (Offence, String)>),
 }
 
+/// The missing transactions of a compact block arrived (or did not): the gossip message to
+/// give a verdict on, who sent it, and the block if it could be completed.
+struct Rebuilt {
+    id: MessageId,
+    source: Peer,
+    hash: BlockHash,
+    block: Result<Block, String>,
+    /// How many of its transactions came from the announcer rather than the mempool.
+    fetched: usize,
+}
+
+/// How many recently rebuilt blocks are kept to answer peers' requests for their
+/// transactions while they are still being connected.
+const REBUILT_BLOCKS: usize = 8;
+
+/// How long the announcer of a compact block has to send the transactions it lacks.
+const COMPACT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) struct Sync {
     chain: peerchain_chain::Handle,
     net: peerchain_net::Handle,
@@ -136,15 +157,22 @@ pub(crate) struct Sync {
     announced: std::collections::VecDeque<BlockHash>,
     done_sender: mpsc::Sender<Done>,
     done: mpsc::Receiver<Done>,
+    /// Whether new tips are announced as compact blocks (else as headers).
+    compact: bool,
+    /// Blocks rebuilt from compact announcements, newest last.
+    rebuilt: VecDeque<Arc<Block>>,
+    rebuilt_sender: mpsc::Sender<Rebuilt>,
+    rebuilt_results: mpsc::Receiver<Rebuilt>,
 }
 
 /// How many announcers and announced tips are remembered.
 const REMEMBERED: usize = 4_096;
 
 impl Sync {
-    pub(crate) fn new(chain: peerchain_chain::Handle, net: peerchain_net::Handle) -> Self {
+    pub(crate) fn new(chain: peerchain_chain::Handle, net: peerchain_net::Handle, compact: bool) -> Self {
         let genesis = chain.params().genesis_hash();
         let (done_sender, done) = mpsc::channel(256);
+        let (rebuilt_sender, rebuilt_results) = mpsc::channel(64);
         Self {
             chain,
             net,
@@ -157,6 +185,10 @@ impl Sync {
             announced: std::collections::VecDeque::new(),
             done_sender,
             done,
+            compact,
+            rebuilt: VecDeque::new(),
+            rebuilt_sender,
+            rebuilt_results,
         }
     }
 
@@ -176,6 +208,7 @@ impl Sync {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
+                Some(rebuilt) = self.rebuilt_results.recv() => self.rebuilt_block(rebuilt).await,
                 Some(done) = self.done.recv() => {
                     // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
                     let fetch_now = matches!(done, Done::Headers(..) | Done::Blocks(..));
@@ -209,12 +242,18 @@ impl Sync {
         }
     }
 
-    /// Announces a new tip's header, unless it is old (a node catching up stays quiet).
+    /// Announces a new tip, compactly or by its header, unless it is old (a node catching up
+    /// stays quiet). Every node that connects the block announces the same bytes, which
+    /// gossip's content-hash ids let through once.
     async fn announce(&self, hash: BlockHash) {
         let Ok(Some((block, _, _))) = self.chain.block(&hash) else { return };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if block.header.time + 3600 > now {
-            self.net.publish(Topic::Blocks, block.header.to_bytes()).await;
+            let announcement = match CompactBlock::of(&block) {
+                Some(compact) if self.compact => Announcement::Compact(compact),
+                _ => Announcement::Header(block.header),
+            };
+            self.net.publish(Topic::Blocks, announcement.to_bytes()).await;
         }
     }
 
@@ -259,31 +298,123 @@ impl Sync {
                 }
             }
             Event::Gossip { topic: Topic::Blocks, data, source, id } => {
-                let verdict = match BlockHeader::from_bytes(&data) {
-                    Err(_) => Verdict::Reject,
-                    Ok(header) => match self.chain.submit_headers(vec![header]).await {
-                        Ok(outcome) if outcome.new > 0 => {
-                            if self.announced_by.len() >= REMEMBERED {
-                                self.announced_by.clear();
+                let (header, compact) = match Announcement::from_bytes(&data) {
+                    Ok(Announcement::Header(header)) => (header, None),
+                    Ok(Announcement::Compact(compact)) => (compact.header, Some(compact)),
+                    Err(_) => {
+                        self.net.report(id, source, Verdict::Reject).await;
+                        self.penalise(source, Offence::Malformed, "undecodable block announcement");
+                        return;
+                    }
+                };
+                let verdict = match self.chain.submit_headers(vec![header]).await {
+                    Ok(outcome) => {
+                        if self.announced_by.len() >= REMEMBERED {
+                            self.announced_by.clear();
+                        }
+                        // Correctness: the announcer has the block now; its status from the
+                        // handshake may be older.
+                        self.announced_by.insert(header.hash(), source);
+                        match compact {
+                            Some(compact) if !self.has_block(&header.hash()) => {
+                                // The verdict waits for the whole block.
+                                self.rebuild(compact, id, source).await;
+                                return;
                             }
-                            self.announced_by.insert(header.hash(), source);
-                            // Correctness: the announcer has the block now; its status from the
-                            // handshake may be older.
-                            Verdict::Accept
+                            _ if outcome.new > 0 => Verdict::Accept,
+                            _ => Verdict::Ignore,
                         }
-                        Ok(_) => Verdict::Ignore,
-                        Err(SubmitBlockError::UnknownParent { .. }) => {
-                            self.sync_headers(source);
-                            Verdict::Ignore
-                        }
-                        Err(SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_)) => Verdict::Reject,
-                        Err(_) => Verdict::Ignore,
-                    },
+                    }
+                    Err(SubmitBlockError::UnknownParent { .. }) => {
+                        self.sync_headers(source);
+                        Verdict::Ignore
+                    }
+                    Err(SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_)) => Verdict::Reject,
+                    Err(_) => Verdict::Ignore,
                 };
                 self.net.report(id, source, verdict).await;
                 if verdict == Verdict::Reject {
                     self.penalise(source, Offence::Invalid, "invalid block announcement");
                 }
+                self.fetch().await;
+            }
+        }
+    }
+
+    fn has_block(&self, hash: &BlockHash) -> bool {
+        self.rebuilt.iter().any(|b| b.header.hash() == *hash) || matches!(self.chain.block(hash), Ok(Some(_)))
+    }
+
+    /// Rebuilds a compactly announced block from the mempool; the transactions it lacks are
+    /// asked of the announcer by a task that reports back with [`Done::Compact`].
+    async fn rebuild(&mut self, compact: CompactBlock, id: MessageId, source: Peer) {
+        let hash = compact.header.hash();
+        let compact = Arc::new(compact);
+        let Ok(slots) = self.chain.match_compact(compact.clone()).await else { return };
+        let missing: Vec<u32> = slots.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| i as u32).collect();
+        debug!(%hash, transactions = slots.len(), missing = missing.len(), "compact block");
+        if missing.is_empty() {
+            let block = compact.assemble(slots).ok_or_else(|| "incomplete".to_owned());
+            self.rebuilt_block(Rebuilt { id, source, hash, block, fetched: 0 }).await;
+            return;
+        }
+        if missing.len() > MAX_BLOCK_TRANSACTIONS_REQUEST {
+            let block = Err(format!("{} transactions missing", missing.len()));
+            self.rebuilt_block(Rebuilt { id, source, hash, block, fetched: 0 }).await;
+            return;
+        }
+        let (net, done) = (self.net.clone(), self.rebuilt_sender.clone());
+        tokio::spawn(async move {
+            let request = Request::GetBlockTransactions { block: hash, slots: missing.clone() };
+            let block = match tokio::time::timeout(COMPACT_TIMEOUT, net.request(source, request)).await {
+                Ok(Ok(Response::Transactions(found))) if found.len() == missing.len() => {
+                    let mut slots = slots;
+                    for (slot, tx) in missing.iter().zip(found) {
+                        slots[*slot as usize] = Some(tx);
+                    }
+                    compact.assemble(slots).ok_or_else(|| "incomplete".to_owned())
+                }
+                Ok(Ok(other)) => Err(format!("answered block transactions with {other:?}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no transactions within {COMPACT_TIMEOUT:?}")),
+            };
+            let _ = done.send(Rebuilt { id, source, hash, block, fetched: missing.len() }).await;
+        });
+    }
+
+    /// A compact block is whole (or cannot be made so): relay the announcement and connect
+    /// the block, or fall back to downloading it.
+    async fn rebuilt_block(&mut self, Rebuilt { id, source, hash, block, fetched }: Rebuilt) {
+        // A short-id collision or a peer's wrong transactions show as a merkle mismatch: the
+        // block is then downloaded whole, nobody is blamed.
+        let block = block.and_then(|block| {
+            if block.compute_merkle_root() == block.header.merkle_root {
+                Ok(block)
+            } else {
+                Err("rebuilt transactions do not match the merkle root".to_owned())
+            }
+        });
+        match block {
+            Ok(block) => {
+                info!(%hash, transactions = block.transactions.len(), fetched, "block rebuilt from its compact announcement");
+                self.net.report(id, source, Verdict::Accept).await;
+                let block = Arc::new(block);
+                if self.rebuilt.len() == REBUILT_BLOCKS {
+                    self.rebuilt.pop_front();
+                }
+                self.rebuilt.push_back(block.clone());
+                let chain = self.chain.clone();
+                tokio::spawn(async move {
+                    match chain.submit_block(block).await {
+                        Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
+                        Ok(_) => {}
+                        Err(e) => warn!(%hash, error = %e, "rebuilt block not taken"),
+                    }
+                });
+            }
+            Err(reason) => {
+                debug!(%hash, %reason, "compact block not rebuilt; downloading it");
+                self.net.report(id, source, Verdict::Ignore).await;
                 self.fetch().await;
             }
         }
@@ -302,6 +433,20 @@ impl Sync {
             Request::GetBlocks(hashes) => {
                 let blocks = hashes.iter().filter_map(|h| self.chain.block_bytes(h).ok().flatten()).collect();
                 Response::Blocks(blocks)
+            }
+            Request::GetBlockTransactions { block, slots } => {
+                let found = match self.rebuilt.iter().find(|b| b.header.hash() == block) {
+                    Some(rebuilt) => Some(rebuilt.clone()),
+                    None => self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)),
+                };
+                let Some(found) = found else { return Response::Refused("unknown block".into()) };
+                // Slot i is the transaction after the coinbase at i.
+                let transactions: Option<Vec<Transaction>> =
+                    slots.iter().map(|slot| found.transactions.get(*slot as usize + 1).cloned()).collect();
+                match transactions {
+                    Some(transactions) => Response::Transactions(transactions),
+                    None => Response::Refused("no such transaction in the block".into()),
+                }
             }
         }
     }

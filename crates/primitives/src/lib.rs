@@ -7,6 +7,7 @@
 pub mod address;
 pub mod amount;
 pub mod block;
+pub mod compact;
 pub mod encode;
 pub mod hash;
 pub mod keys;
@@ -20,6 +21,7 @@ pub mod arbitrary;
 pub use address::{Address, AddressError};
 pub use amount::{Amount, ParseAmountError, UNITS_PER_COIN};
 pub use block::{Block, BlockHeader, merkle_root};
+pub use compact::{CompactBlock, ShortId};
 pub use encode::{Decode, DecodeError, Encode};
 pub use hash::{BlockHash, ContentId, KeyHash, LockHash, MerkleRoot, TokenId, TxId, WtxId};
 pub use keys::{PublicKey, SecretKey, Signature};
