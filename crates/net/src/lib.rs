@@ -21,8 +21,8 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, identity, kad,
-    mdns, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
+    identity, kad, mdns, noise, ping, relay, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,7 @@ pub use files::{FileRequest, FileResponse, Hit, Provider};
 pub use libp2p::gossipsub::MessageId;
 pub use libp2p::identity::Keypair;
 pub use libp2p::kad::RecordKey as DhtKey;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
 pub use protocol::{Announcement, Request, Response, Status};
@@ -65,6 +66,18 @@ pub struct Config {
     pub sync_requests: (f64, f64),
     /// Where the ban list is kept across restarts (none: in memory only).
     pub ban_file: Option<std::path::PathBuf>,
+    /// Relays (multiaddrs with `/p2p/<peer id>`) to be reachable through: for a node behind a
+    /// NAT, which peers then reach through the relay and upgrade to a direct connection by
+    /// hole punching.
+    pub relays: Vec<Multiaddr>,
+    /// Whether to serve as a relay for others (circuit relay v2, with libp2p's limits: a
+    /// relayed connection lasts 2 minutes and carries 128 KiB, enough to meet and punch a
+    /// hole, not for bulk data). A relay serves once it knows an address others reach it at:
+    /// one AutoNAT confirms, or one of `external_addrs`.
+    pub relay_server: bool,
+    /// Addresses others reach this node at, when it knows them (a public IP and port
+    /// forwarded to it); otherwise AutoNAT finds out.
+    pub external_addrs: Vec<Multiaddr>,
 }
 
 impl Config {
@@ -88,6 +101,9 @@ impl Config {
             // what this stops.
             sync_requests: (200.0, 400.0),
             ban_file: None,
+            relays: Vec::new(),
+            relay_server: true,
+            external_addrs: Vec::new(),
         }
     }
 }
@@ -340,6 +356,10 @@ struct Behaviour {
     banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
     ip_limit: limits::IpLimit,
+    relay_client: relay::client::Behaviour,
+    relay: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -396,7 +416,9 @@ pub fn spawn(
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| build(&e))?
         .with_quic()
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| build(&e))?
+        .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established_incoming(Some(config.max_inbound))
@@ -454,6 +476,10 @@ pub fn spawn(
                 banned: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(limits),
                 ip_limit: limits::IpLimit::new(config.max_inbound_per_ip, config.limit_loopback),
+                relay_client,
+                relay: Toggle::from(config.relay_server.then(|| relay::Behaviour::new(peer, relay::Config::default()))),
+                dcutr: dcutr::Behaviour::new(peer),
+                autonat: autonat::Behaviour::new(peer, autonat::Config::default()),
                 identify: identify::Behaviour::new(
                     identify::Config::new(format!("/peerchain/{network}/1"), key.public())
                         .with_agent_version(format!("peerchain/{}", env!("CARGO_PKG_VERSION"))),
@@ -478,6 +504,15 @@ pub fn spawn(
         if let Err(e) = swarm.dial(address.clone()) {
             warn!(%address, error = %e, "cannot dial bootstrap peer");
         }
+    }
+    for address in &config.external_addrs {
+        swarm.add_external_address(address.clone());
+    }
+    // Reachable through each relay: listening on a circuit address dials the relay and
+    // reserves a slot there; peers dial `<relay>/p2p-circuit/p2p/<us>`.
+    for relay in &config.relays {
+        let circuit = relay.clone().with(libp2p::multiaddr::Protocol::P2pCircuit);
+        swarm.listen_on(circuit.clone()).map_err(|e| StartError::Listen { address: circuit, reason: e.to_string() })?;
     }
     let bans = limits::BanList::load(config.ban_file.as_deref());
     for peer in bans.peers() {
@@ -919,6 +954,18 @@ impl Task {
                         query.finish();
                     }
                 }
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal: false,
+                ..
+            }) => info!(relay = %relay_peer_id, "reachable through a relay"),
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => info!(peer = %remote_peer_id, "direct connection made by hole punching"),
+                Err(e) => debug!(peer = %remote_peer_id, error = %e, "hole punching failed; staying relayed"),
+            },
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                info!(status = ?new, "reachability");
             }
             _ => {}
         }

@@ -87,6 +87,10 @@ impl IpLimit {
     }
 
     fn limited_ip(&self, remote: &Multiaddr) -> Option<IpAddr> {
+        // A relayed connection's address is the relay's: its peers are not one machine.
+        if remote.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+            return None;
+        }
         ip_of(remote).filter(|ip| self.limit_loopback || !ip.is_loopback())
     }
 

@@ -58,6 +58,14 @@ pub struct NetworkConfig {
     /// Announce new blocks compactly (header, coinbase, short transaction ids) rather than
     /// by header alone; peers understand both.
     pub compact_blocks: bool,
+    /// Relays to be reachable through (multiaddrs with `/p2p/<peer id>`), for a node behind
+    /// a NAT.
+    pub relays: Vec<String>,
+    /// Serve as a relay for others (on by default; it serves once it knows an address
+    /// others reach it at).
+    pub relay_server: bool,
+    /// Addresses others reach this node at (a public IP and a forwarded port), if known.
+    pub external_addrs: Vec<String>,
 }
 
 /// The `[chain]` section.
@@ -91,6 +99,9 @@ impl Default for NetworkConfig {
             max_inbound: None,
             max_inbound_per_ip: None,
             compact_blocks: true,
+            relays: Vec::new(),
+            relay_server: true,
+            external_addrs: Vec::new(),
         }
     }
 }
