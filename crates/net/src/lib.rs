@@ -627,7 +627,9 @@ impl Task {
         let mut walk = tokio::time::interval(Duration::from_secs(60));
         // Correctness: a bootstrap peer that was not listening yet (peers started together),
         // or that restarted, is dialled again until it answers, as Bitcoin Core's addnode.
-        let mut redial = tokio::time::interval(REDIAL_INTERVAL);
+        // Correctness: not at once, while the first dials are still under way: a second
+        // connection to each bootstrap peer would take two of its inbound slots.
+        let mut redial = tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_INTERVAL, REDIAL_INTERVAL);
         loop {
             tokio::select! {
                 biased;

@@ -164,3 +164,24 @@ async fn a_ban_survives_a_restart() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A node dials each bootstrap peer once: a second connection would take a second of the
+/// peer's inbound slots (at most 64 by default), and a hub would fill up with half as many
+/// peers as it has slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrapping_takes_one_inbound_slot_per_peer() {
+    let mut hub = Node::start(Keypair::generate_ed25519(), |c| c.max_inbound = 2);
+    let address = hub.listen_addr().await.with(peerchain_net::Protocol::P2p(hub.handle.local_peer()));
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let client = Node::start(Keypair::generate_ed25519(), |c| c.bootstrap = vec![address.clone()]);
+        assert!(hub.connected_to(client.handle.local_peer(), Duration::from_secs(20)).await);
+        clients.push(client);
+    }
+    // Past the first re-dial of bootstrap peers that are not connected.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(hub.handle.peers().await.len(), 2, "both fit in two slots");
+    for node in clients.into_iter().chain([hub]) {
+        node.stop().await;
+    }
+}
