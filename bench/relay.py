@@ -4,12 +4,14 @@ node are in the mempool of every node of a 10-node network.
 
 `target/release/rpc_prep` prepares a regtest chain holding 300 coins and 300 pre-signed
 transfers of them. Node 1 runs on that data directory; nodes 2..10 start empty, node i
-bootstrapped to nodes i-1 and i/2, and sync the chain. The transfers are then submitted to
-node 1 over one JSON-RPC connection, and every node's mempool is polled until all hold 300.
+bootstrapped to nodes i-1 and i/2, and sync the chain. The transfers (independent of each
+other) are then submitted to node 1 over `--clients` JSON-RPC connections at once, as
+wallets would, and every node's mempool is polled until all hold 300.
 Prints one JSON document (median of three rounds, each on fresh coins).
 """
 
 import argparse
+import concurrent.futures
 import base64
 import http.client
 import json
@@ -68,6 +70,7 @@ def main():
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/relay")
     args = parser.parse_args()
     shutil.rmtree(args.dir, ignore_errors=True)
@@ -76,9 +79,15 @@ def main():
     for round_ in range(args.rounds):
         root = os.path.join(args.dir, f"round-{round_}")
         nodes, rpcs, transactions = start_network(root, args.nodes, args.count)
+        clients = [Rpc(nodes[0]) for _ in range(args.clients)]
+
+        def submit(index):
+            for tx in transactions[index::args.clients]:
+                clients[index].call("chain.sendrawtransaction", {"hex": tx})
+
         start = time.time()
-        for tx in transactions:
-            rpcs[0].call("chain.sendrawtransaction", {"hex": tx})
+        with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(submit, range(args.clients)))
         submitted = time.time() - start
         wait_until("every mempool to hold every transaction",
                    lambda: all(r.call("mempool.info", {})["size"] >= len(transactions) for r in rpcs), timeout=300)
@@ -91,6 +100,7 @@ def main():
     print(json.dumps({
         "nodes": args.nodes,
         "transactions": args.count,
+        "clients": args.clients,
         "rounds": rounds,
         "median_all_mempools_seconds": statistics.median(r["all_mempools_seconds"] for r in rounds),
         "median_submit_seconds": statistics.median(r["submit_seconds"] for r in rounds),
