@@ -59,6 +59,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def fresh_dir(path):
+    """An empty directory at `path`, whatever was there before."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
 def wait_until(what, check, timeout=600):
     deadline = time.time() + timeout
     while time.time() < deadline:

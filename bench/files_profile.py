@@ -6,13 +6,12 @@ Usage: python3 bench/files_profile.py [--mib 1024]   (needs `perf`; Debian: linu
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, make_file, wait_until  # noqa: E402
+from files import Node, fresh_dir, make_file, wait_until  # noqa: E402
 
 
 def main():
@@ -20,8 +19,7 @@ def main():
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/profile")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     path = os.path.join(args.dir, "payload.bin")
     make_file(path, args.mib)
     seeder = Node(args.dir, "seed")

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, wait_until  # noqa: E402
+from files import Node, fresh_dir, wait_until  # noqa: E402
 
 
 def memory_kib(pid):
@@ -33,8 +33,7 @@ def main():
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/peers")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     hub = Node(args.dir, "hub")
     time.sleep(args.idle)
     alone = memory_kib(hub.proc.pid)

@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import wait_until  # noqa: E402
+from files import fresh_dir, wait_until  # noqa: E402
 from relay import start_network  # noqa: E402
 
 
@@ -66,8 +66,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/propagation")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     rounds = []
     for round_ in range(args.rounds):
         for compact in (True, False):

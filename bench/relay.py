@@ -11,8 +11,8 @@ Prints one JSON document (median of three rounds, each on fresh coins).
 """
 
 import argparse
-import concurrent.futures
 import base64
+import concurrent.futures
 import http.client
 import json
 import os
@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, wait_until  # noqa: E402
+from files import Node, fresh_dir, wait_until  # noqa: E402
 
 
 class Rpc:
@@ -73,8 +73,7 @@ def main():
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/relay")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     rounds = []
     for round_ in range(args.rounds):
         root = os.path.join(args.dir, f"round-{round_}")

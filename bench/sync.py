@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, wait_until  # noqa: E402
+from files import Node, fresh_dir, wait_until  # noqa: E402
 
 
 def main():
@@ -26,8 +26,7 @@ def main():
     parser.add_argument("--blocks", type=int, default=10_000)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/sync")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     print(f"== preparing {args.blocks} blocks of {args.per_block} transfers", file=sys.stderr)
     ledger = json.loads(subprocess.run(
         ["target/release/ledger", "--per-block", str(args.per_block), "--blocks", str(args.blocks),

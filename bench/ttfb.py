@@ -12,13 +12,12 @@ download. Prints one JSON document with the median over the three files.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node  # noqa: E402
+from files import Node, fresh_dir  # noqa: E402
 
 
 def timed(action):
@@ -32,8 +31,7 @@ def main():
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/files/ttfb")
     args = parser.parse_args()
-    shutil.rmtree(args.dir, ignore_errors=True)
-    os.makedirs(args.dir)
+    fresh_dir(args.dir)
     nodes = []
     for i in range(1, args.nodes + 1):
         bootstrap = sorted({nodes[i - 2].p2p(), nodes[i // 2 - 1].p2p()}) if i > 1 else []

@@ -25,17 +25,6 @@ struct Entry<V> {
     fresh: bool,
 }
 
-/// What an overlay says about a key.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Lookup<'a, V> {
-    /// Present, with this value.
-    Present(&'a V),
-    /// Removed since the last write-back.
-    Removed,
-    /// Not in the overlay: the store knows.
-    Unknown,
-}
-
 /// Changes to one store table since the last write-back, with change sets that can be
 /// abandoned.
 #[derive(Debug)]
@@ -53,11 +42,12 @@ impl<K, V> Default for Overlay<K, V> {
 }
 
 impl<K: Hash + Eq + Copy, V: Clone> Overlay<K, V> {
-    pub(crate) fn get(&self, key: &K) -> Lookup<'_, V> {
+    /// The value of `key` as of the chain's tip: the overlay's if it changed it since the last
+    /// write-back, else what `stored` reads from the store.
+    pub(crate) fn get_or<E>(&self, key: &K, stored: impl FnOnce() -> Result<Option<V>, E>) -> Result<Option<V>, E> {
         match self.entries.get(key) {
-            Some(Entry { value: Some(value), .. }) => Lookup::Present(value),
-            Some(Entry { value: None, .. }) => Lookup::Removed,
-            None => Lookup::Unknown,
+            Some(entry) => Ok(entry.value.clone()),
+            None => stored(),
         }
     }
 
@@ -218,11 +208,7 @@ pub(crate) struct CachedView<'a, V> {
 
 impl<V: UtxoView> UtxoView for CachedView<'_, V> {
     fn coin(&self, outpoint: &OutPoint) -> Result<Option<Coin>, ViewError> {
-        match self.cache.coins.get(outpoint) {
-            Lookup::Present(coin) => Ok(Some(coin.clone())),
-            Lookup::Removed => Ok(None),
-            Lookup::Unknown => self.store.coin(outpoint),
-        }
+        self.cache.coins.get_or(outpoint, || self.store.coin(outpoint))
     }
 }
 

@@ -437,6 +437,11 @@ impl Handle {
         self.ask(|r| Command::MissingBlocks(max, r)).await.ok_or(Error::Stopped)
     }
 
+    /// Whether the block's data is stored (read from its index entry, not the block).
+    pub fn has_block(&self, hash: &BlockHash) -> bool {
+        self.store.read().and_then(|r| r.entry(hash)).is_ok_and(|entry| entry.is_some_and(|e| e.has_data))
+    }
+
     /// A stored block's encoding, as peers are sent it.
     pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.store.read()?.block_bytes(hash)?)

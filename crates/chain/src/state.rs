@@ -13,7 +13,7 @@ use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHas
 use peerchain_store::{IndexEntry, Store, TxLocation};
 use tracing::{debug, info, warn};
 
-use crate::coins::{CachedView, CoinCache, Lookup};
+use crate::coins::{CachedView, CoinCache};
 use crate::index::BlockIndex;
 use crate::mempool::{Mempool, MempoolReject};
 use crate::{Error, SubmitBlockError, TipInfo};
@@ -141,8 +141,9 @@ impl ChainState {
         // Blocks stored but not connected when the node stopped, or connected after the last
         // write-back of the coin cache before a crash, are connected now.
         state.activate_best_chain()?;
+        // Not durable on its own: a crash before the next durable commit truncates again.
         let height = state.index.height();
-        state.store.write(true, |w| w.truncate_main_chain(height))?;
+        state.store.write(false, |w| w.truncate_main_chain(height))?;
         let restored = saved_mempool.len();
         let mut accepted = 0;
         for tx in saved_mempool {
@@ -484,11 +485,7 @@ impl ChainState {
         };
         let next_height = self.index.height() + 1;
         let txs = &self.coins.txs;
-        let is_confirmed = |txid: &TxId| match txs.get(txid) {
-            Lookup::Present(_) => true,
-            Lookup::Removed => false,
-            Lookup::Unknown => matches!(reader.tx_location(txid), Ok(Some(_))),
-        };
+        let is_confirmed = |txid: &TxId| matches!(txs.get_or(txid, || reader.tx_location(txid)), Ok(Some(_)));
         let view = CachedView { cache: &self.coins, store: &*reader };
         self.mempool.accept(tx, &view, next_height, is_confirmed, &self.params, &self.sig_cache)
     }
@@ -552,11 +549,7 @@ impl ChainState {
 
     /// Where a main-chain transaction is: in the coin cache, or else in the store.
     pub(crate) fn tx_location(&self, txid: &TxId) -> Result<Option<TxLocation>, Error> {
-        Ok(match self.coins.txs.get(txid) {
-            Lookup::Present(location) => Some(*location),
-            Lookup::Removed => None,
-            Lookup::Unknown => self.store.read()?.tx_location(txid)?,
-        })
+        self.coins.txs.get_or(txid, || Ok(self.store.read()?.tx_location(txid)?))
     }
 
     /// Writes the coin cache back and opens a snapshot of the store at the tip.

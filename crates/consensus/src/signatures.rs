@@ -188,19 +188,23 @@ impl SigCache {
         Self { inner: Mutex::new(CacheInner { known: HashSet::new(), order: VecDeque::new(), capacity }) }
     }
 
-    fn entry(key: &PublicKey, message: &[u8; 32], signature: &Signature) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        hasher.update(key.0);
-        hasher.update(message);
-        hasher.update(signature.to_bytes());
-        hasher.finalize().into()
+    /// The cache's key of each signature of `batch`: the hash of key, message and signature.
+    fn entries(batch: &SigBatch) -> Vec<[u8; 32]> {
+        (0..batch.len())
+            .map(|i| {
+                let mut hasher = Sha256::new();
+                hasher.update(batch.keys[i].0);
+                hasher.update(batch.messages[i]);
+                hasher.update(batch.signatures[i].to_bytes());
+                hasher.finalize().into()
+            })
+            .collect()
     }
 
     /// Remembers every signature of `batch`, which must have passed
     /// [`SigBatch::verify_strict`].
     pub fn insert_strictly_verified(&self, batch: &SigBatch) {
-        let entries: Vec<[u8; 32]> =
-            (0..batch.len()).map(|i| Self::entry(&batch.keys[i], &batch.messages[i], &batch.signatures[i])).collect();
+        let entries = Self::entries(batch);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
             if inner.known.insert(entry) {
@@ -215,20 +219,14 @@ impl SigCache {
 
     /// Whether every signature of `batch` is remembered.
     fn holds_all(&self, batch: &SigBatch) -> bool {
-        let entries: Vec<[u8; 32]> =
-            (0..batch.len()).map(|i| Self::entry(&batch.keys[i], &batch.messages[i], &batch.signatures[i])).collect();
+        let entries = Self::entries(batch);
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         entries.iter().all(|entry| inner.known.contains(entry))
     }
 
-    /// How many signatures it holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).order.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -407,10 +405,10 @@ mod tests {
         (result, verifier.cached_groups())
     }
 
-    /// The first `n` signatures of `batch` as a batch of their own.
-    fn prefix(batch: &SigBatch, n: usize) -> SigBatch {
+    /// Some signatures of `batch` as a batch of their own.
+    fn part(batch: &SigBatch, range: std::ops::Range<usize>) -> SigBatch {
         let mut out = SigBatch::new();
-        for i in 0..n {
+        for i in range {
             out.push(batch.keys[i], batch.messages[i], batch.signatures[i], batch.origins[i]);
         }
         out
@@ -422,7 +420,7 @@ mod tests {
         let cache = Arc::new(SigCache::new(10_000));
         assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 0));
         // The first two groups' signatures passed the mempool: only the third is verified.
-        let mempool = prefix(&batch, 2 * BATCH_SIZE);
+        let mempool = part(&batch, 0..2 * BATCH_SIZE);
         assert_eq!(mempool.verify_strict(), Ok(()));
         cache.insert_strictly_verified(&mempool);
         assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 2));
@@ -449,13 +447,7 @@ mod tests {
         // The first group's oldest 44 are gone: it is verified again; the second (the last 44)
         // is still known.
         assert_eq!(pipelined_with(&batch, &cache), (Ok(()), 1));
-        let recent = SigBatch {
-            keys: batch.keys[44..].to_vec(),
-            messages: batch.messages[44..].to_vec(),
-            signatures: batch.signatures[44..].to_vec(),
-            origins: batch.origins[44..].to_vec(),
-        };
-        assert_eq!(pipelined_with(&recent, &cache), (Ok(()), 1));
+        assert_eq!(pipelined_with(&part(&batch, 44..300), &cache), (Ok(()), 1));
     }
 
     #[test]

@@ -287,8 +287,8 @@ mod tests {
 
     #[test]
     fn the_ban_list_survives_a_reload_and_drops_what_expired_or_is_malformed() {
-        let dir = tempfile_dir();
-        let path = dir.join("bans.txt");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bans.txt");
         let (a, b) = (PeerId::random(), PeerId::random());
         let mut list = BanList::load(Some(&path));
         list.insert(a, SystemTime::now() + Duration::from_secs(3600));
@@ -301,12 +301,5 @@ mod tests {
         assert!(!reloaded.contains(&b), "an expired ban is not restored");
         assert_eq!(reloaded.peers().count(), 1);
         assert_eq!(list.take_expired(), vec![b]);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("peerchain-bans-{}", PeerId::random()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

@@ -129,9 +129,8 @@ async fn sync_requests_beyond_a_peers_rate_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_survives_a_restart() {
-    let dir = std::env::temp_dir().join(format!("peerchain-net-bans-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ban_file = dir.join("bans.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let ban_file = dir.path().join("bans.txt");
     let server_key = Keypair::generate_ed25519();
     let configure = |c: &mut Config| c.ban_file = Some(ban_file.clone());
 
@@ -162,7 +161,6 @@ async fn a_ban_survives_a_restart() {
     for node in [hostile, honest, server] {
         node.stop().await;
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A node dials each bootstrap peer once: a second connection would take a second of the

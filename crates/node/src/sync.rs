@@ -342,11 +342,11 @@ impl Sync {
     }
 
     fn has_block(&self, hash: &BlockHash) -> bool {
-        self.rebuilt.iter().any(|b| b.header.hash() == *hash) || matches!(self.chain.block(hash), Ok(Some(_)))
+        self.rebuilt.iter().any(|b| b.header.hash() == *hash) || self.chain.has_block(hash)
     }
 
     /// Rebuilds a compactly announced block from the mempool; the transactions it lacks are
-    /// asked of the announcer by a task that reports back with [`Done::Compact`].
+    /// asked of the announcer by a task that reports back with a [`Rebuilt`].
     async fn rebuild(&mut self, compact: CompactBlock, id: MessageId, source: Peer) {
         let hash = compact.header.hash();
         let compact = Arc::new(compact);

@@ -9,8 +9,9 @@
 //!
 //! The UTXO set and the transaction index are written back in batches: the chain keeps recent
 //! changes in its coin cache and hands them to [`Writer::write_back`] together with the block
-//! they bring the tables to, the *coins tip*. Blocks connected after it have their data, undo data and index rows
-//! stored; after a crash the chain connects them again from the coins tip.
+//! they bring the tables to, the *coins tip*. Blocks connected after it have their data,
+//! undo data and main-chain rows stored; after a crash the chain connects them again from the
+//! coins tip.
 
 mod tables;
 
@@ -120,6 +121,21 @@ pub struct TxLocation {
     pub height: u32,
     /// The transaction's position in the block.
     pub position: u32,
+}
+
+impl TxLocation {
+    /// Its row in the transaction index: height ‖ position, both little-endian.
+    fn to_row(self) -> [u8; 8] {
+        let mut row = [0u8; 8];
+        row[..4].copy_from_slice(&self.height.to_le_bytes());
+        row[4..].copy_from_slice(&self.position.to_le_bytes());
+        row
+    }
+
+    fn from_row(row: [u8; 8]) -> Self {
+        let [h0, h1, h2, h3, p0, p1, p2, p3] = row;
+        TxLocation { height: u32::from_le_bytes([h0, h1, h2, h3]), position: u32::from_le_bytes([p0, p1, p2, p3]) }
+    }
 }
 
 /// The chain store.
@@ -286,13 +302,7 @@ fn get_tx_location(
     tx_index: &impl ReadableTable<&'static [u8; 32], [u8; 8]>,
     txid: &TxId,
 ) -> Result<Option<TxLocation>, Error> {
-    Ok(tx_index.get(&txid.0)?.map(|v| {
-        let bytes = v.value();
-        TxLocation {
-            height: u32::from_le_bytes(bytes[..4].try_into().expect("4 of 8 bytes")),
-            position: u32::from_le_bytes(bytes[4..].try_into().expect("4 of 8 bytes")),
-        }
-    }))
+    Ok(tx_index.get(&txid.0)?.map(|v| TxLocation::from_row(v.value())))
 }
 
 /// A read-only snapshot of the store.
@@ -410,11 +420,6 @@ pub struct Writer<'txn> {
 }
 
 impl Writer<'_> {
-    /// The block the stored UTXO set reflects (see [`Reader::coins_tip`]).
-    pub fn coins_tip(&self) -> Result<BlockHash, Error> {
-        get_tip(&self.meta)
-    }
-
     /// The index entry of a known header.
     pub fn entry(&self, hash: &BlockHash) -> Result<Option<IndexEntry>, Error> {
         get_entry(&self.index, hash)
@@ -512,10 +517,7 @@ impl Writer<'_> {
         for (txid, location) in txs {
             match location {
                 Some(location) => {
-                    let mut row = [0u8; 8];
-                    row[..4].copy_from_slice(&location.height.to_le_bytes());
-                    row[4..].copy_from_slice(&location.position.to_le_bytes());
-                    self.tx_index.insert(&txid.0, row)?;
+                    self.tx_index.insert(&txid.0, location.to_row())?;
                 }
                 None => {
                     self.tx_index.remove(&txid.0)?;
