@@ -228,6 +228,8 @@ def make_torrent(path, announce, torrent):
 
 
 def aria2(root, path, sources, announce):
+    # Each transfer starts with an empty swarm: peers of an earlier transfer are gone.
+    Tracker.swarms.clear()
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     torrent = os.path.join(root, "file.torrent")
@@ -337,6 +339,8 @@ Connection\\ResolvePeerCountries=false
 
 
 def qbittorrent(root, path, sources, announce):
+    # Each transfer starts with an empty swarm: peers of an earlier transfer are gone.
+    Tracker.swarms.clear()
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     torrent = os.path.join(root, "file.torrent")

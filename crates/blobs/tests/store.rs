@@ -116,12 +116,68 @@ fn a_corrupted_group_is_refused_and_the_groups_before_it_are_kept() {
     let outcome = leecher.write_range(entry.id, piece_groups(entry.size, 1), &short[..short.len() / 2]).unwrap();
     assert!(outcome.bad_data.is_some());
 
-    // The seeder's own disk rots: it refuses to serve rather than send bad data.
+    // The seeder's copy is edited in place (its modification time moves): the seeder checks
+    // what it serves and refuses rather than send bad data.
     let data = temp.path().join("seeder").join(format!("{}.data", entry.id));
+    let added_at = std::fs::metadata(&data).unwrap().modified().unwrap();
     let mut stored = std::fs::read(&data).unwrap();
     stored[10] ^= 1;
     std::fs::write(&data, stored).unwrap();
+    let set_modified = |at| std::fs::File::options().write(true).open(&data).unwrap().set_modified(at).unwrap();
+    set_modified(added_at + std::time::Duration::from_secs(1));
     assert!(matches!(seeder.read_range(entry.id, 0..1), Err(ReadError::Damaged(_))));
+    // Rot that leaves size and time as they were is served unchecked, and the downloader's
+    // verification refuses it.
+    set_modified(added_at);
+    let rotten = seeder.read_range(entry.id, 0..1).unwrap();
+    let other = Store::open(&temp.path().join("other")).unwrap();
+    other.begin(entry.id, entry.size, "a.bin", Kind::File).unwrap();
+    let outcome = other.write_range(entry.id, 0..1, &rotten).unwrap();
+    assert!(outcome.bad_data.is_some() && outcome.verified_groups == 0, "{outcome:?}");
+}
+
+#[test]
+fn pieces_written_from_many_threads_at_once_make_one_complete_blob() {
+    let temp = tempfile::tempdir().unwrap();
+    let seeder = Store::open(&temp.path().join("seeder")).unwrap();
+    let bytes = pseudo_random(9 * 1024 * 1024 + 5_000, 4);
+    let entry = seeder.add_path(&write(temp.path(), "big.bin", &bytes), &[]).unwrap();
+    let leecher = Store::open(&temp.path().join("leecher")).unwrap();
+    leecher.begin(entry.id, entry.size, "big.bin", Kind::File).unwrap();
+    let pieces = piece_count(entry.size);
+    let completions = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let (seeder, leecher, completions) = (&seeder, &leecher, &completions);
+            scope.spawn(move || {
+                // Each thread takes every fourth piece, and the last two pieces are written
+                // twice, as the endgame does.
+                let mine = (0..pieces).filter(|p| p % 4 == thread || *p + 2 >= pieces);
+                for piece in mine {
+                    let groups = piece_groups(entry.size, piece);
+                    let encoded = seeder.read_range(entry.id, groups.clone()).unwrap();
+                    let outcome = leecher.write_range(entry.id, groups, &encoded).unwrap();
+                    assert_eq!(outcome.bad_data, None);
+                    if outcome.complete {
+                        completions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert!(completions.into_inner() >= 1);
+    let got = leecher.get(entry.id).unwrap().unwrap();
+    assert!(got.is_complete(), "{got:?}");
+    let out = temp.path().join("out.bin");
+    leecher.export(entry.id, &out).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    // Reopened, the completed blob serves ranges that verify.
+    drop(leecher);
+    let leecher = Store::open(&temp.path().join("leecher")).unwrap();
+    let third = Store::open(&temp.path().join("third")).unwrap();
+    third.begin(entry.id, entry.size, "big.bin", Kind::File).unwrap();
+    transfer(&leecher, &third, entry.id, entry.size);
+    assert!(third.get(entry.id).unwrap().unwrap().is_complete());
 }
 
 #[test]

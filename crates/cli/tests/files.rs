@@ -268,7 +268,7 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
                                 hostile_store.read_range(content, start..start + u64::from(count)).unwrap();
                             let middle = encoded.len() / 2;
                             encoded[middle] ^= 0x55;
-                            FileResponse::Range(encoded)
+                            FileResponse::Range(encoded.into())
                         }
                         FileRequest::Search { .. } => FileResponse::Hits(Vec::new()),
                     };

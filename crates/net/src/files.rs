@@ -2,11 +2,12 @@
 //! flooded keyword query (Gnutella style: forwarded with a hop limit, each node answering
 //! once per query id, hits routed back along the path the query came).
 
+use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
 use peerchain_primitives::encode::{Reader, Sink, put_bytes, put_varint};
 use peerchain_primitives::{ContentId, Decode, DecodeError, Encode};
 
-use crate::protocol::Message;
+use crate::protocol::{Message, ReadBuffer};
 
 /// Most chunk groups in one range request.
 pub const MAX_RANGE_GROUPS: u32 = 256;
@@ -88,8 +89,8 @@ pub enum FileResponse {
         /// The pieces held (bit per 1 MiB piece), `None` when the peer holds all of it.
         pieces: Option<Vec<u8>>,
     },
-    /// The encoded range.
-    Range(Vec<u8>),
+    /// The encoded range (shared: it is read and written without copies).
+    Range(Bytes),
     /// Search hits.
     Hits(Vec<Hit>),
     /// The peer refuses, saying why (unknown content, range out of bounds, busy).
@@ -104,7 +105,35 @@ impl Message for FileResponse {
     const MAX_BYTES: usize = MAX_RANGE_BYTES + 64;
     // A 1 MiB piece with its hash pairs and framing.
     const TYPICAL_BYTES: usize = (1 << 20) + (16 << 10);
+
+    fn from_buffer(buffer: ReadBuffer) -> Result<Self, DecodeError> {
+        if buffer.first() != Some(&RANGE_TAG) {
+            return Self::from_bytes(&buffer);
+        }
+        let mut reader = Reader::new(&buffer[1..]);
+        let len = reader.bytes("range", MAX_RANGE_BYTES)?.len();
+        reader.finish()?;
+        let start = buffer.len() - len;
+        Ok(FileResponse::Range(Bytes::from_owner(buffer).slice(start..)))
+    }
+
+    fn encode_head(&self, head: &mut Vec<u8>) -> &[u8] {
+        match self {
+            FileResponse::Range(bytes) => {
+                head.push(RANGE_TAG);
+                put_varint(head, bytes.len() as u64);
+                bytes
+            }
+            other => {
+                other.encode_to(head);
+                &[]
+            }
+        }
+    }
 }
+
+/// The tag of [`FileResponse::Range`] on the wire.
+const RANGE_TAG: u8 = 1;
 
 fn text(reader: &mut Reader<'_>, what: &'static str, max: usize) -> Result<String, DecodeError> {
     let bytes = reader.bytes(what, max)?;
@@ -182,7 +211,7 @@ impl Encode for FileResponse {
                 }
             }
             FileResponse::Range(bytes) => {
-                sink.put(&[1]);
+                sink.put(&[RANGE_TAG]);
                 put_bytes(sink, bytes);
             }
             FileResponse::Hits(hits) => {
@@ -233,7 +262,7 @@ impl Decode for FileResponse {
                 };
                 Ok(FileResponse::Info { size, name, directory, pieces })
             }
-            1 => Ok(FileResponse::Range(reader.bytes("range", MAX_RANGE_BYTES)?.to_vec())),
+            RANGE_TAG => Ok(FileResponse::Range(Bytes::copy_from_slice(reader.bytes("range", MAX_RANGE_BYTES)?))),
             2 => {
                 let count = reader.length("hits", MAX_HITS)?;
                 let mut hits = Vec::with_capacity(count);
@@ -298,7 +327,7 @@ mod tests {
         let provider = Provider { peer: PeerId::random(), addresses: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()] };
         let responses = [
             FileResponse::Info { size: 5, name: "a.txt".into(), directory: false, pieces: Some(vec![1]) },
-            FileResponse::Range(vec![7; 100]),
+            FileResponse::Range(Bytes::from(vec![7; 100])),
             FileResponse::Hits(vec![Hit {
                 id: ContentId([3; 32]),
                 name: "b".into(),
@@ -317,5 +346,39 @@ mod tests {
         assert!(FileRequest::from_bytes(&too_far.to_bytes()).is_err());
         assert!(FileResponse::from_bytes(&[2, 1, 0]).is_err());
         assert!(FileResponse::from_bytes(&[3, 1, 0xff]).is_err(), "a refusal must be text");
+    }
+
+    fn through_stream(response: &FileResponse) -> (Vec<u8>, std::io::Result<FileResponse>) {
+        use crate::protocol::{read_message, write_message};
+        let mut wire = futures::io::Cursor::new(Vec::new());
+        futures::executor::block_on(write_message(&mut wire, response.clone())).unwrap();
+        let wire = wire.into_inner();
+        let read = futures::executor::block_on(read_message::<FileResponse, _>(&mut futures::io::Cursor::new(&wire)));
+        (wire, read)
+    }
+
+    #[test]
+    fn ranges_cross_a_stream_without_copies_exactly_as_encoded() {
+        // Large ranges use pooled buffers: the second and third reuse the first's, whose
+        // stale bytes must not leak into a shorter message.
+        let responses = [
+            FileResponse::Range(Bytes::from(vec![7; 300_000])),
+            FileResponse::Range(Bytes::from(vec![9; 100_000])),
+            FileResponse::Range(Bytes::from(vec![5; 1_100_000])),
+            FileResponse::Range(Bytes::new()),
+            FileResponse::Refused("busy".into()),
+        ];
+        for response in responses {
+            let (wire, read) = through_stream(&response);
+            assert_eq!(wire, response.to_bytes(), "head and tail are the canonical encoding");
+            assert_eq!(read.unwrap(), response);
+        }
+        // A range whose length prefix disagrees with what follows is refused.
+        let mut wire = FileResponse::Range(Bytes::from(vec![1; 70_000])).to_bytes();
+        wire.pop();
+        let read = futures::executor::block_on(crate::protocol::read_message::<FileResponse, _>(
+            &mut futures::io::Cursor::new(&wire),
+        ));
+        assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
     }
 }

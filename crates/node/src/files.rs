@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use peerchain_blobs::manifest::Manifest;
 use peerchain_blobs::scheduler::Scheduler;
 use peerchain_blobs::{
-    Bitmap, ContentId, Entry, GROUP_BYTES, Kind, ReadError, Store, group_count, keywords, piece_count, piece_groups,
+    Bitmap, ContentId, Entry, GROUP_BYTES, Kind, ReadError, Store, WriteOutcome, group_count, keywords, piece_count,
+    piece_groups,
 };
 use peerchain_net::files::{MAX_HITS, MAX_PROVIDERS_PER_HIT};
 use peerchain_net::{DhtKey, FileRequest, FileResponse, Hit, Peer, Provider, TokenBucket};
@@ -239,7 +240,7 @@ impl Files {
                         if let Some(limit) = &self.upload_limit {
                             limit.acquire(bytes.len() as u64).await;
                         }
-                        FileResponse::Range(bytes)
+                        FileResponse::Range(bytes.into())
                     }
                     Err(ReadError::Damaged(reason)) => {
                         warn!(%id, %reason, "not serving damaged content");
@@ -506,6 +507,10 @@ impl Files {
             }
         }
         let mut in_flight = FuturesUnordered::new();
+        // Pieces being verified and written, several at once (the store allows it): in
+        // line, the hashing and writing of one piece held up every other answer.
+        type Written = Result<Result<WriteOutcome, peerchain_blobs::Error>, tokio::task::JoinError>;
+        let mut writing: FuturesUnordered<BoxFuture<'_, (Peer, u64, Written)>> = FuturesUnordered::new();
         let mut refresh = tokio::time::interval(REFRESH_SOURCES);
         let mut idle_since = Instant::now();
         while !scheduler.is_complete() {
@@ -532,32 +537,33 @@ impl Files {
             tokio::select! {
                 biased;
                 _ = progress.cancel.cancelled() => return Err("cancelled".into()),
+                Some((peer, piece, written)) = writing.next() => {
+                    let outcome = written.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                    if let Some(reason) = outcome.bad_data {
+                        warn!(%peer, %id, piece, %reason, "peer served bad data; banning it");
+                        scheduler.failed(peer, piece);
+                        scheduler.remove_source(peer);
+                        bad.insert(peer);
+                        self.net.ban(peer, BAD_DATA_BAN).await;
+                    } else {
+                        progress.bytes_this_run.fetch_add(outcome.verified_groups * GROUP_BYTES, Ordering::Relaxed);
+                        scheduler.delivered(peer, piece);
+                        served_by.insert(peer);
+                    }
+                    progress.verified_groups.store(outcome.blob_verified_groups, Ordering::Relaxed);
+                    progress.sources.store(served_by.len(), Ordering::Relaxed);
+                    if outcome.complete {
+                        break;
+                    }
+                }
                 Some((peer, piece, answer)) = in_flight.next() => {
                     idle_since = Instant::now();
-                    let groups = piece_groups(entry.size, piece);
                     match answer {
                         Ok(Ok(FileResponse::Range(encoded))) => {
                             let store = self.store.clone();
-                            let range = groups.clone();
-                            let outcome = blocking(move || store.write_range(id, range, &encoded))
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            if let Some(reason) = outcome.bad_data {
-                                warn!(%peer, %id, piece, %reason, "peer served bad data; banning it");
-                                scheduler.failed(peer, piece);
-                                scheduler.remove_source(peer);
-                                bad.insert(peer);
-                                self.net.ban(peer, BAD_DATA_BAN).await;
-                            } else {
-                                progress.bytes_this_run.fetch_add(outcome.verified_groups * GROUP_BYTES, Ordering::Relaxed);
-                                scheduler.delivered(peer, piece);
-                                served_by.insert(peer);
-                            }
-                            progress.verified_groups.store(outcome.blob_verified_groups, Ordering::Relaxed);
-                            progress.sources.store(served_by.len(), Ordering::Relaxed);
-                            if outcome.complete {
-                                break;
-                            }
+                            let groups = piece_groups(entry.size, piece);
+                            let write = tokio::task::spawn_blocking(move || store.write_range(id, groups, &encoded));
+                            writing.push(write.map(move |written| (peer, piece, written)).boxed());
                         }
                         Ok(Ok(other)) => {
                             debug!(%peer, piece, answer = ?short(&other), "range refused");
