@@ -22,7 +22,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
-    identity, kad, mdns, noise, ping, relay, tcp, yamux,
+    identity, kad, mdns, noise, ping, relay, rendezvous, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -78,6 +78,13 @@ pub struct Config {
     /// Addresses others reach this node at, when it knows them (a public IP and port
     /// forwarded to it); otherwise AutoNAT finds out.
     pub external_addrs: Vec<Multiaddr>,
+    /// Whether to keep a rendezvous registry for others (libp2p rendezvous, bounded at
+    /// 10,000 registrations and 32 per peer): peers with an external address register
+    /// there, and any peer asks it for the others. Only peers that dialled this node use
+    /// it, so in practice the reachable nodes are the super-peers.
+    pub rendezvous_server: bool,
+    /// How often the node registers again at its rendezvous points and asks them for peers.
+    pub rendezvous_interval: Duration,
 }
 
 impl Config {
@@ -104,6 +111,8 @@ impl Config {
             relays: Vec::new(),
             relay_server: true,
             external_addrs: Vec::new(),
+            rendezvous_server: true,
+            rendezvous_interval: Duration::from_secs(60),
         }
     }
 }
@@ -239,6 +248,7 @@ enum Command {
     SetScore(PeerId, u32),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Local(oneshot::Sender<LocalInfo>),
+    RendezvousPeers(oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>),
 }
 
 /// A cloneable handle on the network task.
@@ -349,6 +359,15 @@ impl Handle {
         self.commands.send(Command::Local(reply)).await.ok()?;
         answer.await.ok()
     }
+
+    /// Peers learned from rendezvous points, with the addresses they registered.
+    pub async fn rendezvous_peers(&self) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::RendezvousPeers(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -360,6 +379,8 @@ struct Behaviour {
     relay: Toggle<relay::Behaviour>,
     dcutr: dcutr::Behaviour,
     autonat: autonat::Behaviour,
+    rendezvous: rendezvous::client::Behaviour,
+    rendezvous_server: Toggle<rendezvous::server::Behaviour>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -480,6 +501,12 @@ pub fn spawn(
                 relay: Toggle::from(config.relay_server.then(|| relay::Behaviour::new(peer, relay::Config::default()))),
                 dcutr: dcutr::Behaviour::new(peer),
                 autonat: autonat::Behaviour::new(peer, autonat::Config::default()),
+                rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+                rendezvous_server: Toggle::from(
+                    config
+                        .rendezvous_server
+                        .then(|| rendezvous::server::Behaviour::new(rendezvous::server::Config::default())),
+                ),
                 identify: identify::Behaviour::new(
                     identify::Config::new(format!("/peerchain/{network}/1"), key.public())
                         .with_agent_version(format!("peerchain/{}", env!("CARGO_PKG_VERSION"))),
@@ -521,6 +548,8 @@ pub fn spawn(
     let (commands, command_receiver) = mpsc::channel(QUEUE);
     let (events, event_receiver) = mpsc::channel(QUEUE);
     let local_peer = *swarm.local_peer_id();
+    let rendezvous_namespace =
+        rendezvous::Namespace::new(format!("peerchain/{network}")).map_err(|e| StartError::Build(e.to_string()))?;
     let task = Task {
         swarm,
         network,
@@ -540,6 +569,10 @@ pub fn spawn(
         bootstrap: config.bootstrap.iter().map(without_peer_id).collect(),
         target_outbound: config.target_outbound,
         dialled: HashMap::new(),
+        rendezvous_namespace,
+        rendezvous_points: HashSet::new(),
+        rendezvous_found: HashMap::new(),
+        rendezvous_interval: config.rendezvous_interval,
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
@@ -610,7 +643,19 @@ struct Task {
     target_outbound: usize,
     /// Addresses we dialled that are connected, and to whom.
     dialled: HashMap<Multiaddr, PeerId>,
+    /// Where this node registers in the rendezvous overlay.
+    rendezvous_namespace: rendezvous::Namespace,
+    /// Connected peers that we dialled and that keep a rendezvous registry.
+    rendezvous_points: HashSet<PeerId>,
+    /// Peers the rendezvous points told of, with their registered addresses.
+    rendezvous_found: HashMap<PeerId, Vec<Multiaddr>>,
+    rendezvous_interval: Duration,
 }
+
+/// Most rendezvous points a node registers at and asks.
+const MAX_RENDEZVOUS_POINTS: usize = 3;
+/// Most peers remembered from rendezvous answers.
+const MAX_RENDEZVOUS_FOUND: usize = 1_000;
 
 /// An address without its trailing `/p2p/<peer id>`, to compare dialled addresses.
 fn without_peer_id(address: &Multiaddr) -> Multiaddr {
@@ -630,10 +675,17 @@ impl Task {
         // Correctness: not at once, while the first dials are still under way: a second
         // connection to each bootstrap peer would take two of its inbound slots.
         let mut redial = tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_INTERVAL, REDIAL_INTERVAL);
+        let mut rendezvous_tick = tokio::time::interval(self.rendezvous_interval);
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
+                _ = rendezvous_tick.tick() => {
+                    let points: Vec<PeerId> = self.rendezvous_points.iter().copied().collect();
+                    for point in points {
+                        self.visit_rendezvous_point(point);
+                    }
+                }
                 _ = redial.tick() => {
                     let missing: Vec<Multiaddr> =
                         self.bootstrap.iter().filter(|a| !self.dialled.contains_key(*a)).cloned().collect();
@@ -751,6 +803,9 @@ impl Task {
                     listen_addrs: self.swarm.listeners().cloned().collect(),
                 });
             }
+            Command::RendezvousPeers(reply) => {
+                let _ = reply.send(self.rendezvous_found.iter().map(|(p, a)| (*p, a.clone())).collect());
+            }
         }
     }
 
@@ -790,15 +845,36 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.peers.remove(&peer_id);
+                self.rendezvous_points.remove(&peer_id);
                 self.file_requests_per_peer.remove(&peer_id);
                 self.sync_allowance.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
             }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!(%address, "external address confirmed");
+                let points: Vec<PeerId> = self.rendezvous_points.iter().copied().collect();
+                for point in points {
+                    self.visit_rendezvous_point(point);
+                }
+            }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event),
             _ => {}
         }
+    }
+
+    /// Registers at a rendezvous point (when this node knows an address others reach it at)
+    /// and asks it for the peers registered there.
+    fn visit_rendezvous_point(&mut self, point: PeerId) {
+        let namespace = self.rendezvous_namespace.clone();
+        let client = &mut self.swarm.behaviour_mut().rendezvous;
+        match client.register(namespace.clone(), point, None) {
+            Ok(()) => {}
+            Err(rendezvous::client::RegisterError::NoExternalAddresses) => {}
+            Err(e) => debug!(%point, error = %e, "rendezvous registration"),
+        }
+        client.discover(Some(namespace), None, Some(MAX_RENDEZVOUS_FOUND as u64), point);
     }
 
     fn behaviour_event(&mut self, event: BehaviourEvent) {
@@ -809,9 +885,41 @@ impl Task {
                 for address in &info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
                 }
+                let dialled_it = self.peers.get(&peer_id).is_some_and(|p| p.direction == Direction::Outbound);
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
                     peer.agent = Some(info.agent_version);
                 }
+                // Hybrid overlay: a peer we could dial that keeps a rendezvous registry is a
+                // super-peer to register at and ask for others.
+                if dialled_it
+                    && info.protocols.contains(&rendezvous::PROTOCOL_NAME)
+                    && self.rendezvous_points.len() < MAX_RENDEZVOUS_POINTS
+                    && self.rendezvous_points.insert(peer_id)
+                {
+                    debug!(point = %peer_id, "rendezvous point");
+                    self.visit_rendezvous_point(peer_id);
+                }
+            }
+            BehaviourEvent::Rendezvous(rendezvous::client::Event::Registered { rendezvous_node, ttl, .. }) => {
+                debug!(point = %rendezvous_node, ttl, "registered at a rendezvous point");
+            }
+            BehaviourEvent::Rendezvous(rendezvous::client::Event::Discovered { registrations, .. }) => {
+                let local = *self.swarm.local_peer_id();
+                for registration in registrations {
+                    let peer = registration.record.peer_id();
+                    let addresses = registration.record.addresses().to_vec();
+                    if peer == local || addresses.is_empty() {
+                        continue;
+                    }
+                    for address in &addresses {
+                        self.swarm.behaviour_mut().kad.add_address(&peer, address.clone());
+                    }
+                    if self.rendezvous_found.len() < MAX_RENDEZVOUS_FOUND || self.rendezvous_found.contains_key(&peer) {
+                        self.rendezvous_found.insert(peer, addresses);
+                    }
+                }
+                // The routing table now holds them: dial toward the outbound target.
+                self.dial_toward_target();
             }
             BehaviourEvent::Ping(ping::Event { peer, result: Ok(rtt), .. }) => {
                 if let Some(info) = self.peers.get_mut(&peer) {

@@ -1,5 +1,6 @@
-//! The hybrid overlay's relays on real loopback connections: a node that cannot be dialled
-//! (it listens nowhere) is reachable through a relay that every node serves by default.
+//! The hybrid overlay on real loopback connections: a node that cannot be dialled (it
+//! listens nowhere) is reachable through a relay that every node serves by default, and peers
+//! find each other through a rendezvous point.
 
 use std::time::Duration;
 
@@ -12,14 +13,23 @@ fn start(
     listen: Vec<peerchain_net::Address>,
     relays: Vec<peerchain_net::Address>,
 ) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
-    let cancel = CancellationToken::new();
     let mut config = Config::new("regtest", listen.clone());
     config.mdns = false;
     config.relays = relays;
     // On loopback nobody can confirm an address; a relay is told where it is reached.
     config.external_addrs = listen;
+    spawn(config)
+}
+
+fn spawn(config: Config) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
+    let cancel = CancellationToken::new();
     let (handle, events, _task) = peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
     (handle, events, cancel)
+}
+
+fn loopback_address() -> peerchain_net::Address {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
 }
 
 async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
@@ -76,6 +86,41 @@ async fn a_node_that_listens_nowhere_is_reached_through_a_relay() {
     assert_eq!(answer, Response::Status(status));
     assert!(answering.await.unwrap());
     for cancel in [visitor_cancel, hidden_cancel, relay_cancel] {
+        cancel.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_find_each_other_through_a_rendezvous_point() {
+    let config = |listen: peerchain_net::Address, bootstrap: Vec<peerchain_net::Address>| {
+        let mut config = Config::new("regtest", vec![listen]);
+        config.mdns = false;
+        config.bootstrap = bootstrap;
+        config.rendezvous_interval = Duration::from_millis(500);
+        config
+    };
+    // The rendezvous point: a node the others dial.
+    let point_listen = loopback_address();
+    let (point, _point_events, point_cancel) = spawn(config(point_listen.clone(), vec![]));
+    let point_addr = point_listen.with(peerchain_net::Protocol::P2p(point.local_peer()));
+    // A knows the address others reach it at, so it registers; B does not, so it only asks.
+    let a_listen = loopback_address();
+    let mut a_config = config(a_listen.clone(), vec![point_addr.clone()]);
+    a_config.external_addrs = vec![a_listen.clone()];
+    let (a, _a_events, a_cancel) = spawn(a_config);
+    let (b, _b_events, b_cancel) = spawn(config(loopback_address(), vec![point_addr]));
+
+    let a_peer = a.local_peer();
+    let (_, addresses) = wait_for("B to learn of A from the rendezvous point", async || {
+        b.rendezvous_peers().await.into_iter().find(|(peer, _)| *peer == a_peer)
+    })
+    .await;
+    assert_eq!(addresses, vec![a_listen], "the address A registered");
+    // A, asking the same point, hears of nobody: B has no address to register, and a node
+    // never lists itself.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(a.rendezvous_peers().await, vec![]);
+    for cancel in [a_cancel, b_cancel, point_cancel] {
         cancel.cancel();
     }
 }

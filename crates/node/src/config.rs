@@ -64,6 +64,8 @@ pub struct NetworkConfig {
     /// Serve as a relay for others (on by default; it serves once it knows an address
     /// others reach it at).
     pub relay_server: bool,
+    /// Keep a rendezvous registry for peers that dial this node (on by default; bounded).
+    pub rendezvous_server: bool,
     /// Addresses others reach this node at (a public IP and a forwarded port), if known.
     pub external_addrs: Vec<String>,
 }
@@ -101,6 +103,7 @@ impl Default for NetworkConfig {
             compact_blocks: true,
             relays: Vec::new(),
             relay_server: true,
+            rendezvous_server: true,
             external_addrs: Vec::new(),
         }
     }
