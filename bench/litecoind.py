@@ -10,7 +10,7 @@ import argparse, base64, json, os, shutil, subprocess, sys, time, urllib.request
 
 
 class Node:
-    def __init__(self, datadir, rpcport, port, wallet):
+    def __init__(self, datadir, rpcport, port, wallet, extra=()):
         self.datadir, self.rpcport = datadir, rpcport
         shutil.rmtree(datadir, ignore_errors=True)
         os.makedirs(datadir)
@@ -19,6 +19,9 @@ class Node:
                 "-maxmempool=2000", "-rpcthreads=4", "-rpcworkqueue=1000", "-printtoconsole=0"]
         if not wallet:
             args.append("-disablewallet")
+        if any(arg.startswith(("-listen", "-connect")) for arg in extra):
+            args.remove("-listen=0")
+        args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.auth = "Basic " + base64.b64encode(b"u:p").decode()
         deadline = time.time() + 60
@@ -95,6 +98,30 @@ def owned_coins(a, owners):
     return [coins[addr] for addr in owners]
 
 
+def build_chain(a, n, rounds):
+    """On a fresh wallet node: funds `n` owner keys, then `rounds` times submits one signed
+    transfer per owner and mines until the mempool is empty. Returns the height where the
+    transfers start, the transfer blocks' hashes, the seconds spent in sendrawtransaction and
+    the number of transfers accepted."""
+    a.call("createwallet", "w")
+    mine_to, owners = funded_owners(a, n)
+    setup_height = a.call("getblockcount")
+    transfer_blocks, mempool_seconds, accepted = [], 0.0, 0
+    coins = owned_coins(a, owners)
+    for _ in range(rounds):
+        next_owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
+        hexes = signed_transfers(a, owners, coins, next_owners, mine_to)
+        started = time.time()
+        txids = a.batch("sendrawtransaction", [[h] for h in hexes], chunk=500)
+        mempool_seconds += time.time() - started
+        accepted += len(txids)
+        # Mine until the mempool is empty (a litecoin block holds about 7,000 such transfers).
+        while a.call("getmempoolinfo")["size"] > 0:
+            transfer_blocks += a.call("generatetoaddress", 1, mine_to, wallet="w")
+        coins = [{"txid": t, "vout": 0, "amount": (float(c["amount"]) - 0.0001) / 2} for t, c in zip(txids, coins)]
+    return setup_height, transfer_blocks, mempool_seconds, accepted
+
+
 def rpc_send(args):
     """sendrawtransaction throughput: pre-signed transfers, one request each, one connection."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,23 +149,7 @@ def main():
     n = args.per_block
 
     a = Node(os.path.join(args.dir, "a"), 19600, 19601, wallet=True)
-    a.call("createwallet", "w")
-    mine_to, owners = funded_owners(a, n)
-    setup_height = a.call("getblockcount")
-
-    transfer_blocks, mempool_seconds, accepted = [], 0.0, 0
-    coins = owned_coins(a, owners)
-    for round_ in range(args.blocks):
-        next_owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
-        hexes = signed_transfers(a, owners, coins, next_owners, mine_to)
-        started = time.time()
-        txids = a.batch("sendrawtransaction", [[h] for h in hexes], chunk=500)
-        mempool_seconds += time.time() - started
-        accepted += len(txids)
-        # Mine until the mempool is empty (a litecoin block holds about 7,000 such transfers).
-        while a.call("getmempoolinfo")["size"] > 0:
-            transfer_blocks += a.call("generatetoaddress", 1, mine_to, wallet="w")
-        coins = [{"txid": t, "vout": 0, "amount": (float(c["amount"]) - 0.0001) / 2} for t, c in zip(txids, coins)]
+    setup_height, transfer_blocks, mempool_seconds, accepted = build_chain(a, n, args.blocks)
 
     setup_hashes = [a.call("getblockhash", h) for h in range(1, setup_height + 1)]
     setup_hex = [a.call("getblock", h, 0) for h in setup_hashes]

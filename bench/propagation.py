@@ -37,6 +37,7 @@ def one_round(root, args, compact):
         rpcs[0].call("chain.sendrawtransaction", {"hex": tx})
     wait_until("every mempool to hold every transaction",
                lambda: all(r.call("mempool.info", {})["size"] >= len(transactions) for r in rpcs), timeout=600)
+    called = time.time()
     mined = rpcs[0].call("chain.generate", {"blocks": 1})
     start = time.time()
     tip = rpcs[0].call("chain.info", {})["best_hash"]
@@ -54,6 +55,7 @@ def one_round(root, args, compact):
         "compact": compact,
         "block_transactions": args.count + 1,
         "mined": mined,
+        "generate_seconds": start - called,
         "all_nodes_seconds": max(arrivals.values()),
         "median_node_seconds": statistics.median(arrivals.values()),
     }

@@ -20,6 +20,38 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from files import Node, fresh_dir, wait_until  # noqa: E402
 
 
+def prepare_chain(directory, per_block, blocks):
+    """A regtest chain of `blocks` blocks of `per_block` transfers, made by `target/release/ledger`
+    (which also measures how fast a store connects them in process); returns its report."""
+    return json.loads(subprocess.run(
+        ["target/release/ledger", "--per-block", str(per_block), "--blocks", str(blocks), "--dir", directory],
+        check=True, capture_output=True, text=True).stdout)
+
+
+def time_sync(ledger, root, sources):
+    """Seconds from a fresh node's start until it holds the tip of `sources` nodes serving the
+    chain `ledger` prepared."""
+    height = ledger["chain_height"]
+    os.makedirs(root)
+    seeds = []
+    for i in range(sources):
+        target = os.path.join(root, f"seed-{i}")
+        shutil.copytree(ledger["data_dir"], target)
+        for leftover in ("node.key", "rpc.addr", ".cookie"):
+            if os.path.exists(os.path.join(target, leftover)):
+                os.remove(os.path.join(target, leftover))
+        seeds.append(Node(root, f"seed-{i}"))
+    assert all(s.cli("chain", "info")["height"] == height for s in seeds)
+    start = time.time()
+    fresh = Node(root, "fresh", [s.p2p() for s in seeds])
+    wait_until("the fresh node to sync", lambda: fresh.cli("chain", "info")["height"] >= height, timeout=3600)
+    seconds = time.time() - start
+    for node in seeds + [fresh]:
+        node.stop()
+    shutil.rmtree(root, ignore_errors=True)
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-block", type=int, default=20)
@@ -28,9 +60,7 @@ def main():
     args = parser.parse_args()
     fresh_dir(args.dir)
     print(f"== preparing {args.blocks} blocks of {args.per_block} transfers", file=sys.stderr)
-    ledger = json.loads(subprocess.run(
-        ["target/release/ledger", "--per-block", str(args.per_block), "--blocks", str(args.blocks),
-         "--dir", os.path.join(args.dir, "ledger")], check=True, capture_output=True, text=True).stdout)
+    ledger = prepare_chain(os.path.join(args.dir, "ledger"), args.per_block, args.blocks)
     height = ledger["chain_height"]
     # Transfers only, as the ledger's connect rate counts them (coinbases are left out).
     transactions = args.per_block * args.blocks
@@ -41,22 +71,8 @@ def main():
         "ledger_connect_seconds": ledger["connect"]["seconds"],
     }
     for sources in (1, 3):
-        root = os.path.join(args.dir, f"net-{sources}")
-        os.makedirs(root)
-        seeds = []
-        for i in range(sources):
-            target = os.path.join(root, f"seed-{i}")
-            shutil.copytree(ledger["data_dir"], target)
-            for leftover in ("node.key", "rpc.addr", ".cookie"):
-                if os.path.exists(os.path.join(target, leftover)):
-                    os.remove(os.path.join(target, leftover))
-            seeds.append(Node(root, f"seed-{i}"))
-        assert all(s.cli("chain", "info")["height"] == height for s in seeds)
         print(f"== syncing from {sources} peer(s)", file=sys.stderr)
-        start = time.time()
-        fresh = Node(root, "fresh", [s.p2p() for s in seeds])
-        wait_until("the fresh node to sync", lambda: fresh.cli("chain", "info")["height"] >= height, timeout=3600)
-        seconds = time.time() - start
+        seconds = time_sync(ledger, os.path.join(args.dir, f"net-{sources}"), sources)
         result[f"from_{sources}"] = {
             "seconds": seconds,
             "blocks_per_s": height / seconds,
@@ -64,9 +80,6 @@ def main():
             "share_of_ledger_connect": (transactions / seconds) / ledger["connect"]["transactions_per_second"],
         }
         print(json.dumps(result[f"from_{sources}"]), file=sys.stderr)
-        for node in seeds + [fresh]:
-            node.stop()
-        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 
