@@ -42,6 +42,16 @@ class Rpc:
             raise SystemExit(f"{method}: {reply['error']}")
         return reply["result"]
 
+    def batch(self, method, params_list):
+        body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": method, "params": p}
+                           for i, p in enumerate(params_list)])
+        self.conn.request("POST", "/", body, {"Authorization": self.auth, "Content-Type": "application/json"})
+        replies = json.loads(self.conn.getresponse().read())
+        errors = [r["error"] for r in replies if "error" in r]
+        if errors:
+            raise SystemExit(f"{method}: {errors[0]}")
+        return [r["result"] for r in replies]
+
 
 def start_network(root, nodes, count, before_start=lambda directory: None):
     """`nodes` nodes on loopback: node 1 on a data directory `rpc_prep` made with `count` coins
@@ -71,6 +81,8 @@ def main():
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", action="store_true",
+                        help="each client sends its share in one JSON-RPC batch (as litecoind's benchmark does)")
     parser.add_argument("--dir", default="/tmp/peerchain-bench/relay")
     args = parser.parse_args()
     fresh_dir(args.dir)
@@ -81,7 +93,11 @@ def main():
         clients = [Rpc(nodes[0]) for _ in range(args.clients)]
 
         def submit(index):
-            for tx in transactions[index::args.clients]:
+            mine = transactions[index::args.clients]
+            if args.batch:
+                clients[index].batch("chain.sendrawtransaction", [{"hex": tx} for tx in mine])
+                return
+            for tx in mine:
                 clients[index].call("chain.sendrawtransaction", {"hex": tx})
 
         start = time.time()
@@ -100,6 +116,7 @@ def main():
         "nodes": args.nodes,
         "transactions": args.count,
         "clients": args.clients,
+        "batch": args.batch,
         "rounds": rounds,
         "median_all_mempools_seconds": statistics.median(r["all_mempools_seconds"] for r in rounds),
         "median_submit_seconds": statistics.median(r["submit_seconds"] for r in rounds),
