@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Where a peerchain file transfer spends its CPU: one source to one downloader on loopback
 under `perf record` (both node processes), then the heaviest symbols of `perf report`.
-Usage: python3 bench/files_profile.py [--mib 1024]   (needs `perf`; Debian: linux-perf)
+With `--downloader-callers`, only the downloader is recorded, with DWARF call graphs, and the
+heaviest symbols are listed with the call chains that reach them (where a copy or a write
+comes from).
+Usage: python3 bench/files_profile.py [--mib 1024] [--downloader-callers]   (needs `perf`; Debian: linux-perf)
 """
 
 import argparse
@@ -18,6 +21,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/profile")
+    parser.add_argument("--downloader-callers", action="store_true")
     args = parser.parse_args()
     fresh_dir(args.dir)
     path = os.path.join(args.dir, "payload.bin")
@@ -27,8 +31,11 @@ def main():
     leecher = Node(args.dir, "leech", [seeder.p2p()])
     wait_until("peers", lambda: len(leecher.cli("peers")) >= 1)
     data = os.path.join(args.dir, "perf.data")
-    perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", data, "-p",
-                             f"{leecher.proc.pid},{seeder.proc.pid}"],
+    if args.downloader_callers:
+        record = ["-F", "499", "--call-graph", "dwarf,16384", "-p", str(leecher.proc.pid)]
+    else:
+        record = ["-F", "999", "-g", "-p", f"{leecher.proc.pid},{seeder.proc.pid}"]
+    perf = subprocess.Popen(["perf", "record", "-o", data] + record,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)
     start = time.time()
@@ -38,6 +45,10 @@ def main():
     perf.wait()
     for node in (seeder, leecher):
         node.stop()
+    if args.downloader_callers:
+        subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--percent-limit", "2",
+                        "-g", "caller,2,callee,function,percent"])
+        return
     report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "-g", "none"],
                             capture_output=True, text=True).stdout
     rows = [" ".join(line.split()[:3]) for line in report.splitlines() if "%" in line and not line.startswith("#")]

@@ -67,6 +67,7 @@ def main():
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/propagation")
+    parser.add_argument("--keep", action="store_true", help="keep each round's nodes' directories (and logs)")
     args = parser.parse_args()
     fresh_dir(args.dir)
     rounds = []
@@ -75,7 +76,8 @@ def main():
             root = os.path.join(args.dir, f"round-{round_}-{'compact' if compact else 'header'}")
             rounds.append(one_round(root, args, compact))
             print(json.dumps(rounds[-1]), file=sys.stderr)
-            shutil.rmtree(root, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
 
     def median(compact, key):
         return statistics.median(r[key] for r in rounds if r["compact"] == compact)

@@ -376,8 +376,7 @@ impl Store {
         })
     }
 
-    fn entry_record(&self, id: ContentId) -> Result<Option<Entry>, Error> {
-        let txn = self.db.begin_read().map_err(|e| self.database_error(e))?;
+    fn entry_in(&self, txn: &redb::ReadTransaction, id: ContentId) -> Result<Option<Entry>, Error> {
         let table = txn.open_table(ENTRIES).map_err(|e| self.database_error(e))?;
         let Some(bytes) = table.get(&id.0).map_err(|e| self.database_error(e))? else {
             return Ok(None);
@@ -385,14 +384,14 @@ impl Store {
         decode_entry(id, bytes.value()).map(Some).map_err(|source| Error::Corrupt { id, source })
     }
 
+    fn entry_record(&self, id: ContentId) -> Result<Option<Entry>, Error> {
+        self.entry_in(&self.db.begin_read().map_err(|e| self.database_error(e))?, id)
+    }
+
     /// A blob's record and, when it is complete, the stamp of its known-good data file.
     fn entry_and_stamp(&self, id: ContentId) -> Result<Option<(Entry, Option<Stamp>)>, Error> {
         let txn = self.db.begin_read().map_err(|e| self.database_error(e))?;
-        let table = txn.open_table(ENTRIES).map_err(|e| self.database_error(e))?;
-        let Some(bytes) = table.get(&id.0).map_err(|e| self.database_error(e))? else {
-            return Ok(None);
-        };
-        let entry = decode_entry(id, bytes.value()).map_err(|source| Error::Corrupt { id, source })?;
+        let Some(entry) = self.entry_in(&txn, id)? else { return Ok(None) };
         let stamps = txn.open_table(STAMPS).map_err(|e| self.database_error(e))?;
         let stamp = stamps.get(&id.0).map_err(|e| self.database_error(e))?.map(|row| row.value());
         Ok(Some((entry, stamp)))
@@ -700,7 +699,7 @@ impl Store {
         {
             let _writing = lock(&writing);
             for Parent { node, pair } in parents {
-                outboard.save(node, &pair).map_err(Self::io_error(&data_path))?;
+                outboard.save(node, &pair).map_err(Self::io_error(&self.outboard_path(id)))?;
             }
             for Leaf { offset, data: bytes } in &leaves {
                 data.write_all_at(bytes, *offset).map_err(Self::io_error(&data_path))?;

@@ -521,23 +521,26 @@ impl ChainState {
     /// Writes the coin cache back when it is over its size or has waited long enough.
     fn write_back_if_due(&mut self) -> Result<(), Error> {
         if self.coins.bytes() > self.coin_cache_bytes || self.last_write_back.elapsed() >= WRITE_BACK_INTERVAL {
-            self.write_back()?;
+            self.write_back(true)?;
         }
         Ok(())
     }
 
-    /// Writes the coin cache back to the store, durably, and empties it.
-    fn write_back(&mut self) -> Result<(), Error> {
+    /// Writes the coin cache back to the store and empties it; `durable` unless a durable
+    /// commit follows at once.
+    fn write_back(&mut self, durable: bool) -> Result<(), Error> {
         let started = Instant::now();
         let outputs = self.coins.coins.len();
         let tip = self.index.tip();
-        self.store.write(true, |w| {
+        self.store.write(durable, |w| {
             w.write_back(self.coins.coins.changes(OutPoint::to_key), self.coins.txs.changes(|txid| txid.0), &tip)
         })?;
         self.coins.clear();
         self.mempool_reader = None;
         self.last_write_back = Instant::now();
-        self.last_durable = self.last_write_back;
+        if durable {
+            self.last_durable = self.last_write_back;
+        }
         debug!(
             outputs,
             height = self.index.height(),
@@ -554,13 +557,14 @@ impl ChainState {
 
     /// Writes the coin cache back and opens a snapshot of the store at the tip.
     pub(crate) fn snapshot(&mut self) -> Result<peerchain_store::Reader, Error> {
-        self.write_back()?;
+        self.write_back(true)?;
         Ok(self.store.read()?)
     }
 
     /// Saves the mempool and makes everything durable, at shutdown.
     pub(crate) fn shutdown(&mut self) -> Result<(), Error> {
-        self.write_back()?;
+        // The mempool's durable save right after makes the write-back durable too.
+        self.write_back(false)?;
         let transactions: Vec<Transaction> = self.mempool.transactions().cloned().collect();
         self.store.write(true, |w| w.save_mempool(&transactions))?;
         info!(saved_mempool = transactions.len(), height = self.index.height(), "chain state saved");

@@ -350,10 +350,7 @@ pub fn connect_checked_block(
     let mut created: HashMap<OutPoint, Coin> = HashMap::with_capacity(input_count * 2);
     let mut spent_from_view: Vec<(OutPoint, Coin)> = Vec::with_capacity(input_count);
     let mut spent_in_block: HashSet<OutPoint> = HashSet::new();
-    let mut signatures = match sig_cache {
-        Some(cache) => PipelinedVerifier::with_cache(cache.clone()),
-        None => PipelinedVerifier::new(),
-    };
+    let mut signatures = PipelinedVerifier::with_cache(sig_cache.cloned());
     let mut fees = Amount::ZERO;
     let mut coins: Vec<Coin> = Vec::new();
 

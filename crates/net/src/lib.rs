@@ -683,12 +683,7 @@ impl Task {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                _ = rendezvous_tick.tick() => {
-                    let points: Vec<PeerId> = self.rendezvous_points.iter().copied().collect();
-                    for point in points {
-                        self.visit_rendezvous_point(point);
-                    }
-                }
+                _ = rendezvous_tick.tick() => self.visit_rendezvous_points(),
                 _ = redial.tick() => {
                     let missing: Vec<Multiaddr> =
                         self.bootstrap.iter().filter(|a| !self.dialled.contains_key(*a)).cloned().collect();
@@ -857,13 +852,17 @@ impl Task {
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 info!(%address, "external address confirmed");
-                let points: Vec<PeerId> = self.rendezvous_points.iter().copied().collect();
-                for point in points {
-                    self.visit_rendezvous_point(point);
-                }
+                self.visit_rendezvous_points();
             }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event),
             _ => {}
+        }
+    }
+
+    fn visit_rendezvous_points(&mut self) {
+        let points: Vec<PeerId> = self.rendezvous_points.iter().copied().collect();
+        for point in points {
+            self.visit_rendezvous_point(point);
         }
     }
 
@@ -963,33 +962,25 @@ impl Task {
                     let (rate, burst) = self.sync_requests;
                     let allowed =
                         self.sync_allowance.entry(peer).or_insert_with(|| TokenBucket::full(rate, burst)).try_take(1.0);
-                    if !allowed {
+                    let refusal = if !allowed {
                         debug!(%peer, "sync request over the peer's rate refused");
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, Response::Refused("rate limited".into()));
-                        return;
-                    }
-                    if self.pending_inbound.len() >= MAX_PENDING_INBOUND {
+                        Some("rate limited")
+                    } else if self.pending_inbound.len() >= MAX_PENDING_INBOUND {
+                        Some("busy")
+                    } else {
+                        self.next_inbound += 1;
+                        let id = InboundId(self.next_inbound);
+                        match self.events.try_send(Event::Request { peer, request, id }) {
+                            Ok(()) => {
+                                self.pending_inbound.insert(id, channel);
+                                return;
+                            }
+                            Err(_) => Some("busy"),
+                        }
+                    };
+                    if let Some(reason) = refusal {
                         let _ =
-                            self.swarm.behaviour_mut().sync.send_response(channel, Response::Refused("busy".into()));
-                        return;
-                    }
-                    self.next_inbound += 1;
-                    let id = InboundId(self.next_inbound);
-                    match self.events.try_send(Event::Request { peer, request, id }) {
-                        Ok(()) => {
-                            self.pending_inbound.insert(id, channel);
-                        }
-                        Err(_) => {
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_response(channel, Response::Refused("busy".into()));
-                        }
+                            self.swarm.behaviour_mut().sync.send_response(channel, Response::Refused(reason.into()));
                     }
                 }
                 request_response::Message::Response { request_id, response } => {

@@ -159,8 +159,8 @@ pub(crate) struct Sync {
     done: mpsc::Receiver<Done>,
     /// Whether new tips are announced as compact blocks (else as headers).
     compact: bool,
-    /// Blocks rebuilt from compact announcements, newest last.
-    rebuilt: VecDeque<Arc<Block>>,
+    /// Blocks rebuilt from compact announcements, by hash, newest last.
+    rebuilt: VecDeque<(BlockHash, Arc<Block>)>,
     rebuilt_sender: mpsc::Sender<Rebuilt>,
     rebuilt_results: mpsc::Receiver<Rebuilt>,
 }
@@ -223,11 +223,7 @@ impl Sync {
                 },
                 Ok(()) = tips.changed() => {
                     let tip = *tips.borrow_and_update();
-                    if !self.announced.contains(&tip.hash) {
-                        if self.announced.len() == REMEMBERED {
-                            self.announced.pop_front();
-                        }
-                        self.announced.push_back(tip.hash);
+                    if self.remember_announced(tip.hash) {
                         self.announce(tip.hash).await;
                     }
                 }
@@ -242,9 +238,21 @@ impl Sync {
         }
     }
 
+    /// Notes that `hash` was announced; false if it already was.
+    fn remember_announced(&mut self, hash: BlockHash) -> bool {
+        if self.announced.contains(&hash) {
+            return false;
+        }
+        if self.announced.len() == REMEMBERED {
+            self.announced.pop_front();
+        }
+        self.announced.push_back(hash);
+        true
+    }
+
     /// Announces a new tip, compactly or by its header, unless it is old (a node catching up
-    /// stays quiet). Every node that connects the block announces the same bytes, which
-    /// gossip's content-hash ids let through once.
+    /// stays quiet). A node that got the block otherwise than by a compact announcement
+    /// announces it too; identical announcements pass gossip's content-hash ids once.
     async fn announce(&self, hash: BlockHash) {
         let Ok(Some((block, _, _))) = self.chain.block(&hash) else { return };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -342,7 +350,7 @@ impl Sync {
     }
 
     fn has_block(&self, hash: &BlockHash) -> bool {
-        self.rebuilt.iter().any(|b| b.header.hash() == *hash) || self.chain.has_block(hash)
+        self.rebuilt.iter().any(|(rebuilt, _)| rebuilt == hash) || self.chain.has_block(hash)
     }
 
     /// Rebuilds a compactly announced block from the mempool; the transactions it lacks are
@@ -398,11 +406,14 @@ impl Sync {
             Ok(block) => {
                 info!(%hash, transactions = block.transactions.len(), fetched, "block rebuilt from its compact announcement");
                 self.net.report(id, source, Verdict::Accept).await;
+                // Accepted, the announcement travels on through gossip: announcing the block
+                // again once it is connected would only repeat it.
+                self.remember_announced(hash);
                 let block = Arc::new(block);
                 if self.rebuilt.len() == REBUILT_BLOCKS {
                     self.rebuilt.pop_front();
                 }
-                self.rebuilt.push_back(block.clone());
+                self.rebuilt.push_back((hash, block.clone()));
                 let chain = self.chain.clone();
                 tokio::spawn(async move {
                     match chain.submit_block(block).await {
@@ -435,8 +446,8 @@ impl Sync {
                 Response::Blocks(blocks)
             }
             Request::GetBlockTransactions { block, slots } => {
-                let found = match self.rebuilt.iter().find(|b| b.header.hash() == block) {
-                    Some(rebuilt) => Some(rebuilt.clone()),
+                let found = match self.rebuilt.iter().find(|(rebuilt, _)| *rebuilt == block) {
+                    Some((_, rebuilt)) => Some(rebuilt.clone()),
                     None => self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)),
                 };
                 let Some(found) = found else { return Response::Refused("unknown block".into()) };
