@@ -27,6 +27,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() ->
 pub struct TestNode {
     pub data_dir: PathBuf,
     pub network: String,
+    /// A command every process of this node runs under (`ip netns exec NS` for a node in a
+    /// network namespace); empty for none.
+    wrapper: Vec<String>,
     child: Option<Child>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -34,21 +37,44 @@ pub struct TestNode {
 impl TestNode {
     /// Starts a node on a fresh data directory.
     pub fn start(network: &str, args: &[&str]) -> TestNode {
-        let temp = tempfile::tempdir().unwrap();
-        let mut node =
-            TestNode { data_dir: temp.path().to_path_buf(), network: network.into(), child: None, _temp: Some(temp) };
-        node.launch(args);
-        node
+        Self::start_wrapped(&[], network, "", args)
     }
 
     /// Starts a node on a fresh data directory holding `config` as its config.toml.
     pub fn start_with_config(network: &str, config: &str, args: &[&str]) -> TestNode {
+        Self::start_wrapped(&[], network, config, args)
+    }
+
+    /// Starts a node whose processes (it and its client commands) run under `wrapper`, on a
+    /// fresh data directory holding `config` (if not empty) as its config.toml.
+    pub fn start_wrapped(wrapper: &[&str], network: &str, config: &str, args: &[&str]) -> TestNode {
         let temp = tempfile::tempdir().unwrap();
-        std::fs::write(temp.path().join("config.toml"), config).unwrap();
-        let mut node =
-            TestNode { data_dir: temp.path().to_path_buf(), network: network.into(), child: None, _temp: Some(temp) };
+        if !config.is_empty() {
+            std::fs::write(temp.path().join("config.toml"), config).unwrap();
+        }
+        let mut node = TestNode {
+            data_dir: temp.path().to_path_buf(),
+            network: network.into(),
+            wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
+            child: None,
+            _temp: Some(temp),
+        };
         node.launch(args);
         node
+    }
+
+    /// A command for this node's binary, under its wrapper.
+    fn command(&self) -> Command {
+        let mut command = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        command.args(["--network", &self.network, "--data-dir"]).arg(&self.data_dir);
+        command
     }
 
     /// Starts (again) on this node's data directory, waiting until RPC answers.
@@ -57,10 +83,13 @@ impl TestNode {
         // A file left by a killed process must not be mistaken for the new node's.
         let _ = std::fs::remove_file(self.data_dir.join("rpc.addr"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("node.log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["--network", &self.network, "--data-dir"])
-            .arg(&self.data_dir)
-            .args(["node", "--rpc-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+        let mut command = self.command();
+        command.args(["node", "--rpc-addr", "127.0.0.1:0", "--no-mdns"]);
+        // Loopback unless the test says where to listen.
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "/ip4/127.0.0.1/tcp/0"]);
+        }
+        let child = command
             .args(args)
             .env("RUST_LOG", std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
@@ -90,9 +119,7 @@ impl TestNode {
     /// Runs a client command with extra environment variables (and never the caller's
     /// PEERCHAIN_PASSPHRASE).
     pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(BIN)
-            .args(["--network", &self.network, "--data-dir"])
-            .arg(&self.data_dir)
+        self.command()
             .args(args)
             .env_remove("PEERCHAIN_PASSPHRASE")
             .envs(env.iter().copied())

@@ -16,10 +16,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
     identity, kad, mdns, noise, ping, relay, rendezvous, tcp, yamux,
@@ -530,19 +531,19 @@ pub fn spawn(
             .listen_on(address.clone())
             .map_err(|e| StartError::Listen { address: address.clone(), reason: e.to_string() })?;
     }
-    for address in &config.bootstrap {
-        if let Err(e) = swarm.dial(address.clone()) {
-            warn!(%address, error = %e, "cannot dial bootstrap peer");
-        }
-    }
     for address in &config.external_addrs {
         swarm.add_external_address(address.clone());
     }
     // Reachable through each relay: listening on a circuit address dials the relay and
     // reserves a slot there; peers dial `<relay>/p2p-circuit/p2p/<us>`.
+    // That happens once the node listens (see `Task::run`); a relay is named by its peer id.
+    let mut circuits = Vec::new();
     for relay in &config.relays {
         let circuit = relay.clone().with(libp2p::multiaddr::Protocol::P2pCircuit);
-        swarm.listen_on(circuit.clone()).map_err(|e| StartError::Listen { address: circuit, reason: e.to_string() })?;
+        if !relay.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_))) {
+            return Err(StartError::Listen { address: circuit, reason: "a relay needs its /p2p/<peer id>".into() });
+        }
+        circuits.push(circuit);
     }
     let bans = limits::BanList::load(config.ban_file.as_deref());
     for peer in bans.peers() {
@@ -566,6 +567,7 @@ pub fn spawn(
         provider_queries: HashMap::new(),
         next_inbound: 0,
         peers: HashMap::new(),
+        connections: HashMap::new(),
         bans,
         sync_allowance: HashMap::new(),
         sync_requests: config.sync_requests,
@@ -576,6 +578,10 @@ pub fn spawn(
         rendezvous_points: HashSet::new(),
         rendezvous_found: HashMap::new(),
         rendezvous_interval: config.rendezvous_interval,
+        relay_listeners: HashMap::new(),
+        circuits_to_listen: circuits,
+        first_dials: config.bootstrap.clone(),
+        listens: !config.listen.is_empty(),
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
@@ -635,6 +641,9 @@ struct Task {
     provider_queries: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     next_inbound: u64,
     peers: HashMap<PeerId, PeerInfo>,
+    /// Every open connection of each peer: the one a peer is shown by is direct when one is
+    /// (a hole-punched connection takes over from the relayed one it started from).
+    connections: HashMap<PeerId, Vec<(ConnectionId, Direction, Multiaddr)>>,
     /// Banned peers and when their ban ends.
     bans: limits::BanList,
     /// Each connected peer's allowance of sync requests.
@@ -653,6 +662,15 @@ struct Task {
     /// Peers the rendezvous points told of, with their registered addresses.
     rendezvous_found: HashMap<PeerId, Vec<Multiaddr>>,
     rendezvous_interval: Duration,
+    /// Relay circuits listened on (each a reservation at a relay), by listener.
+    relay_listeners: HashMap<ListenerId, Multiaddr>,
+    /// Circuits whose listener closed, listened on again at the next redial: a reservation
+    /// ends when its relay cannot be reached, drops the connection or refuses.
+    circuits_to_listen: Vec<Multiaddr>,
+    /// Bootstrap peers to dial when the node starts, with their peer ids when known.
+    first_dials: Vec<Multiaddr>,
+    /// Whether the node listens on addresses of its own.
+    listens: bool,
 }
 
 /// Most rendezvous points a node registers at and asks.
@@ -665,11 +683,28 @@ fn without_peer_id(address: &Multiaddr) -> Multiaddr {
     address.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
 }
 
+/// The peer an address names (its last `/p2p/<peer id>`).
+fn peer_of(address: &Multiaddr) -> Option<PeerId> {
+    address.iter().fold(None, |last, p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+        _ => last,
+    })
+}
+
+/// Whether a connection goes through a relay.
+fn is_relayed(address: &Multiaddr) -> bool {
+    address.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
+}
+
 /// How often bootstrap peers that are not connected are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Longest wait at start for the listeners' addresses before the first dials.
+const LISTEN_SETTLE: Duration = Duration::from_secs(1);
+
 impl Task {
     async fn run(mut self, cancel: CancellationToken) {
+        self.first_dials().await;
         // A random walk of the DHT now and then keeps the routing table fresh and finds peers
         // beyond the ones dialled.
         let mut walk = tokio::time::interval(Duration::from_secs(60));
@@ -692,6 +727,7 @@ impl Task {
                         let _ = self.swarm.dial(address);
                     }
                     self.dial_toward_target();
+                    self.listen_through_relays();
                 }
                 _ = walk.tick() => {
                     if !self.peers.is_empty() {
@@ -810,9 +846,21 @@ impl Task {
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let (direction, address) = match &endpoint {
                     libp2p::core::ConnectedPoint::Dialer { address, .. } => (Direction::Outbound, address.clone()),
+                    // A relayed inbound connection comes from `/p2p/<peer>` alone: show it as the
+                    // circuit it came through.
+                    libp2p::core::ConnectedPoint::Listener { local_addr, .. } if is_relayed(local_addr) => {
+                        let relay: Multiaddr = local_addr
+                            .iter()
+                            .take_while(|p| !matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
+                            .collect();
+                        (
+                            Direction::Inbound,
+                            relay.with(libp2p::multiaddr::Protocol::P2pCircuit).with_p2p(peer_id).unwrap_or_else(|a| a),
+                        )
+                    }
                     libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } => {
                         (Direction::Inbound, send_back_addr.clone())
                     }
@@ -821,7 +869,10 @@ impl Task {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
                     self.dialled.insert(without_peer_id(&address), peer_id);
                 }
-                if num_established.get() == 1 {
+                self.connections.entry(peer_id).or_default().push((connection_id, direction, address.clone()));
+                if num_established.get() > 1 {
+                    self.show_best_connection(peer_id);
+                } else {
                     let info = PeerInfo {
                         peer: peer_id,
                         address,
@@ -841,14 +892,29 @@ impl Task {
                     let _ = self.events.try_send(Event::PeerConnected(info));
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } if num_established > 0 => {
+                if let Some(connections) = self.connections.get_mut(&peer_id) {
+                    connections.retain(|(id, ..)| *id != connection_id);
+                }
+                self.show_best_connection(peer_id);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 self.peers.remove(&peer_id);
+                self.connections.remove(&peer_id);
                 self.rendezvous_points.remove(&peer_id);
                 self.file_requests_per_peer.remove(&peer_id);
                 self.sync_allowance.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                if let Some(circuit) = self.relay_listeners.remove(&listener_id) {
+                    // Also when the relay was being dialled for another reason as we asked
+                    // (libp2p then drops the reservation's own dial): try again shortly.
+                    debug!(%circuit, ?reason, "no reservation at the relay; trying again");
+                    self.circuits_to_listen.push(circuit);
+                }
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 info!(%address, "external address confirmed");
@@ -857,6 +923,62 @@ impl Task {
             SwarmEvent::Behaviour(event) => self.behaviour_event(event),
             _ => {}
         }
+    }
+
+    /// Shows a peer by its first direct connection, or its first connection if all are
+    /// relayed.
+    fn show_best_connection(&mut self, peer: PeerId) {
+        let (Some(info), Some(connections)) = (self.peers.get_mut(&peer), self.connections.get(&peer)) else {
+            return;
+        };
+        let best = connections.iter().find(|(_, _, address)| !is_relayed(address)).or(connections.first());
+        if let Some((_, direction, address)) = best {
+            if info.address != *address {
+                debug!(%peer, %address, "peer now shown by another connection");
+            }
+            info.direction = *direction;
+            info.address = address.clone();
+        }
+    }
+
+    /// Listens on the relay circuits waiting for it: each dials its relay (if not connected)
+    /// and asks for a reservation.
+    fn listen_through_relays(&mut self) {
+        for circuit in std::mem::take(&mut self.circuits_to_listen) {
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    self.relay_listeners.insert(listener, circuit);
+                }
+                Err(e) => warn!(%circuit, error = %e, "cannot listen through the relay"),
+            }
+        }
+    }
+
+    /// Waits (briefly) until the node's listeners report their addresses, then dials the
+    /// bootstrap peers and relays. libp2p dials from the listening port once it knows it, so
+    /// a NAT maps the node's outbound connections to the port it listens on: the one peers
+    /// learn from identify and punch holes to.
+    async fn first_dials(&mut self) {
+        let settle = tokio::time::sleep(LISTEN_SETTLE);
+        tokio::pin!(settle);
+        while self.listens && self.swarm.listeners().next().is_none() {
+            tokio::select! {
+                _ = &mut settle => break,
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+            }
+        }
+        // A relay is dialled by its reservation (a second dial at the same time would make
+        // libp2p drop the reservation's).
+        let relays: HashSet<PeerId> = self.circuits_to_listen.iter().filter_map(peer_of).collect();
+        for address in std::mem::take(&mut self.first_dials) {
+            if peer_of(&address).is_some_and(|peer| relays.contains(&peer)) {
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(address.clone()) {
+                warn!(%address, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        self.listen_through_relays();
     }
 
     fn visit_rendezvous_points(&mut self) {
