@@ -25,7 +25,8 @@ import time
 import urllib.parse
 import urllib.request
 
-PEERCHAIN = os.path.abspath("target/release/peerchain")
+# PEERCHAIN_BIN runs another build (say, an older commit's) through the same scripts.
+PEERCHAIN = os.path.abspath(os.environ.get("PEERCHAIN_BIN", "target/release/peerchain"))
 # Where peerchain nodes listen: TCP by default; `--transport quic` for the comparison.
 LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}
 transport = "tcp"

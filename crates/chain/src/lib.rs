@@ -21,7 +21,7 @@ use std::sync::Arc;
 use peerchain_consensus::{BlockReject, Params};
 use peerchain_primitives::{Block, BlockHash, BlockHeader, CompactBlock, KeyHash, Transaction, TxId, Work};
 use peerchain_store::Store;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::error;
 
 pub use fees::FeeEstimate;
@@ -195,6 +195,8 @@ pub struct SyncState {
 pub struct Handle {
     commands: mpsc::Sender<Command>,
     tip: watch::Receiver<TipInfo>,
+    /// Blocks made here, told before they connect (see [`Handle::submit_mined_block`]).
+    mined: broadcast::Sender<(BlockHash, Arc<Block>)>,
     store: Arc<Store>,
     params: Arc<Params>,
 }
@@ -204,6 +206,9 @@ impl std::fmt::Debug for Handle {
         f.debug_struct("chain::Handle").field("tip", &*self.tip.borrow()).finish()
     }
 }
+
+/// How many mined blocks a slow subscriber may fall behind by (it then misses the oldest).
+const MINED_QUEUE: usize = 16;
 
 /// How many commands may wait for the actor.
 const COMMAND_QUEUE: usize = 1024;
@@ -283,7 +288,8 @@ pub fn spawn(
             }
         })
         .map_err(|e| Error::Inconsistent(format!("cannot start the chain thread: {e}")))?;
-    Ok((Handle { commands, tip, store, params: Arc::new(params) }, thread))
+    let (mined, _) = broadcast::channel(MINED_QUEUE);
+    Ok((Handle { commands, tip, mined, store, params: Arc::new(params) }, thread))
 }
 
 impl Handle {
@@ -297,6 +303,26 @@ impl Handle {
     pub async fn submit_block(&self, block: impl Into<Arc<Block>>) -> Result<BlockOutcome, SubmitBlockError> {
         let block = block.into();
         self.ask(|r| Command::SubmitBlock(block, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
+    }
+
+    /// Submits a block this node made on one of its own templates. Subscribers
+    /// ([`Handle::subscribe_mined`]) hear of it first, when its proof of work checks out and
+    /// it builds on the tip, so that it can be announced while it connects: the node's own
+    /// template holds transactions it already validated. (Bitcoin Core sends compact blocks
+    /// at the same point, before full validation.)
+    pub async fn submit_mined_block(&self, block: Block) -> Result<BlockOutcome, SubmitBlockError> {
+        let hash = block.hash();
+        let proven = block.header.bits.expand().is_some_and(|target| target.is_met_by(&hash));
+        let block = Arc::new(block);
+        if proven && block.header.prev_hash == self.tip().hash && self.mined.receiver_count() > 0 {
+            let _ = self.mined.send((hash, block.clone()));
+        }
+        self.submit_block(block).await
+    }
+
+    /// A receiver of the blocks made here, as [`Handle::submit_mined_block`] tells them.
+    pub fn subscribe_mined(&self) -> broadcast::Receiver<(BlockHash, Arc<Block>)> {
+        self.mined.subscribe()
     }
 
     /// Submits a transaction to the mempool.

@@ -113,7 +113,7 @@ pub async fn run_miner(handle: Handle, config: MinerConfig, cancel: Cancellation
         block.header.nonce = nonce;
         let hash = block.hash();
         let transactions = block.transactions.len();
-        match handle.submit_block(block).await {
+        match handle.submit_mined_block(block).await {
             Ok(BlockOutcome::NewTip { height, .. }) => info!(%hash, height, transactions, "mined a block"),
             Ok(outcome) => info!(%hash, ?outcome, "mined a block that did not extend the tip"),
             Err(SubmitBlockError::Stopped) => return,

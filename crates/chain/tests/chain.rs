@@ -478,3 +478,34 @@ async fn fee_estimates_follow_the_mempool_and_recent_full_blocks() {
     assert_eq!(after.units_per_byte, after.blocks_units_per_byte.max(after.mempool_units_per_byte));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_mined_block_is_told_to_subscribers_only_when_proven_and_on_the_tip() {
+    let node = Node::new();
+    let key = SecretKey::from_seed([1; 32]);
+    let mut mined = node.handle.subscribe_mined();
+
+    let block = solve(node.template(&key).await, 1);
+    let outcome = node.handle.submit_mined_block(block.clone()).await.unwrap();
+    assert!(matches!(outcome, BlockOutcome::NewTip { height: 1, .. }), "{outcome:?}");
+    let (hash, told) = mined.try_recv().expect("told of the block");
+    assert_eq!((hash, told.as_ref()), (block.hash(), &block));
+
+    // Not proven: a nonce that misses the target is neither told nor accepted.
+    let mut unproven = node.template(&key).await;
+    let target = unproven.header.bits.expand().unwrap();
+    while target.is_met_by(&unproven.hash()) {
+        unproven.header.nonce += 1;
+    }
+    assert!(node.handle.submit_mined_block(unproven).await.is_err());
+    assert!(mined.try_recv().is_err(), "an unproven block was told");
+
+    // Not on the tip: a block on the old tip (mined before the tip moved) connects as a side
+    // branch at most, and is not told.
+    let stale = solve(node.handle.block_template(key.public_key().key_hash(), b"stale".to_vec()).await.unwrap(), 1);
+    node.mine(1, &key).await;
+    node.handle.submit_mined_block(stale).await.unwrap();
+    assert!(mined.try_recv().is_err(), "a block off the tip was told");
+    assert_eq!(node.handle.tip().height, 2);
+    node.stop().await;
+}

@@ -568,6 +568,7 @@ pub fn spawn(
         next_inbound: 0,
         peers: HashMap::new(),
         connections: HashMap::new(),
+        recent_gossip: RecentGossip::default(),
         bans,
         sync_allowance: HashMap::new(),
         sync_requests: config.sync_requests,
@@ -627,6 +628,44 @@ fn content_id(data: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(data).to_vec()
 }
 
+/// Ids of the gossip this node received or published lately, so that it does not publish
+/// again what gossipsub would refuse as a duplicate (a block fetched after its announcement
+/// was seen, say). Gossipsub remembers ids for a minute ([`GOSSIP_MEMORY`]); so does this, for
+/// at most [`RECENT_GOSSIP`] ids.
+#[derive(Default)]
+struct RecentGossip {
+    order: std::collections::VecDeque<(std::time::Instant, gossipsub::MessageId)>,
+    ids: HashSet<gossipsub::MessageId>,
+}
+
+/// How long gossipsub remembers a message id (its default `duplicate_cache_time`).
+const GOSSIP_MEMORY: Duration = Duration::from_secs(60);
+/// Most ids remembered.
+const RECENT_GOSSIP: usize = 16_384;
+
+impl RecentGossip {
+    /// Notes an id; false if it was noted within the last minute.
+    fn insert(&mut self, id: gossipsub::MessageId) -> bool {
+        let now = std::time::Instant::now();
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < GOSSIP_MEMORY && self.order.len() < RECENT_GOSSIP {
+                break;
+            }
+            let (_, old) = self.order.pop_front().expect("not empty");
+            self.ids.remove(&old);
+        }
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back((now, id));
+        true
+    }
+
+    fn forget(&mut self, id: &gossipsub::MessageId) {
+        self.ids.remove(id);
+    }
+}
+
 struct Task {
     swarm: Swarm<Behaviour>,
     network: String,
@@ -644,6 +683,7 @@ struct Task {
     /// Every open connection of each peer: the one a peer is shown by is direct when one is
     /// (a hole-punched connection takes over from the relayed one it started from).
     connections: HashMap<PeerId, Vec<(ConnectionId, Direction, Multiaddr)>>,
+    recent_gossip: RecentGossip,
     /// Banned peers and when their ban ends.
     bans: limits::BanList,
     /// Each connected peer's allowance of sync requests.
@@ -764,7 +804,14 @@ impl Task {
                 }
             }
             Command::Publish(t, data) => {
+                let id = gossipsub::MessageId::from(content_id(&data));
+                if !self.recent_gossip.insert(id.clone()) {
+                    debug!("not publishing gossip seen within the last minute");
+                    return;
+                }
                 if let Err(e) = behaviour.gossipsub.publish(topic(&self.network, t), data) {
+                    // Not sent (no peers yet, say): it may be published again.
+                    self.recent_gossip.forget(&id);
                     debug!(error = %e, "gossip publish");
                 }
             }
@@ -1058,6 +1105,7 @@ impl Task {
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                self.recent_gossip.insert(message_id.clone());
                 let kind = if message.topic == topic(&self.network, Topic::Transactions).hash() {
                     Topic::Transactions
                 } else {
@@ -1247,5 +1295,25 @@ pub fn load_or_create_keypair(path: &std::path::Path) -> std::io::Result<Keypair
             Ok(keypair)
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_gossip_refuses_an_id_seen_lately_and_stays_bounded() {
+        let mut recent = RecentGossip::default();
+        let id = |n: u32| gossipsub::MessageId::from(n.to_be_bytes().to_vec());
+        assert!(recent.insert(id(1)));
+        assert!(!recent.insert(id(1)), "seen within the minute");
+        recent.forget(&id(1));
+        assert!(recent.insert(id(1)), "forgotten after a failed publish");
+        for n in 2..=RECENT_GOSSIP as u32 + 10 {
+            assert!(recent.insert(id(n)));
+        }
+        assert!(recent.ids.len() <= RECENT_GOSSIP && recent.order.len() == recent.ids.len());
+        assert!(recent.insert(id(1)), "the oldest ids make room for new ones");
     }
 }

@@ -133,9 +133,9 @@ struct Rebuilt {
     fetched: usize,
 }
 
-/// How many recently rebuilt blocks are kept to answer peers' requests for their
+/// How many recently rebuilt or mined blocks are kept to answer peers' requests for their
 /// transactions while they are still being connected.
-const REBUILT_BLOCKS: usize = 8;
+const HELD_BLOCKS: usize = 8;
 
 /// How long the announcer of a compact block has to send the transactions it lacks.
 const COMPACT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,8 +159,9 @@ pub(crate) struct Sync {
     done: mpsc::Receiver<Done>,
     /// Whether new tips are announced as compact blocks (else as headers).
     compact: bool,
-    /// Blocks rebuilt from compact announcements, by hash, newest last.
-    rebuilt: VecDeque<(BlockHash, Arc<Block>)>,
+    /// Blocks rebuilt from compact announcements or mined here, by hash, newest last: they
+    /// answer peers' requests for their transactions also before they are connected.
+    held: VecDeque<(BlockHash, Arc<Block>)>,
     rebuilt_sender: mpsc::Sender<Rebuilt>,
     rebuilt_results: mpsc::Receiver<Rebuilt>,
 }
@@ -186,7 +187,7 @@ impl Sync {
             done_sender,
             done,
             compact,
-            rebuilt: VecDeque::new(),
+            held: VecDeque::new(),
             rebuilt_sender,
             rebuilt_results,
         }
@@ -199,6 +200,7 @@ impl Sync {
 
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>, cancel: CancellationToken) {
         let mut tips = self.chain.subscribe_tip();
+        let mut mined = self.chain.subscribe_mined();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         // Correctness: gossip can be lost (a full queue, a mesh that is still forming, a
         // connection that was replaced), so every few seconds each peer is also asked for what
@@ -208,6 +210,13 @@ impl Sync {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
+                // A block mined here goes out while it connects, not after.
+                Ok((hash, block)) = mined.recv() => {
+                    if self.remember_announced(hash) {
+                        self.hold(hash, block.clone());
+                        self.net.publish(Topic::Blocks, self.announcement(&block).to_bytes()).await;
+                    }
+                }
                 Some(rebuilt) = self.rebuilt_results.recv() => self.rebuilt_block(rebuilt).await,
                 Some(done) = self.done.recv() => {
                     // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
@@ -238,6 +247,14 @@ impl Sync {
         }
     }
 
+    /// Keeps a block to answer requests for its transactions, dropping the oldest held.
+    fn hold(&mut self, hash: BlockHash, block: Arc<Block>) {
+        if self.held.len() == HELD_BLOCKS {
+            self.held.pop_front();
+        }
+        self.held.push_back((hash, block));
+    }
+
     /// Notes that `hash` was announced; false if it already was.
     fn remember_announced(&mut self, hash: BlockHash) -> bool {
         if self.announced.contains(&hash) {
@@ -257,11 +274,15 @@ impl Sync {
         let Ok(Some((block, _, _))) = self.chain.block(&hash) else { return };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if block.header.time + 3600 > now {
-            let announcement = match CompactBlock::of(&block) {
-                Some(compact) if self.compact => Announcement::Compact(compact),
-                _ => Announcement::Header(block.header),
-            };
-            self.net.publish(Topic::Blocks, announcement.to_bytes()).await;
+            self.net.publish(Topic::Blocks, self.announcement(&block).to_bytes()).await;
+        }
+    }
+
+    /// A block's announcement: compact, or its header alone.
+    fn announcement(&self, block: &Block) -> Announcement {
+        match CompactBlock::of(block) {
+            Some(compact) if self.compact => Announcement::Compact(compact),
+            _ => Announcement::Header(block.header),
         }
     }
 
@@ -350,7 +371,7 @@ impl Sync {
     }
 
     fn has_block(&self, hash: &BlockHash) -> bool {
-        self.rebuilt.iter().any(|(rebuilt, _)| rebuilt == hash) || self.chain.has_block(hash)
+        self.held.iter().any(|(held, _)| held == hash) || self.chain.has_block(hash)
     }
 
     /// Rebuilds a compactly announced block from the mempool; the transactions it lacks are
@@ -410,10 +431,7 @@ impl Sync {
                 // again once it is connected would only repeat it.
                 self.remember_announced(hash);
                 let block = Arc::new(block);
-                if self.rebuilt.len() == REBUILT_BLOCKS {
-                    self.rebuilt.pop_front();
-                }
-                self.rebuilt.push_back((hash, block.clone()));
+                self.hold(hash, block.clone());
                 let chain = self.chain.clone();
                 tokio::spawn(async move {
                     match chain.submit_block(block).await {
@@ -442,12 +460,22 @@ impl Sync {
                 }
             }
             Request::GetBlocks(hashes) => {
-                let blocks = hashes.iter().filter_map(|h| self.chain.block_bytes(h).ok().flatten()).collect();
+                // A block held here (mined, announced and still connecting) is served too: a
+                // peer that had its header only asks for it at once.
+                let blocks =
+                    hashes
+                        .iter()
+                        .filter_map(|h| {
+                            self.chain.block_bytes(h).ok().flatten().or_else(|| {
+                                self.held.iter().find(|(held, _)| held == h).map(|(_, block)| block.to_bytes())
+                            })
+                        })
+                        .collect();
                 Response::Blocks(blocks)
             }
             Request::GetBlockTransactions { block, slots } => {
-                let found = match self.rebuilt.iter().find(|(rebuilt, _)| *rebuilt == block) {
-                    Some((_, rebuilt)) => Some(rebuilt.clone()),
+                let found = match self.held.iter().find(|(held, _)| *held == block) {
+                    Some((_, held)) => Some(held.clone()),
                     None => self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)),
                 };
                 let Some(found) = found else { return Response::Refused("unknown block".into()) };

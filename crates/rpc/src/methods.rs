@@ -399,7 +399,7 @@ async fn generate(context: &Context, params: &Params) -> Result<Value, RpcError>
             context.chain.block_template(reward_to, b"generate".to_vec()).await.map_err(RpcError::internal)?;
         let block = tokio::task::spawn_blocking(move || solve(template, 1)).await.map_err(RpcError::internal)?;
         let hash = block.hash();
-        context.chain.submit_block(block).await.map_err(submit_block_error)?;
+        context.chain.submit_mined_block(block).await.map_err(submit_block_error)?;
         hashes.push(hash);
     }
     Ok(json!({ "hashes": hashes }))
