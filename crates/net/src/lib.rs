@@ -276,7 +276,9 @@ impl Handle {
         let _ = self.commands.send(Command::Dial(address)).await;
     }
 
-    /// Publishes on a gossip topic.
+    /// Publishes on a gossip topic. On [`Topic::Transactions`], `data` is one encoded
+    /// transaction: those published within [`TX_BATCH_WINDOW`] go out together as one message
+    /// (read with [`protocol::decode_transaction_batch`]).
     pub async fn publish(&self, topic: Topic, data: Vec<u8>) {
         let _ = self.commands.send(Command::Publish(topic, data)).await;
     }
@@ -420,7 +422,7 @@ const ENOUGH_PROVIDERS: usize = 20;
 
 fn topic(network: &str, topic: Topic) -> gossipsub::IdentTopic {
     match topic {
-        Topic::Transactions => gossipsub::IdentTopic::new(format!("/peerchain/{network}/tx/2")),
+        Topic::Transactions => gossipsub::IdentTopic::new(format!("/peerchain/{network}/tx/3")),
         Topic::Blocks => gossipsub::IdentTopic::new(format!("/peerchain/{network}/block/3")),
     }
 }
@@ -569,6 +571,7 @@ pub fn spawn(
         peers: HashMap::new(),
         connections: HashMap::new(),
         recent_gossip: RecentGossip::default(),
+        tx_batch: TxBatch::default(),
         bans,
         sync_allowance: HashMap::new(),
         sync_requests: config.sync_requests,
@@ -638,6 +641,50 @@ struct RecentGossip {
     ids: HashSet<gossipsub::MessageId>,
 }
 
+/// How long a transaction published here waits for others to share its gossip message: each
+/// message costs every hop a frame, a write and a wake-up per peer, whatever its size.
+pub const TX_BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Most bytes of transactions in one gossip message (gossipsub's own cap is 1 MiB).
+const TX_BATCH_BYTES: usize = 256 << 10;
+
+/// Transactions waiting to be published together: a count-prefixed list in canonical
+/// encoding, as [`protocol::decode_transaction_batch`] reads it.
+#[derive(Default)]
+struct TxBatch {
+    body: Vec<u8>,
+    count: usize,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl TxBatch {
+    /// Adds an encoded transaction; true when the batch is full and should go now.
+    fn push(&mut self, transaction: Vec<u8>) -> bool {
+        if self.count == 0 {
+            self.deadline = Some(tokio::time::Instant::now() + TX_BATCH_WINDOW);
+        }
+        self.body.extend_from_slice(&transaction);
+        self.count += 1;
+        self.count >= protocol::MAX_GOSSIP_TRANSACTIONS || self.body.len() >= TX_BATCH_BYTES
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.deadline
+    }
+
+    /// The message of the waiting transactions, if any, leaving the batch empty.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut message = Vec::with_capacity(self.body.len() + 10);
+        peerchain_primitives::encode::put_varint(&mut message, self.count as u64);
+        message.append(&mut self.body);
+        self.count = 0;
+        self.deadline = None;
+        Some(message)
+    }
+}
+
 /// How long gossipsub remembers a message id (its default `duplicate_cache_time`).
 const GOSSIP_MEMORY: Duration = Duration::from_secs(60);
 /// Most ids remembered.
@@ -684,6 +731,7 @@ struct Task {
     /// (a hole-punched connection takes over from the relayed one it started from).
     connections: HashMap<PeerId, Vec<(ConnectionId, Direction, Multiaddr)>>,
     recent_gossip: RecentGossip,
+    tx_batch: TxBatch,
     /// Banned peers and when their ban ends.
     bans: limits::BanList,
     /// Each connected peer's allowance of sync requests.
@@ -759,6 +807,8 @@ impl Task {
                 biased;
                 _ = cancel.cancelled() => break,
                 _ = rendezvous_tick.tick() => self.visit_rendezvous_points(),
+                _ = tokio::time::sleep_until(self.tx_batch.deadline().unwrap_or_else(tokio::time::Instant::now)),
+                    if self.tx_batch.deadline().is_some() => self.publish_transactions(),
                 _ = redial.tick() => {
                     let missing: Vec<Multiaddr> =
                         self.bootstrap.iter().filter(|a| !self.dialled.contains_key(*a)).cloned().collect();
@@ -803,18 +853,12 @@ impl Task {
                     warn!(%address, error = %e, "dial failed");
                 }
             }
-            Command::Publish(t, data) => {
-                let id = gossipsub::MessageId::from(content_id(&data));
-                if !self.recent_gossip.insert(id.clone()) {
-                    debug!("not publishing gossip seen within the last minute");
-                    return;
-                }
-                if let Err(e) = behaviour.gossipsub.publish(topic(&self.network, t), data) {
-                    // Not sent (no peers yet, say): it may be published again.
-                    self.recent_gossip.forget(&id);
-                    debug!(error = %e, "gossip publish");
+            Command::Publish(Topic::Transactions, transaction) => {
+                if self.tx_batch.push(transaction) {
+                    self.publish_transactions();
                 }
             }
+            Command::Publish(t, data) => self.publish_gossip(t, data),
             Command::Report(id, source, verdict) => {
                 let acceptance = match verdict {
                     Verdict::Accept => gossipsub::MessageAcceptance::Accept,
@@ -969,6 +1013,26 @@ impl Task {
             }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event),
             _ => {}
+        }
+    }
+
+    fn publish_gossip(&mut self, t: Topic, data: Vec<u8>) {
+        let id = gossipsub::MessageId::from(content_id(&data));
+        if !self.recent_gossip.insert(id.clone()) {
+            debug!("not publishing gossip seen within the last minute");
+            return;
+        }
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(&self.network, t), data) {
+            // Not sent (no peers yet, say): it may be published again.
+            self.recent_gossip.forget(&id);
+            debug!(error = %e, "gossip publish");
+        }
+    }
+
+    /// Publishes the transactions waiting in the batch, if any.
+    fn publish_transactions(&mut self) {
+        if let Some(message) = self.tx_batch.take() {
+            self.publish_gossip(Topic::Transactions, message);
         }
     }
 

@@ -25,6 +25,22 @@ pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 /// The largest response on the wire: a full batch of maximal blocks.
 pub const MAX_RESPONSE_BYTES: usize = MAX_BLOCKS_PER_REQUEST * 4_100_000;
 
+/// Most transactions in one gossip message.
+pub const MAX_GOSSIP_TRANSACTIONS: usize = 1_000;
+
+/// The transactions of a gossip message on the transactions topic: a count-prefixed list in
+/// canonical encoding (a node publishes what it accepted within a few milliseconds as one
+/// message). An empty list is malformed.
+pub fn decode_transaction_batch(data: &[u8]) -> Result<Vec<Transaction>, DecodeError> {
+    let mut reader = Reader::new(data);
+    let transactions: Vec<Transaction> = reader.list("transactions", MAX_GOSSIP_TRANSACTIONS)?;
+    reader.finish()?;
+    if transactions.is_empty() {
+        return Err(DecodeError::Invalid { what: "transaction batch (empty)" });
+    }
+    Ok(transactions)
+}
+
 /// What a node tells a peer about itself when they meet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
@@ -458,5 +474,20 @@ mod tests {
         assert_eq!(Announcement::from_bytes(&announcement.to_bytes()), Ok(announcement));
         assert!(Announcement::from_bytes(&header.to_bytes()).is_err(), "a bare header is not an announcement");
         assert!(Announcement::from_bytes(&[2]).is_err());
+    }
+
+    #[test]
+    fn a_transaction_batch_is_a_list_of_transactions_and_never_empty() {
+        let transactions: Vec<Transaction> =
+            (0..3).map(|n| Transaction { version: 1, inputs: vec![], outputs: vec![], lock_time: n }).collect();
+        let mut batch = Vec::new();
+        put_list(&mut batch, &transactions);
+        assert_eq!(decode_transaction_batch(&batch), Ok(transactions));
+        assert!(decode_transaction_batch(&[0]).is_err(), "empty");
+        assert!(decode_transaction_batch(&[batch.clone(), vec![0]].concat()).is_err(), "trailing bytes");
+        assert!(decode_transaction_batch(&batch[..batch.len() - 1]).is_err(), "cut short");
+        let mut too_many = Vec::new();
+        put_varint(&mut too_many, MAX_GOSSIP_TRANSACTIONS as u64 + 1);
+        assert!(matches!(decode_transaction_batch(&too_many), Err(DecodeError::TooLong { .. })));
     }
 }

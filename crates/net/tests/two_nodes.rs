@@ -64,10 +64,12 @@ async fn peers_connect_answer_requests_and_relay_gossip() {
     a.respond(id, Response::Refused("just testing".into())).await;
     assert_eq!(asking.await.unwrap().unwrap(), Response::Refused("just testing".into()));
 
-    // Gossip published by a reaches b once the mesh has formed.
+    // Gossip published by a reaches b once the mesh has formed; transactions published
+    // together travel as one batch (a count, then each as published).
     let mut received = None;
     for attempt in 0..40u8 {
         a.publish(Topic::Transactions, vec![attempt; 100]).await;
+        a.publish(Topic::Transactions, vec![attempt; 50]).await;
         if let Ok(Some(Event::Gossip { topic, data, source, id })) =
             tokio::time::timeout(Duration::from_millis(500), async {
                 loop {
@@ -87,7 +89,9 @@ async fn peers_connect_answer_requests_and_relay_gossip() {
     }
     let (topic, data) = received.expect("gossip arrives");
     assert_eq!(topic, Topic::Transactions);
-    assert_eq!(data.len(), 100);
+    let attempt = data[1];
+    let expected: Vec<u8> = [vec![2], vec![attempt; 100], vec![attempt; 50]].concat();
+    assert_eq!(data, expected, "one message holds both");
     a_cancel.cancel();
     b_cancel.cancel();
 }

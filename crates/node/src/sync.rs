@@ -311,15 +311,25 @@ impl Sync {
             // The node's router hands these to file sharing.
             Event::FileRequest { .. } => {}
             Event::Gossip { topic: Topic::Transactions, data, source, id } => {
-                let verdict = match Transaction::from_bytes(&data) {
+                // A batch travels on when one of its transactions is new here and none is
+                // invalid; one that brings nothing new stops (its transactions are spreading
+                // in another batch).
+                let verdict = match peerchain_net::protocol::decode_transaction_batch(&data) {
                     Err(_) => Verdict::Reject,
-                    Ok(tx) => match self.chain.submit_transaction(tx).await {
-                        Ok(_) => Verdict::Accept,
-                        Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
-                            Verdict::Reject
+                    Ok(transactions) => {
+                        let mut verdict = Verdict::Ignore;
+                        for tx in transactions {
+                            match self.chain.submit_transaction(tx).await {
+                                Ok(_) => verdict = Verdict::Accept,
+                                Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
+                                    verdict = Verdict::Reject;
+                                    break;
+                                }
+                                Err(_) => {}
+                            }
                         }
-                        Err(_) => Verdict::Ignore,
-                    },
+                        verdict
+                    }
                 };
                 self.net.report(id, source, verdict).await;
                 if verdict == Verdict::Reject {
