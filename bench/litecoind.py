@@ -70,8 +70,9 @@ class Node:
 def funded_owners(a, n):
     """Mines funds and fans them out into one coin per owner key; returns (miner address, owners)."""
     mine_to = a.call("getnewaddress", wallet="w")
-    # Regtest halves the reward every 150 blocks: 50-LTC coinbases fund the fan-out.
-    a.call("generatetoaddress", 120, mine_to, wallet="w")
+    # Regtest halves the reward every 150 blocks: mature 50-LTC coinbases (100 blocks deep)
+    # fund the fan-out of 0.04 LTC per owner, with a margin.
+    a.call("generatetoaddress", 100 + max(20, -(-n * 4 // 5_000) + 20), mine_to, wallet="w")
     owners = a.batch("getnewaddress", [["", "bech32"]] * n, wallet="w")
     per_tx = 1000
     for start in range(0, n, per_tx):
