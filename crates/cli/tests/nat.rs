@@ -41,11 +41,14 @@ impl Lab {
         self.namespaces.iter().find(|n| n.ends_with(name)).expect("a namespace of the lab")
     }
 
+    /// The command prefix that runs a program inside a namespace.
+    fn inside(&self, name: &str) -> [&str; 4] {
+        ["ip", "netns", "exec", self.ns(name)]
+    }
+
     /// Runs a command inside a namespace.
     fn exec(&self, name: &str, command: &[&str]) {
-        let mut all = vec!["ip", "netns", "exec", self.ns(name)];
-        all.extend_from_slice(command);
-        run(&all);
+        run(&[&self.inside(name)[..], command].concat());
     }
 
     /// A veth pair from `a` (interface `a_if`) to `b` (interface `b_if`).
@@ -159,10 +162,9 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_punch_a_direct_connection() {
     lab.home_behind_nat("ha", "ra", "10.99.0.2", 10);
     lab.home_behind_nat("hb", "rb", "10.99.0.3", 20);
 
-    let netns = |name| ["ip", "netns", "exec", lab.ns(name)];
     // The relay: public, and told so (nobody on this private range can confirm it).
     let relay = TestNode::start_wrapped(
-        &netns("inet"),
+        &lab.inside("inet"),
         "regtest",
         "[network]\nexternal_addrs = [\"/ip4/10.99.0.1/tcp/4001\"]\n",
         &["--listen", "/ip4/10.99.0.1/tcp/4001"],
@@ -172,7 +174,7 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_punch_a_direct_connection() {
     // so the mapping their NAT made for the relay is the one the other side dials.
     let behind_nat = |home| {
         let config = format!("[network]\nbootstrap = [\"{relay_addr}\"]\nrelays = [\"{relay_addr}\"]\n");
-        TestNode::start_wrapped(&netns(home), "regtest", &config, &["--listen", "/ip4/0.0.0.0/tcp/4001"])
+        TestNode::start_wrapped(&lab.inside(home), "regtest", &config, &["--listen", "/ip4/0.0.0.0/tcp/4001"])
     };
     let a = behind_nat("ha");
     let a_id = a.json(&["id"])["peer_id"].as_str().unwrap().to_owned();
@@ -180,12 +182,8 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_punch_a_direct_connection() {
     // while A listens behind it; the relay's does.
     let tcp_connects = |to: &str| {
         let probe = format!("exec 3<>/dev/tcp/{to}");
-        Command::new("ip")
-            .args(["netns", "exec", lab.ns("hb"), "timeout", "3", "bash", "-c", &probe])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        let command = [&lab.inside("hb")[..], &["timeout", "3", "bash", "-c", &probe]].concat();
+        Command::new(command[0]).args(&command[1..]).output().unwrap().status.success()
     };
     assert!(tcp_connects("10.99.0.1/4001"), "the relay is reachable from behind a NAT");
     assert!(!tcp_connects("10.99.0.2/4001"), "A's NAT let an unasked connection in");
@@ -221,7 +219,4 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_punch_a_direct_connection() {
     // The chain crosses both NATs: what A mines, B gets.
     a.json(&["chain", "generate", "3"]);
     wait_for("B to sync A's blocks", Duration::from_secs(30), || (b.height() == 3).then_some(()));
-    drop(_logs);
-    drop((a, b, relay));
-    drop(lab);
 }

@@ -667,10 +667,6 @@ impl TxBatch {
         self.count >= protocol::MAX_GOSSIP_TRANSACTIONS || self.body.len() >= TX_BATCH_BYTES
     }
 
-    fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.deadline
-    }
-
     /// The message of the waiting transactions, if any, leaving the batch empty.
     fn take(&mut self) -> Option<Vec<u8>> {
         if self.count == 0 {
@@ -708,8 +704,12 @@ impl RecentGossip {
         true
     }
 
+    /// Drops an id (its publication failed). Rare, so a scan of the order is fine; leaving
+    /// the entry there would let it expire the id early if it is noted again.
     fn forget(&mut self, id: &gossipsub::MessageId) {
-        self.ids.remove(id);
+        if self.ids.remove(id) {
+            self.order.retain(|(_, noted)| noted != id);
+        }
     }
 }
 
@@ -807,8 +807,8 @@ impl Task {
                 biased;
                 _ = cancel.cancelled() => break,
                 _ = rendezvous_tick.tick() => self.visit_rendezvous_points(),
-                _ = tokio::time::sleep_until(self.tx_batch.deadline().unwrap_or_else(tokio::time::Instant::now)),
-                    if self.tx_batch.deadline().is_some() => self.publish_transactions(),
+                _ = tokio::time::sleep_until(self.tx_batch.deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if self.tx_batch.deadline.is_some() => self.publish_transactions(),
                 _ = redial.tick() => {
                     let missing: Vec<Multiaddr> =
                         self.bootstrap.iter().filter(|a| !self.dialled.contains_key(*a)).cloned().collect();
@@ -1373,6 +1373,7 @@ mod tests {
         assert!(recent.insert(id(1)));
         assert!(!recent.insert(id(1)), "seen within the minute");
         recent.forget(&id(1));
+        assert_eq!(recent.order.len(), 0, "forgotten whole");
         assert!(recent.insert(id(1)), "forgotten after a failed publish");
         for n in 2..=RECENT_GOSSIP as u32 + 10 {
             assert!(recent.insert(id(n)));

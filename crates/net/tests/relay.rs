@@ -44,8 +44,7 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_listens_nowhere_is_reached_through_a_relay() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let relay_listen: peerchain_net::Address = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let relay_listen = loopback_address();
     let (relay, _relay_events, relay_cancel) = start(vec![relay_listen.clone()], vec![]);
     let relay_addr = relay_listen.with(peerchain_net::Protocol::P2p(relay.local_peer()));
 

@@ -509,7 +509,7 @@ impl Files {
         let mut in_flight = FuturesUnordered::new();
         // Pieces being verified and written, several at once (the store allows it): in
         // line, the hashing and writing of one piece held up every other answer.
-        type Written = Result<Result<WriteOutcome, peerchain_blobs::Error>, tokio::task::JoinError>;
+        type Written = Result<WriteOutcome, peerchain_blobs::Error>;
         let mut writing: FuturesUnordered<BoxFuture<'_, (Peer, u64, Written)>> = FuturesUnordered::new();
         let mut refresh = tokio::time::interval(REFRESH_SOURCES);
         let mut idle_since = Instant::now();
@@ -538,7 +538,7 @@ impl Files {
                 biased;
                 _ = progress.cancel.cancelled() => return Err("cancelled".into()),
                 Some((peer, piece, written)) = writing.next() => {
-                    let outcome = written.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                    let outcome = written.map_err(|e| e.to_string())?;
                     if let Some(reason) = outcome.bad_data {
                         warn!(%peer, %id, piece, %reason, "peer served bad data; banning it");
                         scheduler.failed(peer, piece);
@@ -562,7 +562,7 @@ impl Files {
                         Ok(Ok(FileResponse::Range(encoded))) => {
                             let store = self.store.clone();
                             let groups = piece_groups(entry.size, piece);
-                            let write = tokio::task::spawn_blocking(move || store.write_range(id, groups, &encoded));
+                            let write = blocking(move || store.write_range(id, groups, &encoded));
                             writing.push(write.map(move |written| (peer, piece, written)).boxed());
                         }
                         Ok(Ok(other)) => {

@@ -381,7 +381,12 @@ impl Sync {
     }
 
     fn has_block(&self, hash: &BlockHash) -> bool {
-        self.held.iter().any(|(held, _)| held == hash) || self.chain.has_block(hash)
+        self.held_block(hash).is_some() || self.chain.has_block(hash)
+    }
+
+    /// A block held here (see [`Sync::hold`]).
+    fn held_block(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
+        self.held.iter().find(|(held, _)| held == hash).map(|(_, block)| block)
     }
 
     /// Rebuilds a compactly announced block from the mempool; the transactions it lacks are
@@ -472,20 +477,17 @@ impl Sync {
             Request::GetBlocks(hashes) => {
                 // A block held here (mined, announced and still connecting) is served too: a
                 // peer that had its header only asks for it at once.
-                let blocks =
-                    hashes
-                        .iter()
-                        .filter_map(|h| {
-                            self.chain.block_bytes(h).ok().flatten().or_else(|| {
-                                self.held.iter().find(|(held, _)| held == h).map(|(_, block)| block.to_bytes())
-                            })
-                        })
-                        .collect();
+                let blocks = hashes
+                    .iter()
+                    .filter_map(|h| {
+                        self.chain.block_bytes(h).ok().flatten().or_else(|| self.held_block(h).map(|b| b.to_bytes()))
+                    })
+                    .collect();
                 Response::Blocks(blocks)
             }
             Request::GetBlockTransactions { block, slots } => {
-                let found = match self.held.iter().find(|(held, _)| *held == block) {
-                    Some((_, held)) => Some(held.clone()),
+                let found = match self.held_block(&block) {
+                    Some(held) => Some(held.clone()),
                     None => self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)),
                 };
                 let Some(found) = found else { return Response::Refused("unknown block".into()) };
