@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bao_tree::io::Parent;
 use bao_tree::io::outboard::PreOrderOutboard;
-use bao_tree::io::sync::{DecodeResponseIter, OutboardMut, ReadAt, Size, WriteAt};
-use bao_tree::io::{BaoContentItem, Leaf, Parent};
+use bao_tree::io::sync::{OutboardMut, ReadAt, Size, WriteAt};
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
 use peerchain_primitives::encode::{Reader, Sink, put_bytes, put_varint};
 use peerchain_primitives::{ContentId, DecodeError, Encode};
@@ -25,6 +25,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::{info, warn};
 
 use crate::manifest::{Manifest, ManifestFile};
+use crate::verify::{VerifiedRange, verify_range};
 use crate::{BLOCK_SIZE, Bitmap, GROUP_BYTES, MAX_REQUEST_GROUPS, group_count, keywords};
 
 const ENTRIES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blobs_v1");
@@ -216,6 +217,10 @@ struct Partial {
     /// Held while a verified piece is written: concurrent writes to one file spin on its
     /// inode lock in the kernel, which a profile showed costing more than it saved.
     writing: Arc<Mutex<()>>,
+    /// Held through a sync (flush, then record), so that records land in the order their
+    /// bitmaps were taken. The partial's own lock is not held meanwhile: a flush of a
+    /// second's worth of writes stalled every writer, and with them the download.
+    syncing: Arc<Mutex<()>>,
     unsynced: u64,
     last_sync: Instant,
 }
@@ -371,6 +376,7 @@ impl Store {
             data: Arc::new(open(self.data_path(id))?),
             outboard: Arc::new(open(self.outboard_path(id))?),
             writing: Arc::default(),
+            syncing: Arc::default(),
             unsynced: 0,
             last_sync: Instant::now(),
         })
@@ -656,10 +662,10 @@ impl Store {
     /// a range that ends at the last chunk group proves the size.
     pub fn check_range(id: ContentId, size: u64, groups: Range<u64>, encoded: &[u8]) -> Result<(), String> {
         let ranges = chunk_ranges(size, groups);
-        for item in DecodeResponseIter::new(blake3::Hash::from_bytes(id.0), tree(size), encoded, &ranges) {
-            item.map_err(|e| e.to_string())?;
+        match verify_range(blake3::Hash::from_bytes(id.0), tree(size), &ranges, encoded).fault {
+            Some(fault) => Err(fault.to_string()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Verifies a peer's encoding of chunk groups `groups` and writes every group that
@@ -684,44 +690,42 @@ impl Store {
         let mut outcome = WriteOutcome::default();
         let mut outboard =
             PreOrderOutboard { root: blake3::Hash::from_bytes(id.0), tree: tree(entry.size), data: At(&outboard_file) };
-        let mut parents = Vec::new();
-        let mut leaves = Vec::with_capacity((groups.end - groups.start) as usize);
-        for item in DecodeResponseIter::new(outboard.root, outboard.tree, encoded, &ranges) {
-            match item {
-                Ok(BaoContentItem::Parent(parent)) => parents.push(parent),
-                Ok(BaoContentItem::Leaf(leaf)) => leaves.push(leaf),
-                Err(e) => {
-                    outcome.bad_data = Some(e.to_string());
-                    break;
-                }
-            }
-        }
+        // What verified before a fault is kept; the fault gets the peer dropped.
+        let VerifiedRange { parents, leaves, fault } = verify_range(outboard.root, outboard.tree, &ranges, encoded);
+        outcome.bad_data = fault.map(|e| e.to_string());
         {
             let _writing = lock(&writing);
             for Parent { node, pair } in parents {
                 outboard.save(node, &pair).map_err(Self::io_error(&self.outboard_path(id)))?;
             }
-            for Leaf { offset, data: bytes } in &leaves {
+            for (offset, bytes) in &leaves {
                 data.write_all_at(bytes, *offset).map_err(Self::io_error(&data_path))?;
             }
         }
         outcome.verified_groups = leaves.len() as u64;
-        let mut partial = lock(&partial);
-        let partial = &mut *partial;
-        if partial.have.is_full() {
-            // Another write completed the blob meanwhile (the endgame asks twice).
-            let blob_verified_groups = partial.have.count();
-            return Ok(WriteOutcome { blob_verified_groups, complete: true, ..outcome });
-        }
-        for group in leaves.iter().map(|leaf| leaf.offset / GROUP_BYTES) {
-            if partial.have.set(group) {
-                partial.unsynced += 1;
+        let sync_due = {
+            let mut state = lock(&partial);
+            if state.have.is_full() {
+                // Another write completed the blob meanwhile (the endgame asks twice).
+                let blob_verified_groups = state.have.count();
+                return Ok(WriteOutcome { blob_verified_groups, complete: true, ..outcome });
             }
-        }
-        outcome.blob_verified_groups = partial.have.count();
-        outcome.complete = partial.have.is_full();
-        if outcome.complete || partial.last_sync.elapsed() >= SYNC_INTERVAL {
-            self.sync_partial(partial)?;
+            for group in leaves.iter().map(|(offset, _)| offset / GROUP_BYTES) {
+                if state.have.set(group) {
+                    state.unsynced += 1;
+                }
+            }
+            outcome.blob_verified_groups = state.have.count();
+            outcome.complete = state.have.is_full();
+            // One writer starts the periodic sync; the others carry on writing.
+            let due = outcome.complete || state.last_sync.elapsed() >= SYNC_INTERVAL;
+            if due {
+                state.last_sync = Instant::now();
+            }
+            due
+        };
+        if sync_due {
+            self.sync_partial(&partial)?;
         }
         if outcome.complete {
             lock(&self.partials).remove(&id);
@@ -730,25 +734,32 @@ impl Store {
         Ok(outcome)
     }
 
-    fn sync_partial(&self, partial: &mut Partial) -> Result<(), Error> {
-        if partial.unsynced == 0 && !partial.have.is_full() {
-            return Ok(());
-        }
-        let entry = &partial.entry;
-        partial.data.sync_data().map_err(Self::io_error(&self.data_path(entry.id)))?;
-        partial.outboard.sync_data().map_err(Self::io_error(&self.outboard_path(entry.id)))?;
-        let have = (!partial.have.is_full()).then_some(&partial.have);
-        self.write_entry(entry, have)?;
-        partial.unsynced = 0;
-        partial.last_sync = Instant::now();
-        Ok(())
+    /// Makes the groups verified so far durable: the bitmap is taken first, and every group
+    /// in it was written before, so the flush that follows covers them all. Groups written
+    /// meanwhile wait for the next sync.
+    fn sync_partial(&self, partial: &Mutex<Partial>) -> Result<(), Error> {
+        let syncing = lock(partial).syncing.clone();
+        let _in_order = lock(&syncing);
+        let (entry, have, data, outboard) = {
+            let mut state = lock(partial);
+            if state.unsynced == 0 && !state.have.is_full() {
+                return Ok(());
+            }
+            state.unsynced = 0;
+            state.last_sync = Instant::now();
+            let have = (!state.have.is_full()).then(|| state.have.clone());
+            (state.entry.clone(), have, state.data.clone(), state.outboard.clone())
+        };
+        data.sync_data().map_err(Self::io_error(&self.data_path(entry.id)))?;
+        outboard.sync_data().map_err(Self::io_error(&self.outboard_path(entry.id)))?;
+        self.write_entry(&entry, have.as_ref())
     }
 
     /// Makes every partial blob's verified groups durable (at shutdown).
     pub fn sync_all(&self) -> Result<(), Error> {
         let partials: Vec<Arc<Mutex<Partial>>> = lock(&self.partials).values().cloned().collect();
         for partial in partials {
-            self.sync_partial(&mut lock(&partial))?;
+            self.sync_partial(&partial)?;
         }
         Ok(())
     }
