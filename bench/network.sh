@@ -4,7 +4,7 @@
 # (bench/sync.py), the relay of 300 transactions through a 10-node network (bench/relay.py),
 # and the propagation of a 5,000-transfer block through 10 nodes with compact and with
 # header-only announcements (bench/propagation.py), and the memory of an idle node with 50 peers
-# (bench/peers.py); then initial sync (20,000 transfers, one peer) and two-node propagation of a
+# (bench/peers.py); then initial sync (200,000 transfers, one peer) and two-node propagation of a
 # 5,000-transfer block side by side with litecoind (bench/litecoind_network.py).
 # Results: bench/out/sync.json, bench/out/relay.json, bench/out/propagation.json, bench/out/peers.json,
 # bench/out/litecoind_network.json.
@@ -21,4 +21,4 @@ python3 bench/sync.py --blocks "$blocks" --per-block "$per_block" --dir "$work/s
 python3 bench/relay.py --dir "$work/relay" | tee bench/out/relay.json
 python3 bench/propagation.py --dir "$work/propagation" | tee bench/out/propagation.json
 python3 bench/peers.py --dir "$work/peers" | tee bench/out/peers.json
-python3 bench/litecoind_network.py --dir "$work/litecoind-network" | tee bench/out/litecoind_network.json
+python3 bench/litecoind_network.py --transfers 200000 --dir "$work/litecoind-network" | tee bench/out/litecoind_network.json
