@@ -737,9 +737,16 @@ impl Store {
     /// Makes the groups verified so far durable: the bitmap is taken first, and every group
     /// in it was written before, so the flush that follows covers them all. Groups written
     /// meanwhile wait for the next sync.
-    fn sync_partial(&self, partial: &Mutex<Partial>) -> Result<(), Error> {
-        let syncing = lock(partial).syncing.clone();
+    fn sync_partial(&self, partial: &Arc<Mutex<Partial>>) -> Result<(), Error> {
+        let (id, syncing) = {
+            let state = lock(partial);
+            (state.entry.id, state.syncing.clone())
+        };
         let _in_order = lock(&syncing);
+        // A blob removed meanwhile stays removed (`remove` waits for a sync under way).
+        if !self.partial(id).is_some_and(|current| Arc::ptr_eq(&current, partial)) {
+            return Ok(());
+        }
         let (entry, have, data, outboard) = {
             let mut state = lock(partial);
             if state.unsynced == 0 && !state.have.is_full() {
@@ -766,7 +773,11 @@ impl Store {
 
     /// Removes a blob and its files; returns whether it was here.
     pub fn remove(&self, id: ContentId) -> Result<bool, Error> {
-        lock(&self.partials).remove(&id);
+        let partial = lock(&self.partials).remove(&id);
+        // A sync under way finishes first, so that it cannot write the record back after
+        // this removes it; later ones see the blob gone.
+        let syncing = partial.map(|partial| lock(&partial).syncing.clone());
+        let _no_sync = syncing.as_ref().map(|syncing| lock(syncing));
         let txn = self.db.begin_write().map_err(|e| self.database_error(e))?;
         let existed = {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.database_error(e))?;
