@@ -39,6 +39,27 @@ fn get(node: &TestNode, id: &str, out: &Path) -> Value {
     node.json(&["file", "get", id, "-o", out.to_str().unwrap()])
 }
 
+/// TCP connections that `from`'s process has established to `to`'s listening port
+/// (from /proc: the process's socket inodes, matched in the kernel's IPv4 table).
+fn established(from: &TestNode, to: &TestNode) -> usize {
+    let port: u16 = to.p2p_addr().split('/').nth(4).unwrap().parse().unwrap();
+    let sockets: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{}/fd", from.pid()))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| {
+            let remote_port = fields[2].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            fields[3] == "01" && remote_port == Some(port) && sockets.contains(fields[9])
+        })
+        .count()
+}
+
 fn regtest_after(first: &TestNode) -> TestNode {
     TestNode::start("regtest", &["--bootstrap", &first.p2p_addr()])
 }
@@ -68,6 +89,9 @@ fn one_seeder_serves_a_leecher_which_then_serves_the_next_in_a_chain() {
     assert_eq!(got["sources"], 1);
     assert_eq!(got["path"], out_b.to_str().unwrap());
     assert_eq!(std::fs::read(&out_b).unwrap(), bytes);
+    // The download opened a second connection to its only source, so that both cores
+    // carry one source's data.
+    assert_eq!(established(&b, &a), 2, "connections from B to A");
 
     // A leaves; C downloads from B, which serves what it fetched.
     let mut a = a;

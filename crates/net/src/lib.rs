@@ -578,6 +578,7 @@ pub fn spawn(
         bootstrap: config.bootstrap.iter().map(without_peer_id).collect(),
         target_outbound: config.target_outbound,
         dialled: HashMap::new(),
+        bulk_dialled: HashSet::new(),
         rendezvous_namespace,
         rendezvous_points: HashSet::new(),
         rendezvous_found: HashMap::new(),
@@ -743,6 +744,8 @@ struct Task {
     target_outbound: usize,
     /// Addresses we dialled that are connected, and to whom.
     dialled: HashMap<Multiaddr, PeerId>,
+    /// Peers a second connection was opened to for a download (once per time connected).
+    bulk_dialled: HashSet<PeerId>,
     /// Where this node registers in the rendezvous overlay.
     rendezvous_namespace: rendezvous::Namespace,
     /// Connected peers that we dialled and that keep a rendezvous registry.
@@ -877,6 +880,10 @@ impl Task {
                 }
             }
             Command::FileRequest(peer, request, reply) => {
+                if matches!(request, FileRequest::Range { .. }) {
+                    self.open_bulk_connection(peer);
+                }
+                let behaviour = self.swarm.behaviour_mut();
                 let id = behaviour.files.send_request(&peer, request);
                 self.pending_file_outbound.insert(id, (peer, reply));
             }
@@ -931,6 +938,27 @@ impl Task {
             Command::RendezvousPeers(reply) => {
                 let _ = reply.send(self.rendezvous_found.iter().map(|(p, a)| (*p, a.clone())).collect());
             }
+        }
+    }
+
+    /// Opens a second direct connection to a peer a download asks for ranges. Each
+    /// connection is decrypted and demultiplexed in its own task, one core at a time, and
+    /// request-response spreads a peer's requests over its connections: with two, a download
+    /// from one source uses both cores on each side.
+    fn open_bulk_connection(&mut self, peer: PeerId) {
+        let Some([(_, direction, address)]) = self.connections.get(&peer).map(Vec::as_slice) else { return };
+        if is_relayed(address) || !self.bulk_dialled.insert(peer) {
+            return;
+        }
+        let known = (*direction == Direction::Outbound).then(|| address.clone());
+        let dial = DialOpts::peer_id(peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .addresses(known.into_iter().collect())
+            .extend_addresses_through_behaviour()
+            .allocate_new_port()
+            .build();
+        if let Err(e) = self.swarm.dial(dial) {
+            debug!(%peer, error = %e, "cannot open a second connection for a download");
         }
     }
 
@@ -996,6 +1024,7 @@ impl Task {
                 self.file_requests_per_peer.remove(&peer_id);
                 self.sync_allowance.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
+                self.bulk_dialled.remove(&peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
             }
