@@ -18,7 +18,6 @@ use std::ops::Range;
 pub use bitmap::Bitmap;
 pub use peerchain_primitives::ContentId;
 pub use store::{AddError, Entry, Error, Kind, MAX_BLOB_SIZE, ReadError, Store, WriteOutcome};
-pub use verify::VerifyError;
 
 /// Bytes in one chunk group: the unit of verification. One bad group costs this much.
 pub const GROUP_BYTES: u64 = 16 * 1024;

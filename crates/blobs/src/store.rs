@@ -753,7 +753,6 @@ impl Store {
                 return Ok(());
             }
             state.unsynced = 0;
-            state.last_sync = Instant::now();
             let have = (!state.have.is_full()).then(|| state.have.clone());
             (state.entry.clone(), have, state.data.clone(), state.outboard.clone())
         };

@@ -12,7 +12,7 @@ use blake3::hazmat::{ChainingValue, HasherExt, Mode, merge_subtrees_non_root, me
 
 /// Why an encoded range does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     /// The encoding ends early.
     #[error("the encoding ends early")]
     Truncated,

@@ -642,6 +642,38 @@ struct RecentGossip {
     ids: HashSet<gossipsub::MessageId>,
 }
 
+/// How long gossipsub remembers a message id (its default `duplicate_cache_time`).
+const GOSSIP_MEMORY: Duration = Duration::from_secs(60);
+/// Most ids remembered.
+const RECENT_GOSSIP: usize = 16_384;
+
+impl RecentGossip {
+    /// Notes an id; false if it was noted within the last minute.
+    fn insert(&mut self, id: gossipsub::MessageId) -> bool {
+        let now = std::time::Instant::now();
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < GOSSIP_MEMORY && self.order.len() < RECENT_GOSSIP {
+                break;
+            }
+            let (_, old) = self.order.pop_front().expect("not empty");
+            self.ids.remove(&old);
+        }
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back((now, id));
+        true
+    }
+
+    /// Drops an id (its publication failed). Rare, so a scan of the order is fine; leaving
+    /// the entry there would let it expire the id early if it is noted again.
+    fn forget(&mut self, id: &gossipsub::MessageId) {
+        if self.ids.remove(id) {
+            self.order.retain(|(_, noted)| noted != id);
+        }
+    }
+}
+
 /// How long a transaction published here waits for others to share its gossip message: each
 /// message costs every hop a frame, a write and a wake-up per peer, whatever its size.
 pub const TX_BATCH_WINDOW: Duration = Duration::from_millis(20);
@@ -682,38 +714,6 @@ impl TxBatch {
     }
 }
 
-/// How long gossipsub remembers a message id (its default `duplicate_cache_time`).
-const GOSSIP_MEMORY: Duration = Duration::from_secs(60);
-/// Most ids remembered.
-const RECENT_GOSSIP: usize = 16_384;
-
-impl RecentGossip {
-    /// Notes an id; false if it was noted within the last minute.
-    fn insert(&mut self, id: gossipsub::MessageId) -> bool {
-        let now = std::time::Instant::now();
-        while let Some((at, _)) = self.order.front() {
-            if now.duration_since(*at) < GOSSIP_MEMORY && self.order.len() < RECENT_GOSSIP {
-                break;
-            }
-            let (_, old) = self.order.pop_front().expect("not empty");
-            self.ids.remove(&old);
-        }
-        if !self.ids.insert(id.clone()) {
-            return false;
-        }
-        self.order.push_back((now, id));
-        true
-    }
-
-    /// Drops an id (its publication failed). Rare, so a scan of the order is fine; leaving
-    /// the entry there would let it expire the id early if it is noted again.
-    fn forget(&mut self, id: &gossipsub::MessageId) {
-        if self.ids.remove(id) {
-            self.order.retain(|(_, noted)| noted != id);
-        }
-    }
-}
-
 struct Task {
     swarm: Swarm<Behaviour>,
     network: String,
@@ -744,7 +744,7 @@ struct Task {
     target_outbound: usize,
     /// Addresses we dialled that are connected, and to whom.
     dialled: HashMap<Multiaddr, PeerId>,
-    /// Peers a second connection was opened to for a download (once per time connected).
+    /// Peers a second connection was opened to for a download (again once one closes).
     bulk_dialled: HashSet<PeerId>,
     /// Where this node registers in the rendezvous overlay.
     rendezvous_namespace: rendezvous::Namespace,
@@ -1015,6 +1015,8 @@ impl Task {
                 if let Some(connections) = self.connections.get_mut(&peer_id) {
                     connections.retain(|(id, ..)| *id != connection_id);
                 }
+                // The next download may open a second connection again.
+                self.bulk_dialled.remove(&peer_id);
                 self.show_best_connection(peer_id);
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } => {

@@ -486,10 +486,10 @@ impl Sync {
                 Response::Blocks(blocks)
             }
             Request::GetBlockTransactions { block, slots } => {
-                let found = match self.held_block(&block) {
-                    Some(held) => Some(held.clone()),
-                    None => self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)),
-                };
+                let found = self
+                    .held_block(&block)
+                    .cloned()
+                    .or_else(|| self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)));
                 let Some(found) = found else { return Response::Refused("unknown block".into()) };
                 // Slot i is the transaction after the coinbase at i.
                 let transactions: Option<Vec<Transaction>> =
