@@ -7,6 +7,7 @@
 //! callers run it on blocking threads.
 
 pub mod bitmap;
+mod encode;
 pub mod keywords;
 pub mod manifest;
 pub mod scheduler;

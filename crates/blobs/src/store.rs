@@ -24,6 +24,7 @@ use peerchain_primitives::{ContentId, DecodeError, Encode};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::{info, warn};
 
+use crate::encode::encode_range;
 use crate::manifest::{Manifest, ManifestFile};
 use crate::verify::{VerifiedRange, verify_range};
 use crate::{BLOCK_SIZE, Bitmap, GROUP_BYTES, MAX_REQUEST_GROUPS, group_count, keywords};
@@ -258,7 +259,7 @@ fn tree(size: u64) -> BaoTree {
     BaoTree::new(size, BLOCK_SIZE)
 }
 
-fn chunk_ranges(size: u64, groups: Range<u64>) -> ChunkRanges {
+pub(crate) fn chunk_ranges(size: u64, groups: Range<u64>) -> ChunkRanges {
     let chunks_per_group = GROUP_BYTES / 1024;
     let end = (groups.end * chunks_per_group).min(tree(size).chunks().0.max(1));
     ChunkRanges::from(ChunkNum(groups.start * chunks_per_group)..ChunkNum(end))
@@ -640,21 +641,21 @@ impl Store {
         let open = |path: PathBuf| File::open(&path).map_err(|source| Error::Io { path, source });
         let data = open(self.data_path(id))?;
         let outboard_file = open(self.outboard_path(id))?;
-        let outboard =
-            PreOrderOutboard { root: blake3::Hash::from_bytes(id.0), tree: tree(entry.size), data: At(&outboard_file) };
+        let root = blake3::Hash::from_bytes(id.0);
+        let outboard = PreOrderOutboard { root, tree: tree(entry.size), data: At(&outboard_file) };
         let mut encoded = Vec::with_capacity(crate::max_encoded_len(groups.end - groups.start));
         let ranges = chunk_ranges(entry.size, groups);
+        let damaged = |why: String| {
+            warn!(%id, error = %why, "stored content fails verification");
+            ReadError::Damaged(why)
+        };
+        encode_range(&At(&data), &outboard, &ranges, &mut encoded).map_err(|e| damaged(e.to_string()))?;
+        // A data file changed since the store last knew it good is checked before it is served.
         let unchanged =
             known_good.is_some() && known_good == stamp(&data.metadata().map_err(Self::io_error(&self.data_path(id)))?);
-        let result = if unchanged {
-            bao_tree::io::sync::encode_ranges(At(&data), outboard, &ranges, &mut encoded)
-        } else {
-            bao_tree::io::sync::encode_ranges_validated(At(&data), outboard, &ranges, &mut encoded)
-        };
-        result.map_err(|e| {
-            warn!(%id, error = %e, "stored content fails verification");
-            ReadError::Damaged(e.to_string())
-        })?;
+        if !unchanged && let Some(fault) = verify_range(root, outboard.tree, &ranges, &encoded).fault {
+            return Err(damaged(fault.to_string()));
+        }
         Ok(encoded)
     }
 
