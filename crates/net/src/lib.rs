@@ -11,6 +11,7 @@
 pub mod files;
 mod limits;
 pub mod protocol;
+mod secure;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
 pub use protocol::{Announcement, Request, Response, Status};
+pub use secure::TlsError;
 
 /// Network settings.
 #[derive(Debug, Clone)]
@@ -86,6 +88,9 @@ pub struct Config {
     pub rendezvous_server: bool,
     /// How often the node registers again at its rendezvous points and asks them for peers.
     pub rendezvous_interval: Duration,
+    /// Whether to offer TLS 1.3 (AES-GCM where the processor has AES instructions) before
+    /// Noise on TCP and relayed connections; Noise is always accepted.
+    pub tls: bool,
 }
 
 impl Config {
@@ -114,6 +119,7 @@ impl Config {
             external_addrs: Vec::new(),
             rendezvous_server: true,
             rendezvous_interval: Duration::from_secs(60),
+            tls: true,
         }
     }
 }
@@ -435,12 +441,13 @@ pub fn spawn(
 ) -> Result<(Handle, mpsc::Receiver<Event>, tokio::task::JoinHandle<()>), StartError> {
     let build = |e: &dyn std::fmt::Display| StartError::Build(e.to_string());
     let network = config.network.clone();
+    let tls = |key: &Keypair| secure::Tls::new(key, config.tls);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(tcp::Config::default().nodelay(true), (tls, noise::Config::new), yamux::Config::default)
         .map_err(|e| build(&e))?
         .with_quic()
-        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .with_relay_client((tls, noise::Config::new), yamux::Config::default)
         .map_err(|e| build(&e))?
         .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();

@@ -9,9 +9,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn start(network: &str) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
+    start_with(network, true)
+}
+
+fn start_with(network: &str, tls: bool) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
     let cancel = CancellationToken::new();
     let mut config = Config::new(network, vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
     config.mdns = false;
+    config.tls = tls;
     let (handle, events, _task) = peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
     (handle, events, cancel)
 }
@@ -37,6 +42,31 @@ async fn next_event(events: &mut mpsc::Receiver<Event>, mut wanted: impl FnMut(&
     })
     .await
     .expect("event in time")
+}
+
+/// A node that offers TLS and one that offers only Noise meet on Noise, either way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_with_and_without_tls_talk_to_each_other() {
+    for dialler_tls in [true, false] {
+        let (listener, mut listener_events, listener_cancel) = start_with("regtest", !dialler_tls);
+        let (dialler, _dialler_events, dialler_cancel) = start_with("regtest", dialler_tls);
+        dialler.dial(listen_addr(&listener).await).await;
+        next_event(&mut listener_events, |e| matches!(e, Event::PeerConnected(p) if p.peer == dialler.local_peer()))
+            .await;
+        let asking = tokio::spawn({
+            let dialler = dialler.clone();
+            let peer = listener.local_peer();
+            async move { dialler.request(peer, Request::GetHeaders { locator: Vec::new(), max: 1 }).await }
+        });
+        let Event::Request { id, .. } = next_event(&mut listener_events, |e| matches!(e, Event::Request { .. })).await
+        else {
+            unreachable!()
+        };
+        listener.respond(id, Response::Refused("over noise".into())).await;
+        assert_eq!(asking.await.unwrap().unwrap(), Response::Refused("over noise".into()));
+        listener_cancel.cancel();
+        dialler_cancel.cancel();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

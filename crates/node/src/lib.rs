@@ -142,6 +142,7 @@ fn start_network(
     net_config.ban_file = Some(data_dir.join(BAN_FILE));
     net_config.relays = parse_addrs(&config.network.relays, "relays")?;
     net_config.relay_server = config.network.relay_server;
+    net_config.tls = config.network.tls;
     net_config.rendezvous_server = config.network.rendezvous_server;
     net_config.external_addrs = parse_addrs(&config.network.external_addrs, "external_addrs")?;
     let (net, mut events, _task) =
