@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """File transfer on loopback, side by side in one run (issue 5):
 
-  - raw loopback TCP (one socket, 1 MiB writes): the ceiling;
+  - raw loopback TCP (one socket, 1 MiB writes): the ceiling; and the same with the receiver
+    writing what it gets into a file, the ceiling of any downloader on this disk;
   - peerchain: seeders with the file added, a fresh downloader running `file get`;
   - aria2 and qBittorrent (libtorrent): seeders with the file, a fresh downloader, peers found
     through a minimal HTTP tracker on loopback (no DHT, no local discovery).
@@ -96,7 +97,9 @@ def sha256(path):
 
 # ---------------------------------------------------------------- raw TCP
 
-def raw_tcp(mib):
+def raw_tcp(mib, into=None):
+    """One socket sending 1 MiB writes to another; with `into`, the receiver writes what it
+    gets into that file (as every downloader must), and the time runs until it is closed."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -106,8 +109,14 @@ def raw_tcp(mib):
     def sink():
         conn, _ = server.accept()
         buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        out = open(into, "wb", buffering=0) if into else None
         while (n := conn.recv_into(buf)) > 0:
             received[0] += n
+            if out:
+                out.write(view[:n])
+        if out:
+            out.close()
         conn.close()
 
     thread = threading.Thread(target=sink)
@@ -120,6 +129,8 @@ def raw_tcp(mib):
     thread.join()
     seconds = time.time() - start
     assert received[0] == mib << 20
+    if into:
+        os.remove(into)
     return {"seconds": seconds, "mb_per_s": (mib << 20) / seconds / 1e6}
 
 
@@ -402,7 +413,11 @@ def main():
     make_file(path, args.mib)
     expected = sha256(path)
     announce, _server = start_tracker()
-    results = {"mib": args.mib, "raw_tcp": raw_tcp(args.mib)}
+    results = {
+        "mib": args.mib,
+        "raw_tcp": raw_tcp(args.mib),
+        "raw_tcp_to_file": raw_tcp(args.mib, into=os.path.join(args.dir, "raw.out")),
+    }
     runners = {
         "peerchain": lambda root, n: peerchain(root, path, n),
         "aria2": lambda root, n: aria2(root, path, n, announce),
