@@ -8,7 +8,8 @@
     through a minimal HTTP tracker on loopback (no DHT, no local discovery).
 
 Each transfer is timed from the downloader's start to a complete, verified file on disk, for
-one source and for three. CPU seconds and peak resident memory (VmHWM) of the downloader and
+one source and for three, after every dirty page of the set-up and of earlier transfers is
+written back (`settle`). CPU seconds and peak resident memory (VmHWM) of the downloader and
 of the sources are read from /proc. Prints one JSON document.
 """
 
@@ -59,6 +60,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def settle():
+    """Writes back every dirty page before a timed transfer: each system then starts with no
+    writeback of an earlier one's 1-2 GiB under way (the systems run one after another, and
+    none of the BitTorrent clients syncs its file), whatever its place in the order."""
+    os.sync()
 
 
 def fresh_dir(path):
@@ -122,6 +130,7 @@ def raw_tcp(mib, into=None):
     thread = threading.Thread(target=sink)
     thread.start()
     block = os.urandom(1 << 20)
+    settle()
     start = time.time()
     with socket.create_connection(("127.0.0.1", port)) as client:
         for _ in range(mib):
@@ -179,6 +188,7 @@ def peerchain(root, path, sources):
     leecher = Node(root, "leecher", [s.p2p() for s in seeders])
     wait_until("peers", lambda: len(leecher.cli("peers")) >= sources)
     out = os.path.join(root, "downloaded.bin")
+    settle()
     cpu_before = [cpu_seconds(s.proc.pid) for s in seeders]
     leech_cpu_before = cpu_seconds(leecher.proc.pid)
     start = time.time()
@@ -258,6 +268,7 @@ def aria2(root, path, sources, announce):
                                                   "-d", seed_dir, torrent], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(2)  # the seeders announce themselves
     out_dir = os.path.join(root, "leecher")
+    settle()
     cpu_before = [cpu_seconds(s.pid) for s in seeders]
     start = time.time()
     leecher = subprocess.Popen(common + ["--seed-time=0", f"--listen-port={free_port()}", "-d", out_dir, torrent],
@@ -370,6 +381,7 @@ def qbittorrent(root, path, sources, announce):
     time.sleep(2)
     leecher = Qbt(root, "leecher")
     out_dir = os.path.join(root, "leecher-data")
+    settle()
     cpu_before = [cpu_seconds(s.proc.pid) for s in seeders]
     leech_cpu_before = cpu_seconds(leecher.proc.pid)
     start = time.time()

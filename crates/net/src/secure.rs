@@ -6,7 +6,7 @@
 //! key), so it interoperates with any libp2p TLS peer. It differs in one setting:
 //! `libp2p-tls` puts ChaCha20-Poly1305 first and keeps its rustls configuration private,
 //! while this upgrade puts AES-GCM first on processors with AES instructions, as rustls and
-//! Go do. There AES-128-GCM seals 16 KiB records about four times as fast as
+//! Go do. There AES-128-GCM seals 16 KiB records four to five times as fast as
 //! ChaCha20-Poly1305 (BENCHMARKS.md), and encryption was the largest cost of a file transfer.
 //! The server honours the client's order, so a client without AES instructions, which lists
 //! ChaCha20-Poly1305 first, gets it.

@@ -69,7 +69,7 @@ pub struct NetworkConfig {
     /// Addresses others reach this node at (a public IP and a forwarded port), if known.
     pub external_addrs: Vec<String>,
     /// Offer TLS 1.3 before Noise (on by default): AES-GCM where the processor has AES
-    /// instructions, about four times cheaper than Noise's ChaCha20-Poly1305. Noise is
+    /// instructions, four to five times cheaper than Noise's ChaCha20-Poly1305. Noise is
     /// always accepted, so both kinds of node talk to each other.
     pub tls: bool,
 }
