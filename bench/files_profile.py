@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Where a peerchain file transfer spends its CPU: one source to one downloader on loopback
 under `perf record` (both node processes), then the heaviest symbols of `perf report`.
-With `--downloader-callers`, only the downloader is recorded, with DWARF call graphs, and the
-heaviest symbols are listed with the call chains that reach them (where a copy or a write
-comes from).
-Usage: python3 bench/files_profile.py [--mib 1024] [--downloader-callers]   (needs `perf`; Debian: linux-perf)
+With `--downloader-callers` (or `--source-callers`), only the downloader (or the source) is
+recorded, with DWARF call graphs, and the heaviest symbols are listed with the call chains
+that reach them (where a copy or a write comes from).
+Usage: python3 bench/files_profile.py [--mib 1024] [--downloader-callers | --source-callers]
+(needs `perf`; Debian: linux-perf)
 """
 
 import argparse
@@ -21,7 +22,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/profile")
-    parser.add_argument("--downloader-callers", action="store_true")
+    callers = parser.add_mutually_exclusive_group()
+    callers.add_argument("--downloader-callers", action="store_true")
+    callers.add_argument("--source-callers", action="store_true")
     args = parser.parse_args()
     fresh_dir(args.dir)
     path = os.path.join(args.dir, "payload.bin")
@@ -31,8 +34,10 @@ def main():
     leecher = Node(args.dir, "leech", [seeder.p2p()])
     wait_until("peers", lambda: len(leecher.cli("peers")) >= 1)
     data = os.path.join(args.dir, "perf.data")
-    if args.downloader_callers:
-        record = ["-F", "499", "--call-graph", "dwarf,16384", "-p", str(leecher.proc.pid)]
+    with_callers = args.downloader_callers or args.source_callers
+    if with_callers:
+        profiled = leecher if args.downloader_callers else seeder
+        record = ["-F", "499", "--call-graph", "dwarf,16384", "-p", str(profiled.proc.pid)]
     else:
         record = ["-F", "999", "-g", "-p", f"{leecher.proc.pid},{seeder.proc.pid}"]
     perf = subprocess.Popen(["perf", "record", "-o", data] + record,
@@ -45,7 +50,7 @@ def main():
     perf.wait()
     for node in (seeder, leecher):
         node.stop()
-    if args.downloader_callers:
+    if with_callers:
         subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--percent-limit", "2",
                         "-g", "caller,2,callee,function,percent"])
         return

@@ -11,9 +11,9 @@ use bao_tree::io::sync::{Outboard, ReadAt, truncate_ranges};
 use bao_tree::iter::{BaoChunk, ResponseIterRef};
 
 /// Appends to `encoded` the encoding of `ranges` (whole chunk groups, as requests name them)
-/// of the blob whose data
-/// is `data` and whose hash pairs are in `outboard`. Nothing is checked against the root:
-/// callers serving data they cannot vouch for run `verify_range` on the result.
+/// of the blob whose data is `data` and whose hash pairs are in `outboard`. Nothing is
+/// checked against the root: callers serving data they cannot vouch for run `verify_range`
+/// on the result.
 pub(crate) fn encode_range(
     data: &impl ReadAt,
     outboard: &impl Outboard,

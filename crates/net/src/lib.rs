@@ -38,7 +38,6 @@ pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
 pub use protocol::{Announcement, Request, Response, Status};
-pub use secure::TlsError;
 
 /// Network settings.
 #[derive(Debug, Clone)]
@@ -441,7 +440,9 @@ pub fn spawn(
 ) -> Result<(Handle, mpsc::Receiver<Event>, tokio::task::JoinHandle<()>), StartError> {
     let build = |e: &dyn std::fmt::Display| StartError::Build(e.to_string());
     let network = config.network.clone();
-    let tls = |key: &Keypair| secure::Tls::new(key, config.tls);
+    // One certificate for TCP and relayed connections alike.
+    let tls = secure::Tls::new(&keypair, config.tls).map_err(|e| build(&e))?;
+    let tls = |_: &Keypair| Ok::<_, secure::TlsError>(tls.clone());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), (tls, noise::Config::new), yamux::Config::default)

@@ -29,7 +29,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ResolvesServerCert;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{CommonState, DigitallySignedStruct, DistinguishedName, SignatureScheme, SupportedCipherSuite};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme, SupportedCipherSuite};
 
 /// The protocol id of the libp2p TLS handshake.
 const PROTOCOL: &str = "/tls/1.0.0";
@@ -38,7 +38,7 @@ const ALPN: &[u8] = b"libp2p";
 
 /// Why a TLS upgrade failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// The node's certificate could not be made from its key.
     #[error("cannot make the TLS certificate: {0}")]
     Certificate(#[from] certificate::GenError),
@@ -140,13 +140,7 @@ where
     type Future = BoxFuture<'static, Result<Self::Output, TlsError>>;
 
     fn upgrade_inbound(self, socket: C, _: &'static str) -> Self::Future {
-        async move {
-            let stream =
-                futures_rustls::TlsAcceptor::from(self.server).accept(socket).await.map_err(TlsError::Handshake)?;
-            let peer = peer_of(stream.get_ref().1)?;
-            Ok((peer, stream.into()))
-        }
-        .boxed()
+        async move { authenticated(futures_rustls::TlsAcceptor::from(self.server).accept(socket).await) }.boxed()
     }
 }
 
@@ -162,25 +156,24 @@ where
         async move {
             // The specification forbids a server name: an IP address sends none.
             let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED).into());
-            let stream = futures_rustls::TlsConnector::from(self.client)
-                .connect(name, socket)
-                .await
-                .map_err(TlsError::Handshake)?;
-            let peer = peer_of(stream.get_ref().1)?;
-            Ok((peer, stream.into()))
+            authenticated(futures_rustls::TlsConnector::from(self.client).connect(name, socket).await)
         }
         .boxed()
     }
 }
 
-/// The peer id in the certificate the verifier accepted.
-fn peer_of(state: &CommonState) -> Result<PeerId, TlsError> {
+/// The finished handshake of either side with the peer id in the certificate the verifier
+/// accepted.
+fn authenticated<C>(handshake: std::io::Result<impl Into<TlsStream<C>>>) -> Result<(PeerId, TlsStream<C>), TlsError> {
+    let stream: TlsStream<C> = handshake.map_err(TlsError::Handshake)?.into();
+    let state = stream.get_ref().1;
     tracing::debug!(suite = ?state.negotiated_cipher_suite().map(|s| s.suite()), "TLS handshake done");
-    match state.peer_certificates() {
-        Some([only]) => Ok(certificate::parse(only)?.peer_id()),
+    let peer = match state.peer_certificates() {
+        Some([only]) => certificate::parse(only)?.peer_id(),
         // The verifier refuses anything else, so the handshake cannot have finished.
-        _ => Err(TlsError::CertificateCount),
-    }
+        _ => return Err(TlsError::CertificateCount),
+    };
+    Ok((peer, stream))
 }
 
 /// Presents the node's certificate to every peer. (rustls's `with_single_cert` would parse
@@ -318,7 +311,7 @@ impl ClientCertVerifier for PeerCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls::CipherSuite;
+    use rustls::{CipherSuite, CommonState};
     use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
     type Pipe = Compat<tokio::io::DuplexStream>;
@@ -338,6 +331,15 @@ mod tests {
         suite(client.get_ref().1)
     }
 
+    /// The suite a node on this processor should get when its order wins.
+    fn preferred_here() -> CipherSuite {
+        if aes_in_hardware() {
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+        } else {
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+        }
+    }
+
     #[tokio::test]
     async fn two_nodes_agree_on_aes_gcm_where_the_processor_has_it_and_learn_each_other() {
         let (dialer, listener) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
@@ -349,12 +351,7 @@ mod tests {
         let ((seen_by_dialer, client), (seen_by_listener, server)) = (outbound.unwrap(), inbound.unwrap());
         assert_eq!(seen_by_dialer, listener.public().to_peer_id());
         assert_eq!(seen_by_listener, dialer.public().to_peer_id());
-        let expected = if aes_in_hardware() {
-            CipherSuite::TLS13_AES_128_GCM_SHA256
-        } else {
-            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
-        };
-        assert_eq!(agreed(&client, &server), expected);
+        assert_eq!(agreed(&client, &server), preferred_here());
     }
 
     #[tokio::test]
@@ -377,7 +374,7 @@ mod tests {
         );
         let ((seen_by_us, client), (seen_by_them, server)) = (outbound.unwrap(), inbound.unwrap());
         assert_eq!((seen_by_them, seen_by_us), (ours.public().to_peer_id(), theirs.public().to_peer_id()));
-        assert_eq!(agreed(&client, &server), cipher_suites(aes_in_hardware())[0].suite());
+        assert_eq!(agreed(&client, &server), preferred_here());
     }
 
     #[test]
