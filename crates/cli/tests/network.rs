@@ -184,6 +184,13 @@ fn halves_mining_apart_converge_on_the_heaviest_chain_and_the_losers_transaction
     b1.launch(&[]);
     let mut a2 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
     let mut b2 = TestNode::start("regtest", &["--bootstrap", &b1.p2p_addr()]);
+    // a2 judges the payment against its own chain: until it holds the shared history, the coin
+    // spent below is not yet mature there.
+    for node in [&a2, &b2] {
+        wait_for("the second nodes to sync the shared history", Duration::from_secs(60), || {
+            (best_hash(node) == shared).then_some(())
+        });
+    }
 
     // Half A confirms a payment in one block; half B mines three blocks without it.
     let tx = spend_first_coinbase(&a1);
