@@ -11,10 +11,14 @@
 //! The server honours the client's order, so a client without AES instructions, which lists
 //! ChaCha20-Poly1305 first, gets it.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use futures::future::BoxFuture;
+use futures::io::IoSlice;
 use futures::{AsyncRead, AsyncWrite, FutureExt};
 use futures_rustls::TlsStream;
 use libp2p::PeerId;
@@ -135,7 +139,7 @@ impl<C> InboundConnectionUpgrade<C> for Tls
 where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    type Output = (PeerId, TlsStream<C>);
+    type Output = (PeerId, SecureStream<C>);
     type Error = TlsError;
     type Future = BoxFuture<'static, Result<Self::Output, TlsError>>;
 
@@ -148,7 +152,7 @@ impl<C> OutboundConnectionUpgrade<C> for Tls
 where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    type Output = (PeerId, TlsStream<C>);
+    type Output = (PeerId, SecureStream<C>);
     type Error = TlsError;
     type Future = BoxFuture<'static, Result<Self::Output, TlsError>>;
 
@@ -164,7 +168,9 @@ where
 
 /// The finished handshake of either side with the peer id in the certificate the verifier
 /// accepted.
-fn authenticated<C>(handshake: std::io::Result<impl Into<TlsStream<C>>>) -> Result<(PeerId, TlsStream<C>), TlsError> {
+fn authenticated<C>(
+    handshake: std::io::Result<impl Into<TlsStream<C>>>,
+) -> Result<(PeerId, SecureStream<C>), TlsError> {
     let stream: TlsStream<C> = handshake.map_err(TlsError::Handshake)?.into();
     let state = stream.get_ref().1;
     tracing::debug!(suite = ?state.negotiated_cipher_suite().map(|s| s.suite()), "TLS handshake done");
@@ -173,7 +179,89 @@ fn authenticated<C>(handshake: std::io::Result<impl Into<TlsStream<C>>>) -> Resu
         // The verifier refuses anything else, so the handshake cannot have finished.
         _ => return Err(TlsError::CertificateCount),
     };
-    Ok((peer, stream))
+    Ok((peer, SecureStream { tls: stream, held: [0; HELD_BYTES], held_len: 0 }))
+}
+
+/// Writes this short are held back (yamux writes each frame's 12-byte header on its own).
+const HELD_BYTES: usize = 64;
+
+/// A TLS stream that holds back short writes and sends them with the next write or flush.
+///
+/// futures-rustls encrypts and sends every write at once, so yamux's header and body
+/// writes went out as two records in two system calls and two TCP segments, each waking the
+/// receiver: half the sends and receives of a file transfer carried 34 bytes. Held, a header
+/// goes in one vectored write with its body. Every layer above a libp2p security upgrade
+/// flushes, as Noise, which buffers whole messages, requires.
+pub(crate) struct SecureStream<C> {
+    tls: TlsStream<C>,
+    held: [u8; HELD_BYTES],
+    held_len: usize,
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> SecureStream<C> {
+    /// Sends what is held (without flushing it).
+    fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.held_len > 0 {
+            let sent = ready!(Pin::new(&mut self.tls).poll_write(cx, &self.held[..self.held_len]))?;
+            self.drop_held(sent)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn drop_held(&mut self, sent: usize) -> io::Result<()> {
+        if sent == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        self.held.copy_within(sent..self.held_len, 0);
+        self.held_len -= sent;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn tls(&self) -> &TlsStream<C> {
+        &self.tls
+    }
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecureStream<C> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_read(cx, buf)
+    }
+}
+
+impl<C: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecureStream<C> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.held_len + buf.len() <= HELD_BYTES {
+            this.held[this.held_len..this.held_len + buf.len()].copy_from_slice(buf);
+            this.held_len += buf.len();
+            return Poll::Ready(Ok(buf.len()));
+        }
+        // What is held goes first, in the same vectored write when the stream takes it.
+        while this.held_len > 0 {
+            let parts = [IoSlice::new(&this.held[..this.held_len]), IoSlice::new(buf)];
+            let sent = ready!(Pin::new(&mut this.tls).poll_write_vectored(cx, &parts))?;
+            if sent > this.held_len {
+                let of_buf = sent - this.held_len;
+                this.held_len = 0;
+                return Poll::Ready(Ok(of_buf));
+            }
+            this.drop_held(sent)?;
+        }
+        Pin::new(&mut this.tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_held(cx))?;
+        Pin::new(&mut this.tls).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_held(cx))?;
+        Pin::new(&mut this.tls).poll_close(cx)
+    }
 }
 
 /// Presents the node's certificate to every peer. (rustls's `with_single_cert` would parse
@@ -351,7 +439,7 @@ mod tests {
         let ((seen_by_dialer, client), (seen_by_listener, server)) = (outbound.unwrap(), inbound.unwrap());
         assert_eq!(seen_by_dialer, listener.public().to_peer_id());
         assert_eq!(seen_by_listener, dialer.public().to_peer_id());
-        assert_eq!(agreed(&client, &server), preferred_here());
+        assert_eq!(agreed(client.tls(), server.tls()), preferred_here());
     }
 
     #[tokio::test]
@@ -365,7 +453,7 @@ mod tests {
         );
         let ((seen_by_them, client), (seen_by_us, server)) = (outbound.unwrap(), inbound.unwrap());
         assert_eq!((seen_by_them, seen_by_us), (ours.public().to_peer_id(), theirs.public().to_peer_id()));
-        assert_eq!(agreed(&client, &server), CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+        assert_eq!(agreed(&client, server.tls()), CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
         // We dial libp2p-tls: our order wins.
         let (a, b) = pipe();
         let (outbound, inbound) = tokio::join!(
@@ -374,7 +462,68 @@ mod tests {
         );
         let ((seen_by_us, client), (seen_by_them, server)) = (outbound.unwrap(), inbound.unwrap());
         assert_eq!((seen_by_them, seen_by_us), (ours.public().to_peer_id(), theirs.public().to_peer_id()));
-        assert_eq!(agreed(&client, &server), preferred_here());
+        assert_eq!(agreed(client.tls(), &server), preferred_here());
+    }
+
+    /// A socket that counts the writes made to it.
+    struct CountingWrites {
+        inner: Pipe,
+        writes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl AsyncRead for CountingWrites {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for CountingWrites {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_close(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_write_travels_with_the_next_and_nothing_held_is_lost() {
+        use futures::{AsyncReadExt, AsyncWriteExt};
+        let (a, b) = pipe();
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = CountingWrites { inner: a, writes: writes.clone() };
+        let (outbound, inbound) = tokio::join!(
+            Tls::new(&Keypair::generate_ed25519(), true).unwrap().upgrade_outbound(counted, PROTOCOL),
+            Tls::new(&Keypair::generate_ed25519(), true).unwrap().upgrade_inbound(b, PROTOCOL),
+        );
+        let ((_, mut client), (_, mut server)) = (outbound.unwrap(), inbound.unwrap());
+        let reader = tokio::spawn(async move {
+            let mut received = Vec::new();
+            server.read_to_end(&mut received).await.map(|_| received)
+        });
+
+        // A frame as yamux writes it: a 12-byte header, then a body.
+        let header = [7u8; 12];
+        let body: Vec<u8> = (0..16_372u32).map(|i| i as u8).collect();
+        let before = writes.load(std::sync::atomic::Ordering::Relaxed);
+        client.write_all(&header).await.unwrap();
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), before, "the header is held");
+        client.write_all(&body).await.unwrap();
+        client.flush().await.unwrap();
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), before + 1, "header and body in one write");
+        // Short writes with nothing after them go out on flush, and on close.
+        client.write_all(b"flushed").await.unwrap();
+        client.flush().await.unwrap();
+        client.write_all(b" and closed").await.unwrap();
+        client.close().await.unwrap();
+
+        let received = reader.await.unwrap().unwrap();
+        let expected = [&header[..], &body, b"flushed and closed"].concat();
+        assert_eq!(received, expected);
     }
 
     #[test]
