@@ -95,6 +95,14 @@ def make_file(path, mib):
             f.write(i.to_bytes(8, "little") + block[8:])
 
 
+def fresh_payload(directory, mib):
+    """A fresh `directory` holding the file to transfer (`mib` MiB), and its path."""
+    fresh_dir(directory)
+    path = os.path.join(directory, "payload.bin")
+    make_file(path, mib)
+    return path
+
+
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -146,26 +154,33 @@ def raw_tcp(mib, into=None):
 # ---------------------------------------------------------------- peerchain
 
 class Node:
-    def __init__(self, root, name, bootstrap=()):
+    """A peerchain node on regtest; with `netns`, it and every command to it run in that network
+    namespace (bench/files_link.py)."""
+
+    def __init__(self, root, name, bootstrap=(), netns=None, listen=None):
         self.dir = os.path.join(root, name)
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
         os.makedirs(self.dir, exist_ok=True)
-        args = [PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, "node", "--rpc-addr", "127.0.0.1:0",
-                "--listen", LISTEN[transport], "--no-mdns"]
+        args = self.prefix + [PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, "node", "--rpc-addr",
+                              "127.0.0.1:0", "--listen", listen or LISTEN[transport], "--no-mdns"]
         for b in bootstrap:
             args += ["--bootstrap", b]
         if os.path.exists(os.path.join(self.dir, "rpc.addr")):
             os.remove(os.path.join(self.dir, "rpc.addr"))
+        # `ip netns exec` execs the command, so the pid is the node's.
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "node.log"), "a"))
         wait_until("the node's RPC", lambda: os.path.exists(os.path.join(self.dir, "rpc.addr")) and self.try_cli("chain", "info"))
 
+    def run_cli(self, *args):
+        return subprocess.run(self.prefix + [PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, *args, "--json"],
+                              capture_output=True, text=True)
+
     def try_cli(self, *args):
-        out = subprocess.run([PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, *args, "--json"],
-                             capture_output=True, text=True)
+        out = self.run_cli(*args)
         return json.loads(out.stdout) if out.returncode == 0 else None
 
     def cli(self, *args):
-        out = subprocess.run([PEERCHAIN, "--network", "regtest", "--data-dir", self.dir, *args, "--json"],
-                             capture_output=True, text=True)
+        out = self.run_cli(*args)
         if out.returncode != 0:
             raise SystemExit(f"peerchain {' '.join(args)}: {out.stderr}")
         return json.loads(out.stdout)

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, fresh_dir, make_file, wait_until  # noqa: E402
+from files import Node, fresh_payload, wait_until  # noqa: E402
 
 
 def main():
@@ -26,9 +26,7 @@ def main():
     callers.add_argument("--downloader-callers", action="store_true")
     callers.add_argument("--source-callers", action="store_true")
     args = parser.parse_args()
-    fresh_dir(args.dir)
-    path = os.path.join(args.dir, "payload.bin")
-    make_file(path, args.mib)
+    path = fresh_payload(args.dir, args.mib)
     seeder = Node(args.dir, "seed")
     content = seeder.cli("file", "add", path)["id"]
     leecher = Node(args.dir, "leech", [seeder.p2p()])
