@@ -634,6 +634,26 @@ fn gossip_scoring(network: &str) -> (gossipsub::PeerScoreParams, gossipsub::Peer
     (params, gossipsub::PeerScoreThresholds::default())
 }
 
+/// Whether a listen address a peer reports can reach it from here, given the address its
+/// connection comes from. A node listening on every interface reports its loopback address
+/// too, which from another machine names that machine itself: it is kept only for a peer
+/// that is itself on loopback. An unspecified address (0.0.0.0) reaches nobody.
+fn reachable_from_here(listen: &Multiaddr, connection: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let ip = |address: &Multiaddr| {
+        address.iter().find_map(|p| match p {
+            Protocol::Ip4(ip) => Some(std::net::IpAddr::from(ip)),
+            Protocol::Ip6(ip) => Some(std::net::IpAddr::from(ip)),
+            _ => None,
+        })
+    };
+    match (ip(listen), ip(connection)) {
+        (Some(listen), _) if listen.is_unspecified() => false,
+        (Some(listen), Some(connection)) if listen.is_loopback() => connection.is_loopback(),
+        _ => true,
+    }
+}
+
 /// A gossip message's id: the SHA-256 of its content.
 fn content_id(data: &[u8]) -> Vec<u8> {
     use sha2::Digest;
@@ -1156,8 +1176,11 @@ impl Task {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 // Correctness: identify is not wired into Kademlia; its listen addresses are
                 // how the DHT learns where an inbound peer can be reached.
+                let seen_at = self.peers.get(&peer_id).map(|p| p.address.clone());
                 for address in &info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                    if seen_at.as_ref().is_none_or(|seen_at| reachable_from_here(address, seen_at)) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                    }
                 }
                 let dialled_it = self.peers.get(&peer_id).is_some_and(|p| p.direction == Direction::Outbound);
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
@@ -1419,5 +1442,22 @@ mod tests {
         }
         assert!(recent.ids.len() <= RECENT_GOSSIP && recent.order.len() == recent.ids.len());
         assert!(recent.insert(id(1)), "the oldest ids make room for new ones");
+    }
+
+    #[test]
+    fn a_peers_loopback_address_is_kept_only_when_it_is_on_loopback_itself() {
+        let a = |s: &str| s.parse::<Multiaddr>().unwrap();
+        let over_lan = a("/ip4/192.168.1.20/tcp/50123");
+        let over_loopback = a("/ip4/127.0.0.1/tcp/50123");
+        assert!(reachable_from_here(&a("/ip4/192.168.1.20/tcp/9333"), &over_lan));
+        assert!(!reachable_from_here(&a("/ip4/127.0.0.1/tcp/9333"), &over_lan), "names this machine");
+        assert!(!reachable_from_here(&a("/ip6/::1/udp/9333/quic-v1"), &over_lan));
+        assert!(reachable_from_here(&a("/ip4/127.0.0.1/tcp/9333"), &over_loopback), "a local network");
+        assert!(reachable_from_here(&a("/ip4/192.168.1.20/tcp/9333"), &over_loopback));
+        assert!(!reachable_from_here(&a("/ip4/0.0.0.0/tcp/9333"), &over_loopback), "unspecified");
+        assert!(reachable_from_here(&a("/dns4/node.example/tcp/9333"), &over_lan), "names are kept");
+        let relayed =
+            a("/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWQLBBmRbeYPHJmtHbVSouqNhhckSQ1tP5mM4DFfhojATa/p2p-circuit");
+        assert!(!reachable_from_here(&a("/ip4/127.0.0.1/tcp/9333"), &relayed), "a relayed peer is elsewhere");
     }
 }
