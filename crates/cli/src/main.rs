@@ -72,6 +72,8 @@ enum Command {
     Id,
     /// The connected peers.
     Peers,
+    /// Where the node's web dashboard is, and the user and password a browser asks for.
+    Dashboard,
     /// Dial a peer now (a multiaddr, with or without /p2p/<peer id>).
     Connect {
         /// The peer's address.
@@ -192,6 +194,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     i["rpc_addr"].as_str().unwrap_or_default(),
                     i["version"].as_str().unwrap_or_default(),
                     addrs.join("\n             "),
+                )
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dashboard => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            let id = client.call("node.id", json!({}))?;
+            let cookie_file = data_dir.join(peerchain_node::COOKIE_FILE);
+            let cookie = std::fs::read_to_string(&cookie_file)
+                .with_context(|| format!("cannot read the RPC cookie {}", cookie_file.display()))?;
+            let (user, password) = cookie.trim().split_once(':').context("the RPC cookie file is damaged")?;
+            let login = json!({
+                "url": format!("http://{}/", id["rpc_addr"].as_str().unwrap_or_default()),
+                "user": user,
+                "password": password,
+            });
+            print(&login, cli.json, |l| {
+                format!(
+                    "open       {}\nuser       {}\npassword   {}\n(or the [rpc] user and password of config.toml)",
+                    l["url"].as_str().unwrap_or_default(),
+                    l["user"].as_str().unwrap_or_default(),
+                    l["password"].as_str().unwrap_or_default()
                 )
             });
             Ok(ExitCode::SUCCESS)

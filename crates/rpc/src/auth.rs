@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use base64::Engine;
 use rand::RngCore;
 
@@ -57,4 +57,47 @@ pub(crate) fn is_authorised(headers: &HeaderMap, cookie: &Cookie, user: Option<&
         constant_time_eq(name.as_bytes(), u.as_bytes()) & constant_time_eq(password.as_bytes(), p.as_bytes())
     });
     cookie_ok | user_ok
+}
+
+/// Whether a browser made the request for a page of another origin: its `Origin` is not this
+/// server's address (the `Host` it was asked at), or it says so in `Sec-Fetch-Site`. Clients
+/// that are not browsers send neither header.
+pub(crate) fn is_cross_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).map(|v: &axum::http::HeaderValue| v.to_str().unwrap_or("\u{0}"));
+    if text("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+        return true;
+    }
+    match text(ORIGIN.as_str()) {
+        None => false,
+        Some(origin) => {
+            let origin_host = origin.strip_prefix("http://").unwrap_or("\u{0}");
+            text(HOST.as_str()).is_none_or(|host| !origin_host.eq_ignore_ascii_case(host))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn only_requests_from_another_origin_are_cross_origin() {
+        assert!(!is_cross_origin(&headers(&[("host", "127.0.0.1:29501")])), "curl and the CLI send no Origin");
+        assert!(!is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("origin", "http://127.0.0.1:29501")])));
+        assert!(!is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("origin", "https://evil.example")])));
+        assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("origin", "http://127.0.0.1:8080")])));
+        assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("origin", "null")])), "a sandboxed page");
+        assert!(is_cross_origin(&headers(&[("origin", "http://127.0.0.1:29501")])), "no Host to match");
+        assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("sec-fetch-site", "cross-site")])));
+    }
 }

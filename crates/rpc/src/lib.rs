@@ -152,22 +152,56 @@ pub async fn serve(
         timeout: config.timeout,
     });
     let app = Router::new()
-        .route("/", post(handle_post))
+        .route("/", post(handle_post).get(dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(server);
     info!(addr = %listener.local_addr()?, "JSON-RPC listening");
     axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await
 }
 
+/// The web dashboard: one page, behind the same authentication as the API it calls. A browser
+/// asks for the user and password (the cookie's, or `[rpc] user`'s); `peerchain dashboard`
+/// prints them.
+async fn dashboard(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
+        return unauthorised(DASHBOARD_LOGIN);
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            // Security: no other site may frame it, and it loads nothing from elsewhere.
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
+}
+
+/// The dashboard page (static: everything it shows comes from the API).
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// What a browser shows when the login is refused or cancelled.
+const DASHBOARD_LOGIN: &str = "peerchain: log in with the user and password of `peerchain dashboard` \
+(the RPC cookie, or the [rpc] user of config.toml), then reload.\n";
+
+fn unauthorised(body: &'static str) -> Response {
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")], body).into_response()
+}
+
 async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
     // Security: nothing is parsed before the caller is authenticated.
     if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")],
-            "authentication required\n",
-        )
-            .into_response();
+        return unauthorised("authentication required\n");
+    }
+    // Security: a browser that logged in to the dashboard sends its credentials with any
+    // request to this address, also one a page of another site makes; such requests carry
+    // that site's Origin and are refused.
+    if auth::is_cross_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
     }
     let Ok(_permit) = server.permits.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
