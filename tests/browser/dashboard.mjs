@@ -40,7 +40,7 @@ try {
   const file = cli("file", "add", shared);
   const login = cli("dashboard");
 
-  browser = await puppeteer.launch({ executablePath: browserPath, headless: true, args: ["--no-sandbox"] });
+  browser = await puppeteer.launch({ executablePath: browserPath, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
 
   // No login: the browser gets the challenge, and no page.
   const stranger = await browser.createBrowserContext();
