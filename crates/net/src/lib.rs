@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::DialError;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
@@ -455,7 +456,10 @@ pub fn spawn(
             let limits = connection_limits::ConnectionLimits::default()
                 .with_max_established_incoming(Some(config.max_inbound))
                 .with_max_established_outgoing(Some(config.max_outbound))
-                .with_max_established_per_peer(Some(2))
+                // Two direct connections (the second for file ranges) and, while a hole
+                // punch goes direct, up to two relayed ones: two peers may dial each other
+                // through a relay at once, and a direct connection refused here fails the punch.
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
                 // Security: connections still in their handshake cost memory and CPU too.
                 .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
             // Transactions carry their owners' signatures and blocks their proof of work, so
@@ -815,6 +819,9 @@ fn is_relayed(address: &Multiaddr) -> bool {
     address.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
 }
 
+/// Most connections to one peer (see the connection limits in `spawn`).
+const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+
 /// How often bootstrap peers that are not connected are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -880,8 +887,19 @@ impl Task {
         let behaviour = self.swarm.behaviour_mut();
         match command {
             Command::Dial(address) => {
-                if let Err(e) = self.swarm.dial(address.clone()) {
-                    warn!(%address, error = %e, "dial failed");
+                // A peer already connected or being dialled is not dialled again: a second
+                // relayed connection to it would start a second hole punch through the same
+                // ports, and the two spoil each other.
+                let dial = match address.iter().last() {
+                    Some(libp2p::multiaddr::Protocol::P2p(peer)) => {
+                        DialOpts::peer_id(peer).addresses(vec![address.clone()]).build()
+                    }
+                    _ => DialOpts::from(address.clone()),
+                };
+                match self.swarm.dial(dial) {
+                    Ok(()) => {}
+                    Err(DialError::DialPeerConditionFalse(_)) => debug!(%address, "already connected or dialling"),
+                    Err(e) => warn!(%address, error = %e, "dial failed"),
                 }
             }
             Command::Publish(Topic::Transactions, transaction) => {
