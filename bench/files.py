@@ -103,6 +103,15 @@ def fresh_payload(directory, mib):
     return path
 
 
+def source_and_downloader(root, path):
+    """A node that shares `path` and a fresh node connected to it, and the content id."""
+    source = Node(root, "source")
+    content = source.cli("file", "add", path)["id"]
+    downloader = Node(root, "downloader", [source.p2p()])
+    wait_until("peers", lambda: len(downloader.cli("peers")) >= 1)
+    return source, downloader, content
+
+
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, fresh_payload, wait_until  # noqa: E402
+from files import fresh_payload, source_and_downloader  # noqa: E402
 
 
 def main():
@@ -27,10 +27,7 @@ def main():
     callers.add_argument("--source-callers", action="store_true")
     args = parser.parse_args()
     path = fresh_payload(args.dir, args.mib)
-    seeder = Node(args.dir, "seed")
-    content = seeder.cli("file", "add", path)["id"]
-    leecher = Node(args.dir, "leech", [seeder.p2p()])
-    wait_until("peers", lambda: len(leecher.cli("peers")) >= 1)
+    seeder, leecher, content = source_and_downloader(args.dir, path)
     data = os.path.join(args.dir, "perf.data")
     with_callers = args.downloader_callers or args.source_callers
     if with_callers:

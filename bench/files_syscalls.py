@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, fresh_payload, wait_until  # noqa: E402
+from files import fresh_payload, source_and_downloader  # noqa: E402
 
 
 def main():
@@ -21,10 +21,7 @@ def main():
     parser.add_argument("--dir", default="/tmp/peerchain-bench/syscalls")
     args = parser.parse_args()
     path = fresh_payload(args.dir, args.mib)
-    source = Node(args.dir, "source")
-    content = source.cli("file", "add", path)["id"]
-    downloader = Node(args.dir, "downloader", [source.p2p()])
-    wait_until("peers", lambda: len(downloader.cli("peers")) >= 1)
+    source, downloader, content = source_and_downloader(args.dir, path)
     tables = {name: os.path.join(args.dir, f"{name}.strace") for name in ("source", "downloader")}
     tracers = [subprocess.Popen(["strace", "-c", "-f", "-o", tables[name], "-p", str(node.proc.pid)],
                                 stderr=subprocess.DEVNULL)
