@@ -19,6 +19,8 @@ pub(crate) struct RpcFailure {
 /// A connection to a running node.
 pub(crate) struct Client {
     url: String,
+    /// The cookie's `user:password`.
+    login: String,
     authorization: String,
     agent: ureq::Agent,
 }
@@ -43,13 +45,19 @@ impl Client {
         let cookie = std::fs::read_to_string(&cookie_file).with_context(|| {
             format!("cannot read the RPC cookie {} (is the node running with this --data-dir?)", cookie_file.display())
         })?;
-        let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(cookie.trim()));
+        let login = cookie.trim().to_owned();
+        let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&login));
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(3600)))
             .build()
             .new_agent();
-        Ok(Client { url: format!("http://{addr}/"), authorization, agent })
+        Ok(Client { url: format!("http://{addr}/"), login, authorization, agent })
+    }
+
+    /// The user and password of the cookie (what a browser asks for at the dashboard).
+    pub(crate) fn login(&self) -> anyhow::Result<(&str, &str)> {
+        self.login.split_once(':').context("the RPC cookie file is damaged")
     }
 
     /// Calls `method` with named `params`; a JSON-RPC error becomes an error with its message.

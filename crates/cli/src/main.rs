@@ -201,10 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dashboard => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             let id = client.call("node.id", json!({}))?;
-            let cookie_file = data_dir.join(peerchain_node::COOKIE_FILE);
-            let cookie = std::fs::read_to_string(&cookie_file)
-                .with_context(|| format!("cannot read the RPC cookie {}", cookie_file.display()))?;
-            let (user, password) = cookie.trim().split_once(':').context("the RPC cookie file is damaged")?;
+            let (user, password) = client.login()?;
             let login = json!({
                 "url": format!("http://{}/", id["rpc_addr"].as_str().unwrap_or_default()),
                 "user": user,

@@ -643,15 +643,7 @@ fn gossip_scoring(network: &str) -> (gossipsub::PeerScoreParams, gossipsub::Peer
 /// too, which from another machine names that machine itself: it is kept only for a peer
 /// that is itself on loopback. An unspecified address (0.0.0.0) reaches nobody.
 fn reachable_from_here(listen: &Multiaddr, connection: &Multiaddr) -> bool {
-    use libp2p::multiaddr::Protocol;
-    let ip = |address: &Multiaddr| {
-        address.iter().find_map(|p| match p {
-            Protocol::Ip4(ip) => Some(std::net::IpAddr::from(ip)),
-            Protocol::Ip6(ip) => Some(std::net::IpAddr::from(ip)),
-            _ => None,
-        })
-    };
-    match (ip(listen), ip(connection)) {
+    match (limits::ip_of(listen), limits::ip_of(connection)) {
         (Some(listen), _) if listen.is_unspecified() => false,
         (Some(listen), Some(connection)) if listen.is_loopback() => connection.is_loopback(),
         _ => true,

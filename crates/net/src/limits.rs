@@ -63,7 +63,7 @@ impl TokenBucket {
 }
 
 /// The IP address a connection comes from, if the address has one.
-fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
+pub(crate) fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
     address.iter().find_map(|protocol| match protocol {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
