@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -134,6 +133,9 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
+/// How often the progress bar moves.
+const PROGRESS_EVERY_MS: u64 = 200;
+
 fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     // Without -o the name is known only once a provider answers: the node then writes into
     // the current directory under that name.
@@ -144,7 +146,6 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
         None => absolute(Path::new(id))?,
     };
     let named_later = !output.exists() && output.file_name().is_some_and(|n| n == id);
-    let started = std::time::Instant::now();
     let mut status = client.call("file.get", json!({ "id": id, "path": output }))?;
     let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -171,10 +172,9 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
             }
             _ => {}
         }
-        // Small files finish in a few milliseconds: look often at first, then settle.
-        let pause = if started.elapsed() < Duration::from_secs(2) { 20 } else { 200 };
-        std::thread::sleep(Duration::from_millis(pause));
-        status = client.call("file.status", json!({ "id": id }))?;
+        // The node answers as soon as the download ends, or after this long with its
+        // progress for the bar.
+        status = client.call("file.status", json!({ "id": id, "wait_ms": PROGRESS_EVERY_MS }))?;
     }
     bar.finish_and_clear();
     let mut path = PathBuf::from(status["path"].as_str().unwrap_or_default());

@@ -4,22 +4,11 @@
 
 mod support;
 
-use std::time::Duration;
-
-use base64::Engine;
 use serde_json::{Value, json};
-use support::TestNode;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent()
-}
+use support::{TestNode, basic_auth, http_agent};
 
 fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    basic_auth(&format!("{user}:{password}"))
 }
 
 /// The API methods the page calls: each `rpc("<method>"` in its script.
@@ -43,7 +32,7 @@ fn the_dashboard_is_served_behind_the_login_and_every_call_it_makes_answers() {
     let (user, password) = node.cookie().trim().split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())).unwrap();
     assert_eq!((login["user"].as_str().unwrap(), login["password"].as_str().unwrap()), (&*user, &*password));
 
-    let agent = agent();
+    let agent = http_agent();
     // Without the login, or with a wrong one, the browser is asked for it and gets no page.
     for authorization in [None, Some(basic(&user, "wrong"))] {
         let mut request = agent.get(&url);

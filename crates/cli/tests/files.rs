@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{TestNode, wait_for};
+use support::{Rpc, TestNode, wait_for};
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -144,6 +144,33 @@ fn three_seeders_all_serve_pieces_to_one_leecher() {
     let got = get(&leecher, ids[0].as_str().unwrap(), &out);
     assert_eq!(got["sources"], 3, "every seeder served pieces: {got}");
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[test]
+fn a_status_call_that_waits_returns_when_the_download_ends() {
+    let temp = tempfile::tempdir().unwrap();
+    let bytes = pseudo_random(2 * 1024 * 1024, 9);
+    let a = TestNode::start("regtest", &[]);
+    let id = add(&a, &write_file(temp.path(), "notes.bin", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    let b = regtest_after(&a);
+    wait_connected(&b, 1);
+    let rpc = Rpc::new(&b);
+    let out = temp.path().join("notes-copy.bin");
+    let started = rpc.call("file.get", serde_json::json!({"id": id, "path": out}));
+    assert_ne!(started["result"]["state"], "done", "file.get answers before the download ends");
+    let asked = std::time::Instant::now();
+    let status = rpc.call("file.status", serde_json::json!({"id": id, "wait_ms": 10_000}));
+    assert_eq!(status["result"]["state"], "done", "{status}");
+    assert!(asked.elapsed() < Duration::from_secs(10), "it answered when the download ended, not after the wait");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+
+    // Content nobody has: the call waits as long as asked, then tells the progress so far.
+    let unknown = "cd".repeat(32);
+    rpc.call("file.get", serde_json::json!({"id": unknown, "path": temp.path().join("never")}));
+    let asked = std::time::Instant::now();
+    let status = rpc.call("file.status", serde_json::json!({"id": unknown, "wait_ms": 300}));
+    assert_eq!(status["result"]["state"], "finding", "{status}");
+    assert!(asked.elapsed() >= Duration::from_millis(300));
 }
 
 #[test]

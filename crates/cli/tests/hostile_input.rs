@@ -2,11 +2,8 @@
 
 mod support;
 
-use std::time::Duration;
-
-use base64::Engine;
 use serde_json::{Value, json};
-use support::{BIN, TestNode};
+use support::{BIN, Rpc, TestNode, basic_auth};
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -28,43 +25,6 @@ fn bad_command_lines_are_refused_with_usage_errors() {
     assert!(stderr(&output).contains("no running node found"), "{}", stderr(&output));
 }
 
-struct Rpc {
-    url: String,
-    auth: String,
-    agent: ureq::Agent,
-}
-
-impl Rpc {
-    fn new(node: &TestNode) -> Rpc {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .new_agent();
-        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(node.cookie().trim()));
-        Rpc { url: node.rpc_url(), auth, agent }
-    }
-
-    fn raw(&self, body: Vec<u8>, auth: Option<&str>) -> (u16, String) {
-        let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
-        if let Some(auth) = auth {
-            request = request.header("Authorization", auth);
-        }
-        match request.send(&body[..]) {
-            Ok(mut response) => (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()),
-            // A server may close the connection on a body it refuses to read.
-            Err(e) => (0, e.to_string()),
-        }
-    }
-
-    fn call(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string().into_bytes();
-        let (status, text) = self.raw(body, Some(&self.auth));
-        assert_eq!(status, 200, "{text}");
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
 #[test]
 fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
     let mut node = TestNode::start("regtest", &[]);
@@ -74,7 +34,7 @@ fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
 
     // No credentials, wrong credentials.
     assert_eq!(rpc.raw(info.clone(), None).0, 401);
-    let wrong = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("__cookie__:guess"));
+    let wrong = basic_auth("__cookie__:guess");
     assert_eq!(rpc.raw(info.clone(), Some(&wrong)).0, 401);
 
     // Not JSON; not a request; unknown method; bad parameters.
@@ -130,6 +90,8 @@ fn hostile_rpc_requests_get_errors_and_the_node_keeps_serving() {
         ("file.get", json!({"id": id, "path": "out"}), -32602),
         ("file.get", json!({"id": id, "path": "/no/such/dir/out"}), -32602),
         ("file.status", json!({"id": id}), -5),
+        ("file.status", json!({"id": id, "wait_ms": 10_001}), -32602),
+        ("file.status", json!({"id": id, "wait_ms": "soon"}), -32602),
         ("file.search", json!({"words": [1, 2]}), -32602),
         ("file.search", json!({"words": ["a"]}), -32602),
         ("file.search", json!({"words": ["movie"], "via": "carrier pigeon"}), -32602),

@@ -210,3 +210,52 @@ impl Drop for TestNode {
         }
     }
 }
+
+/// An HTTP client that hands back error statuses as responses, for tests that expect them.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+/// The `Authorization` value of a basic-auth login.
+pub fn basic_auth(login: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(login))
+}
+
+/// JSON-RPC calls to a node, logged in with its cookie.
+pub struct Rpc {
+    pub url: String,
+    pub auth: String,
+    agent: ureq::Agent,
+}
+
+impl Rpc {
+    pub fn new(node: &TestNode) -> Rpc {
+        Rpc { url: node.rpc_url(), auth: basic_auth(node.cookie().trim()), agent: http_agent() }
+    }
+
+    /// Posts `body` with `auth` (or none): the status and the body of the answer.
+    pub fn raw(&self, body: Vec<u8>, auth: Option<&str>) -> (u16, String) {
+        let mut request = self.agent.post(&self.url).header("Content-Type", "application/json");
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        match request.send(&body[..]) {
+            Ok(mut response) => (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()),
+            // A server may close the connection on a body it refuses to read.
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    /// The whole JSON-RPC answer (`result` or `error`) to `method`.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let (status, text) = self.raw(body.to_string().into_bytes(), Some(&self.auth));
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}

@@ -21,7 +21,7 @@ use peerchain_net::{DhtKey, FileRequest, FileResponse, Hit, Peer, Provider, Toke
 use peerchain_primitives::Decode;
 use peerchain_rpc::RpcError;
 use peerchain_rpc::files::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -95,6 +95,8 @@ struct Progress {
     started: Instant,
     bytes_this_run: AtomicU64,
     cancel: CancellationToken,
+    /// Told when the download ends (done or failed), for `file.status` calls that wait.
+    ended: Notify,
 }
 
 impl Progress {
@@ -118,6 +120,24 @@ impl Progress {
 
     fn set_state(&self, state: DownloadState, error: Option<String>) {
         *self.state.lock().expect("never poisoned") = (state, error);
+        if matches!(state, DownloadState::Done | DownloadState::Failed) {
+            self.ended.notify_waiters();
+        }
+    }
+
+    fn has_ended(&self) -> bool {
+        matches!(self.state.lock().expect("never poisoned").0, DownloadState::Done | DownloadState::Failed)
+    }
+
+    /// Returns when the download has ended or `wait` has passed.
+    async fn wait_for_end(&self, wait: Duration) {
+        let ended = self.ended.notified();
+        tokio::pin!(ended);
+        // Registered before the check, so an end between the two is not missed.
+        ended.as_mut().enable();
+        if !self.has_ended() {
+            let _ = tokio::time::timeout(wait, ended).await;
+        }
     }
 }
 
@@ -393,6 +413,7 @@ impl Files {
             started: Instant::now(),
             bytes_this_run: AtomicU64::new(0),
             cancel: self.cancel.child_token(),
+            ended: Notify::new(),
         });
         downloads.insert(id, progress.clone());
         let files = self.clone();
@@ -782,11 +803,16 @@ impl FileService for Service {
         })
     }
 
-    fn status(&self, id: ContentId) -> Result<Download, RpcError> {
-        let downloads = self.downloads.lock().expect("never poisoned");
-        let progress =
-            downloads.get(&id).ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("no download of {id}")))?;
-        Ok(progress.snapshot())
+    fn status(&self, id: ContentId, wait: Duration) -> BoxFuture<'_, Result<Download, RpcError>> {
+        Box::pin(async move {
+            let progress = self.downloads.lock().expect("never poisoned").get(&id).cloned();
+            let progress =
+                progress.ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("no download of {id}")))?;
+            if !wait.is_zero() {
+                progress.wait_for_end(wait).await;
+            }
+            Ok(progress.snapshot())
+        })
     }
 
     fn search(&self, words: Vec<String>, via: SearchVia) -> BoxFuture<'_, Result<Vec<FoundFile>, RpcError>> {

@@ -4,12 +4,16 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
 use peerchain_primitives::ContentId;
 use serde_json::{Value, json};
 
 use crate::methods::Params;
 use crate::{Context, RpcError};
+
+/// The longest a `file.status` call may wait for its download to end (`wait_ms`).
+pub const MAX_STATUS_WAIT_MS: u64 = 10_000;
 
 /// A boxed future, so that the service can be a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -101,8 +105,8 @@ pub trait FileService: Send + Sync {
     fn add(&self, path: PathBuf, keywords: Vec<String>) -> BoxFuture<'_, Result<FileEntry, RpcError>>;
     /// Starts (or joins) the download of `id` to `output`.
     fn get(&self, id: ContentId, output: PathBuf) -> BoxFuture<'_, Result<Download, RpcError>>;
-    /// A download's progress.
-    fn status(&self, id: ContentId) -> Result<Download, RpcError>;
+    /// A download's progress, as soon as it ends or after `wait`, whichever comes first.
+    fn status(&self, id: ContentId, wait: Duration) -> BoxFuture<'_, Result<Download, RpcError>>;
     /// Files matching every word.
     fn search(&self, words: Vec<String>, via: SearchVia) -> BoxFuture<'_, Result<Vec<FoundFile>, RpcError>>;
     /// The store's blobs.
@@ -184,7 +188,14 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
             let download = files.get(id, absolute_path(params, "path")?).await?;
             Ok(download_json(&download))
         }
-        "file.status" => Ok(download_json(&files.status(content_id(params)?)?)),
+        "file.status" => {
+            let id = content_id(params)?;
+            let wait = params.optional_u64("wait_ms")?.unwrap_or(0);
+            if wait > MAX_STATUS_WAIT_MS {
+                return Err(RpcError::invalid_params(format!("`wait_ms` must be at most {MAX_STATUS_WAIT_MS}")));
+            }
+            Ok(download_json(&files.status(id, Duration::from_millis(wait)).await?))
+        }
         "file.search" => {
             let words = strings(params, "words")?;
             let via = match params.optional_str("via")? {

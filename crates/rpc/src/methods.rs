@@ -33,7 +33,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("wallet.rescan", &["from_height"]),
     ("file.add", &["path", "keywords"]),
     ("file.get", &["id", "path"]),
-    ("file.status", &["id"]),
+    ("file.status", &["id", "wait_ms"]),
     ("file.search", &["words", "via"]),
     ("file.list", &[]),
     ("file.remove", &["id"]),
