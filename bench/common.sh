@@ -1,7 +1,8 @@
-# Sourced by the bench scripts: installs the reference system if missing and builds release
+# Sourced by the bench scripts: installs the reference system a script names if missing
+# (`BENCH_NEEDS_LITECOIND=1` for the ledger, RPC and network comparisons) and builds release
 # binaries. Expects to run from the repository root.
 
-if ! command -v litecoind >/dev/null; then
+if [ "${BENCH_NEEDS_LITECOIND:-0}" = 1 ] && ! command -v litecoind >/dev/null; then
   echo "== installing litecoind (Debian package)" >&2
   (apt-get update -q && apt-get install -y -q litecoind) >&2
 fi

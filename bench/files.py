@@ -3,6 +3,8 @@
 
   - raw loopback TCP (one socket, 1 MiB writes): the ceiling; and the same with the receiver
     writing what it gets into a file, the ceiling of any downloader on this disk;
+  - the leanest encrypted, verified download (target/release/tls_pipe): one bare TLS
+    connection, BLAKE3 over every 16 KiB, into a file: the ceiling of that per-byte work;
   - peerchain: seeders with the file added, a fresh downloader running `file get`;
   - aria2 and qBittorrent (libtorrent): seeders with the file, a fresh downloader, peers found
     through a minimal HTTP tracker on loopback (no DHT, no local discovery).
@@ -29,6 +31,7 @@ import urllib.request
 
 # PEERCHAIN_BIN runs another build (say, an older commit's) through the same scripts.
 PEERCHAIN = os.path.abspath(os.environ.get("PEERCHAIN_BIN", "target/release/peerchain"))
+TLS_PIPE = os.path.abspath("target/release/tls_pipe")
 # Where peerchain nodes listen: TCP by default; `--transport quic` for the comparison.
 LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}
 transport = "tcp"
@@ -158,6 +161,17 @@ def raw_tcp(mib, into=None):
     if into:
         os.remove(into)
     return {"seconds": seconds, "mb_per_s": (mib << 20) / seconds / 1e6}
+
+
+def tls_pipe(path, into):
+    """The leanest encrypted, verified download (bench/src/bin/tls_pipe.rs): one TLS 1.3
+    connection with AES-128-GCM, BLAKE3 over every 16 KiB, written into a file; no protocol
+    or multiplexer. The ceiling of the per-byte work any such download must do here."""
+    settle()
+    out = subprocess.run([TLS_PIPE, "--payload", path, "--out", into], check=True,
+                         capture_output=True, text=True).stdout
+    os.remove(into)
+    return json.loads(out)
 
 
 # ---------------------------------------------------------------- peerchain
@@ -453,6 +467,7 @@ def main():
         "mib": args.mib,
         "raw_tcp": raw_tcp(args.mib),
         "raw_tcp_to_file": raw_tcp(args.mib, into=os.path.join(args.dir, "raw.out")),
+        "tls_verified_to_file": tls_pipe(path, os.path.join(args.dir, "tls.out")),
     }
     runners = {
         "peerchain": lambda root, n: peerchain(root, path, n),

@@ -13,7 +13,7 @@ blocks="${2:-10}"
 work="${BENCH_DIR:-/tmp/peerchain-bench}"
 mkdir -p bench/out "$work"
 
-source bench/common.sh
+BENCH_NEEDS_LITECOIND=1 source bench/common.sh
 
 echo "== peerchain: $blocks blocks of $per_block transfers" >&2
 ./target/release/ledger --per-block "$per_block" --blocks "$blocks" --dir "$work/peerchain" > "$work/peerchain.json"

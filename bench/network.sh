@@ -15,7 +15,7 @@ blocks="${1:-10000}"
 per_block="${2:-20}"
 work="${BENCH_DIR:-/tmp/peerchain-bench}"
 mkdir -p bench/out "$work"
-source bench/common.sh
+BENCH_NEEDS_LITECOIND=1 source bench/common.sh
 
 python3 bench/sync.py --blocks "$blocks" --per-block "$per_block" --dir "$work/sync" | tee bench/out/sync.json
 python3 bench/relay.py --dir "$work/relay" | tee bench/out/relay.json

@@ -10,7 +10,7 @@ count="${1:-10000}"
 work="${BENCH_DIR:-/tmp/peerchain-bench}/rpc"
 mkdir -p bench/out "$work"
 
-source bench/common.sh
+BENCH_NEEDS_LITECOIND=1 source bench/common.sh
 
 peerchain_round() {
   ./target/release/rpc_prep --count "$count" --dir "$work/peerchain"
