@@ -167,11 +167,16 @@ def tls_pipe(path, into):
     """The leanest encrypted, verified download (bench/src/bin/tls_pipe.rs): one TLS 1.3
     connection with AES-128-GCM, BLAKE3 over every 16 KiB, written into a file; no protocol
     or multiplexer. The ceiling of the per-byte work any such download must do here."""
-    settle()
-    out = subprocess.run([TLS_PIPE, "--payload", path, "--out", into], check=True,
-                         capture_output=True, text=True).stdout
-    os.remove(into)
-    return json.loads(out)
+    runs = []
+    # The best of three: a ceiling, and this VM's page-cache writes swing from one run to
+    # the next by more than half.
+    for _ in range(3):
+        settle()
+        out = subprocess.run([TLS_PIPE, "--payload", path, "--out", into], check=True,
+                             capture_output=True, text=True).stdout
+        os.remove(into)
+        runs.append(json.loads(out)["mb_per_s"])
+    return {"mb_per_s": max(runs), "runs_mb_per_s": runs}
 
 
 # ---------------------------------------------------------------- peerchain

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::core::{ConnectedPoint, Endpoint};
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::behaviour::{ConnectionClosed, ConnectionEstablished};
+use libp2p::swarm::behaviour::{ConnectionClosed, ListenFailure};
 use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dummy,
@@ -71,19 +71,22 @@ pub(crate) fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
-/// Caps the established inbound connections from one IP address, so that one machine cannot
-/// take every inbound slot. Loopback is exempt unless `limit_loopback` (a local network of
-/// nodes, as `devnet` runs, all comes from 127.0.0.1).
+/// Caps the inbound connections from one IP address, so that one machine cannot take every
+/// inbound slot, nor every handshake slot with connections it never finishes: a connection
+/// counts from the start of its handshake until it closes or fails. Loopback is exempt unless
+/// `limit_loopback` (a local network of nodes, as `devnet` runs, all comes from 127.0.0.1).
 #[derive(Debug)]
 pub(crate) struct IpLimit {
     max_per_ip: u32,
     limit_loopback: bool,
     per_ip: HashMap<IpAddr, u32>,
+    /// The connections counted in `per_ip`, and their address.
+    counted: HashMap<ConnectionId, IpAddr>,
 }
 
 impl IpLimit {
     pub(crate) fn new(max_per_ip: u32, limit_loopback: bool) -> Self {
-        Self { max_per_ip, limit_loopback, per_ip: HashMap::new() }
+        Self { max_per_ip, limit_loopback, per_ip: HashMap::new(), counted: HashMap::new() }
     }
 
     fn limited_ip(&self, remote: &Multiaddr) -> Option<IpAddr> {
@@ -94,13 +97,27 @@ impl IpLimit {
         ip_of(remote).filter(|ip| self.limit_loopback || !ip.is_loopback())
     }
 
-    fn check(&self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
+    /// Counts `connection` from `remote`, or refuses it if its address has no slot left.
+    fn admit(&mut self, connection: ConnectionId, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
         let Some(ip) = self.limited_ip(remote) else { return Ok(()) };
-        let count = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if count >= self.max_per_ip {
+        let count = self.per_ip.entry(ip).or_default();
+        if *count >= self.max_per_ip {
             return Err(ConnectionDenied::new(TooManyFromIp { ip, max: self.max_per_ip }));
         }
+        *count += 1;
+        self.counted.insert(connection, ip);
         Ok(())
+    }
+
+    /// Frees the slot of a connection that closed or failed (nothing if it was not counted).
+    fn release(&mut self, connection: ConnectionId) {
+        let Some(ip) = self.counted.remove(&connection) else { return };
+        if let Some(count) = self.per_ip.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
     }
 }
 
@@ -118,12 +135,12 @@ impl NetworkBehaviour for IpLimit {
 
     fn handle_pending_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         _: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
         // Refused before the handshake costs anything.
-        self.check(remote)
+        self.admit(connection, remote)
     }
 
     fn handle_established_inbound_connection(
@@ -131,9 +148,9 @@ impl NetworkBehaviour for IpLimit {
         _: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
-        remote: &Multiaddr,
+        _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.check(remote)?;
+        // Counted since its handshake began.
         Ok(dummy::ConnectionHandler)
     }
 
@@ -149,30 +166,10 @@ impl NetworkBehaviour for IpLimit {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        // Counted once established (another behaviour may still refuse a connection this
-        // one let through), uncounted when closed.
+        // A failed handshake, a refusal by another behaviour, or the end of a connection.
         match event {
-            FromSwarm::ConnectionEstablished(ConnectionEstablished {
-                endpoint: ConnectedPoint::Listener { send_back_addr, .. },
-                ..
-            }) => {
-                if let Some(ip) = self.limited_ip(send_back_addr) {
-                    *self.per_ip.entry(ip).or_default() += 1;
-                }
-            }
-            FromSwarm::ConnectionClosed(ConnectionClosed {
-                endpoint: ConnectedPoint::Listener { send_back_addr, .. },
-                ..
-            }) => {
-                if let Some(ip) = self.limited_ip(send_back_addr)
-                    && let Some(count) = self.per_ip.get_mut(&ip)
-                {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        self.per_ip.remove(&ip);
-                    }
-                }
-            }
+            FromSwarm::ListenFailure(ListenFailure { connection_id, .. })
+            | FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => self.release(connection_id),
             _ => {}
         }
     }
@@ -272,6 +269,8 @@ impl BanList {
 
 #[cfg(test)]
 mod tests {
+    use libp2p::swarm::ListenError;
+
     use super::*;
 
     #[test]
@@ -283,6 +282,44 @@ mod tests {
         assert_eq!(bandwidth.take(500.0), None);
         let wait = bandwidth.take(1500.0).expect("in debt");
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+    }
+
+    #[test]
+    fn a_connection_holds_its_addresss_slot_from_its_handshake_until_it_fails() {
+        let mut limit = IpLimit::new(2, false);
+        let local: Multiaddr = "/ip4/192.0.2.1/tcp/9000".parse().unwrap();
+        let remote: Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().unwrap();
+        let other: Multiaddr = "/ip4/203.0.113.8/tcp/4001".parse().unwrap();
+        let loopback: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let id = ConnectionId::new_unchecked;
+        for n in 1..=2 {
+            assert!(limit.handle_pending_inbound_connection(id(n), &local, &remote).is_ok());
+        }
+        assert!(
+            limit.handle_pending_inbound_connection(id(3), &local, &remote).is_err(),
+            "two handshakes that never finish hold both slots"
+        );
+        assert!(limit.handle_pending_inbound_connection(id(4), &local, &other).is_ok(), "another address has its own");
+        assert!(limit.handle_pending_inbound_connection(id(5), &local, &loopback).is_ok());
+        assert!(limit.handle_pending_inbound_connection(id(6), &local, &loopback).is_ok());
+        assert!(limit.handle_pending_inbound_connection(id(7), &local, &loopback).is_ok(), "loopback is exempt");
+
+        // A refused connection frees nothing; a failed handshake frees its slot.
+        let fail = |limit: &mut IpLimit, n| {
+            let error = ListenError::Aborted;
+            let failure = ListenFailure {
+                local_addr: &local,
+                send_back_addr: &remote,
+                error: &error,
+                connection_id: id(n),
+                peer_id: None,
+            };
+            limit.on_swarm_event(FromSwarm::ListenFailure(failure));
+        };
+        fail(&mut limit, 3);
+        assert!(limit.handle_pending_inbound_connection(id(8), &local, &remote).is_err());
+        fail(&mut limit, 1);
+        assert!(limit.handle_pending_inbound_connection(id(9), &local, &remote).is_ok());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Limits that protect a node from its peers, on real loopback connections: inbound
-//! connections per IP address, sync requests per peer, and bans that survive a restart.
+//! connections per IP address (handshakes in progress included), sync requests per peer,
+//! and bans that survive a restart.
 
 use std::time::Duration;
 
+use libp2p::multiaddr::Protocol;
 use peerchain_net::{Config, Event, Handle, Keypair, Request, Response, Status};
 use peerchain_primitives::{BlockHash, Work};
 use tokio::sync::mpsc;
@@ -96,6 +98,34 @@ async fn one_ip_address_gets_at_most_its_share_of_inbound_connections() {
     for node in clients.into_iter().chain([third, server]) {
         node.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_never_finished_hold_their_addresss_slots_until_they_close() {
+    let server = Node::start(Keypair::generate_ed25519(), |c| {
+        c.max_inbound_per_ip = 2;
+        c.limit_loopback = true;
+    });
+    let address = server.listen_addr().await;
+    let port = address.iter().find_map(|p| if let Protocol::Tcp(port) = p { Some(port) } else { None }).unwrap();
+    // Two sockets that open a connection and then say nothing.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut client = Node::plain();
+    client.handle.dial(address.clone()).await;
+    assert!(
+        !client.connected_to(server.handle.local_peer(), Duration::from_secs(3)).await,
+        "the address's two slots are taken by handshakes in progress"
+    );
+    drop(silent);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.handle.dial(address).await;
+    assert!(client.connected_to(server.handle.local_peer(), Duration::from_secs(20)).await, "closed, they free them");
+    client.stop().await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
