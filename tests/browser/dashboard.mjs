@@ -1,7 +1,9 @@
 // The web dashboard in a real browser (Debian's headless Chromium, driven by puppeteer-core):
 // a regtest node with a wallet, three blocks and a shared file; the browser is refused
 // without the login, then logs in as a user does at the prompt and must show the node's
-// height, balance, payments and file, with no script error. Run by scripts/test:
+// height, balance, payments and file, with no script error; then it pays through the send
+// form (a bad amount refused first), makes a receiving address, shares a file and downloads
+// one through the forms. Run by scripts/test:
 //   node tests/browser/dashboard.mjs [path/to/peerchain]
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -88,6 +90,59 @@ try {
   cli("chain", "generate", "1");
   await page.waitForFunction(() => document.getElementById("chain").innerText.includes("height\t4"), { timeout: 10000 })
     .catch(() => fail("a new block did not show"));
+
+  // Actions, as a user fills the forms: coins mature after 10 blocks on regtest.
+  cli("chain", "generate", "11");
+  const fillIn = async (id, text) => {
+    await page.$eval("#" + id, (e) => { e.value = ""; });
+    await page.type("#" + id, text);
+  };
+  const answer = async (id, wanted) => {
+    await page.waitForFunction((id) => { const o = document.getElementById(id); return o.textContent && o.textContent !== "…"; },
+      { timeout: 15000 }, id).catch(() => fail(`#${id} never answered`));
+    const shown = await page.$eval("#" + id, (e) => ({ text: e.textContent, ok: e.className === "ok" }));
+    if (shown.ok !== wanted) fail(`#${id} shows "${shown.text}", ${wanted ? "not " : ""}an error`);
+    return shown.text;
+  };
+  await page.click("#receive");
+  const address = await answer("receive-result", true);
+  const txids = () => cli("wallet", "history").map((t) => t.txid);
+  const before = txids();
+  // A bad amount is refused by the page and sends nothing.
+  await fillIn("send-to", address);
+  await fillIn("send-amount", "1.5 coins");
+  await page.click("#send button");
+  expect("a refused amount", await answer("send-result", false), "the amount must be coins");
+  if (txids().length !== before.length) fail("a refused amount sent something");
+  await fillIn("send-amount", "1.5");
+  await page.click("#send button");
+  const sent = await answer("send-result", true);
+  expect("a payment", sent, "sent 1.50000000 in ");
+  const txid = sent.split(" in ")[1].split(" ")[0];
+  if (!txids().includes(txid)) fail(`the payment ${txid} is not in the wallet's history`);
+  // A node's error comes back as it is: an address of nobody's network.
+  await fillIn("send-to", "not-an-address");
+  await page.click("#send button");
+  await answer("send-result", false);
+
+  // Share a file by its path on this machine, then download the first one to a new path.
+  const another = join(dir, "recipes.txt");
+  writeFileSync(another, "bread, soup\n");
+  await fillIn("add-path", another);
+  await page.click("#add button");
+  expect("sharing", await answer("add-result", true), "shared recipes.txt");
+  if (!cli("file", "list").some((f) => f.name === "recipes.txt")) fail("the shared file is not listed");
+  const copy = join(dir, "copy-of-notes.txt");
+  await fillIn("get-id", file.id);
+  await fillIn("get-path", copy);
+  await page.click("#get button");
+  await answer("get-result", true);
+  for (let i = 0; !existsSync(copy); i++) {
+    if (i > 100) fail("the download never arrived");
+    await sleep(100);
+  }
+  if (readFileSync(copy, "utf8") !== "what the dashboard shows\n") fail("the download differs");
+  if (errors.length) fail("script errors: " + JSON.stringify(errors));
   console.log("dashboard browser test: passed");
 } finally {
   if (browser) await browser.close();

@@ -11,7 +11,9 @@ fn basic(user: &str, password: &str) -> String {
     basic_auth(&format!("{user}:{password}"))
 }
 
-/// The API methods the page calls: each `rpc("<method>"` in its script.
+/// The API methods the page reads with on each refresh: each `rpc("<method>"` in its script.
+/// (Its forms' methods, called through `act(`, need parameters a user types: the browser test,
+/// tests/browser/dashboard.mjs, fills the forms.)
 fn methods_called(page: &str) -> Vec<String> {
     page.split("rpc(\"").skip(1).filter_map(|rest| rest.split_once('"')).map(|(method, _)| method.to_owned()).collect()
 }
