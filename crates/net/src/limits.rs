@@ -100,11 +100,10 @@ impl IpLimit {
     /// Counts `connection` from `remote`, or refuses it if its address has no slot left.
     fn admit(&mut self, connection: ConnectionId, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
         let Some(ip) = self.limited_ip(remote) else { return Ok(()) };
-        let count = self.per_ip.entry(ip).or_default();
-        if *count >= self.max_per_ip {
+        if self.per_ip.get(&ip).is_some_and(|count| *count >= self.max_per_ip) || self.max_per_ip == 0 {
             return Err(ConnectionDenied::new(TooManyFromIp { ip, max: self.max_per_ip }));
         }
-        *count += 1;
+        *self.per_ip.entry(ip).or_default() += 1;
         self.counted.insert(connection, ip);
         Ok(())
     }
