@@ -35,6 +35,13 @@ fn add(node: &TestNode, path: &Path, keywords: &[&str]) -> Value {
     node.json(&args)
 }
 
+/// A node sharing `bytes` as `name`, and the content id.
+fn seeder_of(dir: &Path, name: &str, bytes: &[u8]) -> (TestNode, String) {
+    let node = TestNode::start("regtest", &[]);
+    let id = add(&node, &write_file(dir, name, bytes), &[])["id"].as_str().unwrap().to_owned();
+    (node, id)
+}
+
 fn get(node: &TestNode, id: &str, out: &Path) -> Value {
     node.json(&["file", "get", id, "-o", out.to_str().unwrap()])
 }
@@ -150,8 +157,7 @@ fn three_seeders_all_serve_pieces_to_one_leecher() {
 fn a_status_call_that_waits_returns_when_the_download_ends() {
     let temp = tempfile::tempdir().unwrap();
     let bytes = pseudo_random(2 * 1024 * 1024, 9);
-    let a = TestNode::start("regtest", &[]);
-    let id = add(&a, &write_file(temp.path(), "notes.bin", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    let (a, id) = seeder_of(temp.path(), "notes.bin", &bytes);
     let b = regtest_after(&a);
     wait_connected(&b, 1);
     let rpc = Rpc::new(&b);
@@ -201,8 +207,7 @@ fn a_directory_travels_whole_and_bad_requests_get_clear_errors() {
 fn a_download_killed_halfway_resumes_after_a_restart_from_its_verified_pieces() {
     let temp = tempfile::tempdir().unwrap();
     let bytes = pseudo_random(32 * 1024 * 1024, 5);
-    let seeder = TestNode::start("regtest", &[]);
-    let id = add(&seeder, &write_file(temp.path(), "movie.mkv", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    let (seeder, id) = seeder_of(temp.path(), "movie.mkv", &bytes);
     // A bandwidth cap makes the download take a few seconds, so it can be killed halfway.
     let config = "[files]\nmax_download_kib_per_sec = 4096\n";
     let bootstrap = seeder.p2p_addr();
@@ -412,8 +417,7 @@ fn verified_bytes(node: &TestNode) -> u64 {
 fn a_partial_holder_serves_the_pieces_it_has() {
     let temp = tempfile::tempdir().unwrap();
     let bytes = pseudo_random(24 * 1024 * 1024, 8);
-    let mut seeder = TestNode::start("regtest", &[]);
-    let id = add(&seeder, &write_file(temp.path(), "big.iso", &bytes), &[])["id"].as_str().unwrap().to_owned();
+    let (mut seeder, id) = seeder_of(temp.path(), "big.iso", &bytes);
     let config = "[files]\nmax_download_kib_per_sec = 4096\n";
     let partial = TestNode::start_with_config("regtest", config, &["--bootstrap", &seeder.p2p_addr()]);
     wait_connected(&partial, 1);
