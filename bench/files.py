@@ -116,6 +116,25 @@ def source_and_downloader(root, path):
     return source, downloader, content
 
 
+def observed_transfer(root, mib, observers):
+    """One source to one fresh downloader of a `mib` MiB payload, watched by the tools that
+    `observers(source, downloader)` starts (Popen objects, stopped with SIGINT once the
+    download is done). Returns the transfer's seconds."""
+    path = fresh_payload(root, mib)
+    source, downloader, content = source_and_downloader(root, path)
+    watching = observers(source, downloader)
+    time.sleep(1)
+    start = time.time()
+    downloader.cli("file", "get", content, "-o", os.path.join(root, "out.bin"))
+    seconds = time.time() - start
+    for tool in watching:
+        tool.send_signal(2)
+        tool.wait()
+    for node in (source, downloader):
+        node.stop()
+    return seconds
+
+
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -12,10 +12,9 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import fresh_payload, source_and_downloader  # noqa: E402
+from files import observed_transfer  # noqa: E402
 
 
 def main():
@@ -26,25 +25,20 @@ def main():
     callers.add_argument("--downloader-callers", action="store_true")
     callers.add_argument("--source-callers", action="store_true")
     args = parser.parse_args()
-    path = fresh_payload(args.dir, args.mib)
-    seeder, leecher, content = source_and_downloader(args.dir, path)
     data = os.path.join(args.dir, "perf.data")
     with_callers = args.downloader_callers or args.source_callers
-    if with_callers:
-        profiled = leecher if args.downloader_callers else seeder
-        record = ["-F", "499", "--call-graph", "dwarf,16384", "-p", str(profiled.proc.pid)]
-    else:
-        record = ["-F", "999", "-g", "-p", f"{leecher.proc.pid},{seeder.proc.pid}"]
-    perf = subprocess.Popen(["perf", "record", "-o", data] + record,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1)
-    start = time.time()
-    leecher.cli("file", "get", content, "-o", os.path.join(args.dir, "out.bin"))
-    print(f"transfer: {time.time() - start:.2f} s", file=sys.stderr)
-    perf.send_signal(2)
-    perf.wait()
-    for node in (seeder, leecher):
-        node.stop()
+
+    def recorder(source, downloader):
+        if with_callers:
+            profiled = downloader if args.downloader_callers else source
+            record = ["-F", "499", "--call-graph", "dwarf,16384", "-p", str(profiled.proc.pid)]
+        else:
+            record = ["-F", "999", "-g", "-p", f"{downloader.proc.pid},{source.proc.pid}"]
+        return [subprocess.Popen(["perf", "record", "-o", data] + record,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+    seconds = observed_transfer(args.dir, args.mib, recorder)
+    print(f"transfer: {seconds:.2f} s", file=sys.stderr)
     if with_callers:
         subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--percent-limit", "2",
                         "-g", "caller,2,callee,function,percent"])

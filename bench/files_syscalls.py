@@ -9,10 +9,9 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import fresh_payload, source_and_downloader  # noqa: E402
+from files import observed_transfer  # noqa: E402
 
 
 def main():
@@ -20,19 +19,14 @@ def main():
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--dir", default="/tmp/peerchain-bench/syscalls")
     args = parser.parse_args()
-    path = fresh_payload(args.dir, args.mib)
-    source, downloader, content = source_and_downloader(args.dir, path)
     tables = {name: os.path.join(args.dir, f"{name}.strace") for name in ("source", "downloader")}
-    tracers = [subprocess.Popen(["strace", "-c", "-f", "-o", tables[name], "-p", str(node.proc.pid)],
-                                stderr=subprocess.DEVNULL)
-               for name, node in (("source", source), ("downloader", downloader))]
-    time.sleep(1)
-    downloader.cli("file", "get", content, "-o", os.path.join(args.dir, "out.bin"))
-    for tracer in tracers:
-        tracer.send_signal(2)
-        tracer.wait()
-    for node in (source, downloader):
-        node.stop()
+
+    def tracers(source, downloader):
+        return [subprocess.Popen(["strace", "-c", "-f", "-o", tables[name], "-p", str(node.proc.pid)],
+                                 stderr=subprocess.DEVNULL)
+                for name, node in (("source", source), ("downloader", downloader))]
+
+    observed_transfer(args.dir, args.mib, tracers)
     for name, table in tables.items():
         print(f"== {name} ({args.mib} MiB)")
         print(open(table).read())

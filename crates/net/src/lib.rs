@@ -806,11 +806,6 @@ fn peer_of(address: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-/// Whether a connection goes through a relay.
-fn is_relayed(address: &Multiaddr) -> bool {
-    address.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
-}
-
 /// Most connections to one peer (see the connection limits in `spawn`).
 const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 
@@ -985,7 +980,7 @@ impl Task {
     /// from one source uses both cores on each side.
     fn open_bulk_connection(&mut self, peer: PeerId) {
         let Some([(_, direction, address)]) = self.connections.get(&peer).map(Vec::as_slice) else { return };
-        if is_relayed(address) || !self.bulk_dialled.insert(peer) {
+        if limits::is_relayed(address) || !self.bulk_dialled.insert(peer) {
             return;
         }
         let known = (*direction == Direction::Outbound).then(|| address.clone());
@@ -1008,7 +1003,7 @@ impl Task {
                     libp2p::core::ConnectedPoint::Dialer { address, .. } => (Direction::Outbound, address.clone()),
                     // A relayed inbound connection comes from `/p2p/<peer>` alone: show it as the
                     // circuit it came through.
-                    libp2p::core::ConnectedPoint::Listener { local_addr, .. } if is_relayed(local_addr) => {
+                    libp2p::core::ConnectedPoint::Listener { local_addr, .. } if limits::is_relayed(local_addr) => {
                         let relay: Multiaddr = local_addr
                             .iter()
                             .take_while(|p| !matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
@@ -1111,7 +1106,7 @@ impl Task {
         let (Some(info), Some(connections)) = (self.peers.get_mut(&peer), self.connections.get(&peer)) else {
             return;
         };
-        let best = connections.iter().find(|(_, _, address)| !is_relayed(address)).or(connections.first());
+        let best = connections.iter().find(|(_, _, address)| !limits::is_relayed(address)).or(connections.first());
         if let Some((_, direction, address)) = best {
             if info.address != *address {
                 debug!(%peer, %address, "peer now shown by another connection");

@@ -71,6 +71,11 @@ pub(crate) fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
+/// Whether a connection or address goes through a relay (`/p2p-circuit`).
+pub(crate) fn is_relayed(address: &Multiaddr) -> bool {
+    address.iter().any(|protocol| matches!(protocol, Protocol::P2pCircuit))
+}
+
 /// Caps the inbound connections from one IP address, so that one machine cannot take every
 /// inbound slot, nor every handshake slot with connections it never finishes: a connection
 /// counts from the start of its handshake until it closes or fails. Loopback is exempt unless
@@ -91,7 +96,7 @@ impl IpLimit {
 
     fn limited_ip(&self, remote: &Multiaddr) -> Option<IpAddr> {
         // A relayed connection's address is the relay's: its peers are not one machine.
-        if remote.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        if is_relayed(remote) {
             return None;
         }
         ip_of(remote).filter(|ip| self.limit_loopback || !ip.is_loopback())

@@ -120,13 +120,9 @@ impl Progress {
 
     fn set_state(&self, state: DownloadState, error: Option<String>) {
         *self.state.lock().expect("never poisoned") = (state, error);
-        if matches!(state, DownloadState::Done | DownloadState::Failed) {
+        if is_end(state) {
             self.ended.notify_waiters();
         }
-    }
-
-    fn has_ended(&self) -> bool {
-        matches!(self.state.lock().expect("never poisoned").0, DownloadState::Done | DownloadState::Failed)
     }
 
     /// Returns when the download has ended or `wait` has passed.
@@ -135,10 +131,15 @@ impl Progress {
         tokio::pin!(ended);
         // Registered before the check, so an end between the two is not missed.
         ended.as_mut().enable();
-        if !self.has_ended() {
+        if !is_end(self.state.lock().expect("never poisoned").0) {
             let _ = tokio::time::timeout(wait, ended).await;
         }
     }
+}
+
+/// Whether a download in `state` has ended (`file.status` calls that wait return then).
+fn is_end(state: DownloadState) -> bool {
+    matches!(state, DownloadState::Done | DownloadState::Failed)
 }
 
 /// What a peer said it holds.
