@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use peerchain_chain::{BlockOutcome, Config, FeeRate, MempoolLimits, solve};
+use peerchain_chain::{BlockOutcome, Config, MempoolLimits, solve};
 use peerchain_consensus::Params;
 use peerchain_primitives::{
     Amount, Block, KeyHash, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
@@ -74,10 +74,8 @@ pub fn open(dir: &std::path::Path) -> anyhow::Result<(peerchain_chain::Handle, s
     std::fs::create_dir_all(dir)?;
     let params = Params::for_network(Network::Regtest);
     let store = Store::open(&dir.join("chain.redb"), &params)?;
-    let config = Config {
-        mempool: MempoolLimits { max_bytes: 1 << 30, min_relay_rate: FeeRate::per_byte(1) },
-        ..Config::default()
-    };
+    let config =
+        Config { mempool: MempoolLimits { max_bytes: 1 << 30, ..MempoolLimits::default() }, ..Config::default() };
     Ok(peerchain_chain::spawn(Arc::new(store), params, config)?)
 }
 

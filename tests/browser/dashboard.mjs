@@ -14,6 +14,9 @@ import puppeteer from "puppeteer-core";
 const binary = process.argv[2] || "target/debug/peerchain";
 const browserPath = process.env.CHROMIUM || "/usr/bin/chromium-headless-shell";
 const dir = mkdtempSync(join(tmpdir(), "peerchain-dashboard-"));
+// Files shared and downloaded live outside the data directory, which the node refuses to
+// share or write into (it holds the wallet, the node key and the cookie).
+const filesDir = mkdtempSync(join(tmpdir(), "peerchain-dashboard-files-"));
 const base = ["--network", "regtest", "--data-dir", dir];
 const cli = (...args) => JSON.parse(execFileSync(binary, [...base, ...args, "--json"], { encoding: "utf8" }));
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
@@ -37,7 +40,7 @@ try {
   }
   cli("wallet", "create");
   cli("chain", "generate", "3");
-  const shared = join(dir, "holiday-notes.txt");
+  const shared = join(filesDir, "holiday-notes.txt");
   writeFileSync(shared, "what the dashboard shows\n");
   const file = cli("file", "add", shared);
   const login = cli("dashboard");
@@ -126,13 +129,13 @@ try {
   await answer("send-result", false);
 
   // Share a file by its path on this machine, then download the first one to a new path.
-  const another = join(dir, "recipes.txt");
+  const another = join(filesDir, "recipes.txt");
   writeFileSync(another, "bread, soup\n");
   await fillIn("add-path", another);
   await page.click("#add button");
   expect("sharing", await answer("add-result", true), "shared recipes.txt");
   if (!cli("file", "list").some((f) => f.name === "recipes.txt")) fail("the shared file is not listed");
-  const copy = join(dir, "copy-of-notes.txt");
+  const copy = join(filesDir, "copy-of-notes.txt");
   await fillIn("get-id", file.id);
   await fillIn("get-path", copy);
   await page.click("#get button");
@@ -149,4 +152,5 @@ try {
   node.kill("SIGTERM");
   await new Promise((done) => node.once("exit", done));
   rmSync(dir, { recursive: true, force: true });
+  rmSync(filesDir, { recursive: true, force: true });
 }

@@ -16,6 +16,10 @@ pub(crate) struct Node {
     /// Whether this block and all its ancestors have their data, so it could be connected.
     pub(crate) data_complete: bool,
     pub(crate) children: Vec<BlockHash>,
+    /// Whether the entry is in the store. Headers of a branch with less work than the tip
+    /// live in memory only until their branch catches up (see
+    /// [`crate::Config::max_low_work_headers`]).
+    pub(crate) saved: bool,
 }
 
 /// Every known header, the main chain, and the candidates for a better tip.
@@ -30,6 +34,10 @@ pub(crate) struct BlockIndex {
     arrivals: u64,
     /// The valid header with the most work (see [`BlockIndex::best_header`]).
     best_header: BlockHash,
+    /// Headers not in the store, oldest first (some may have been saved or forgotten since).
+    unsaved: std::collections::VecDeque<BlockHash>,
+    /// How many nodes are not saved.
+    unsaved_count: usize,
 }
 
 impl BlockIndex {
@@ -37,7 +45,9 @@ impl BlockIndex {
     pub(crate) fn load(entries: Vec<(BlockHash, IndexEntry)>, main: Vec<BlockHash>) -> Self {
         let mut nodes: HashMap<BlockHash, Node> = entries
             .into_iter()
-            .map(|(hash, entry)| (hash, Node { entry, anchor_time: None, data_complete: false, children: Vec::new() }))
+            .map(|(hash, entry)| {
+                (hash, Node { entry, anchor_time: None, data_complete: false, children: Vec::new(), saved: true })
+            })
             .collect();
         let mut by_height: Vec<(u32, BlockHash)> = nodes.iter().map(|(h, n)| (n.entry.height, *h)).collect();
         by_height.sort_unstable();
@@ -60,7 +70,15 @@ impl BlockIndex {
             node.data_complete = data_complete;
         }
         let tip = *main.last().expect("the main chain always holds genesis");
-        let mut index = BlockIndex { nodes, main, candidates: BTreeSet::new(), arrivals: 0, best_header: tip };
+        let mut index = BlockIndex {
+            nodes,
+            main,
+            candidates: BTreeSet::new(),
+            arrivals: 0,
+            best_header: tip,
+            unsaved: std::collections::VecDeque::new(),
+            unsaved_count: 0,
+        };
         index.recompute_best_header();
         let tip_work = index.tip_entry().total_work;
         let complete: Vec<BlockHash> = index
@@ -123,7 +141,8 @@ impl BlockIndex {
         HeaderContext { expected_bits, median_time_past: median_time(&times), now }
     }
 
-    /// Adds a header whose parent is known and which passed its checks.
+    /// Adds a header whose parent is known and which passed its checks, not saved yet (see
+    /// [`BlockIndex::mark_saved`]).
     pub(crate) fn insert_header(&mut self, hash: BlockHash, header: BlockHeader) -> IndexEntry {
         let parent = self.nodes.get_mut(&header.prev_hash).expect("callers check the parent is known");
         parent.children.push(hash);
@@ -136,11 +155,72 @@ impl BlockIndex {
             invalid: false,
         };
         let anchor_time = if entry.height == 1 { Some(header.time) } else { parent.anchor_time };
-        self.nodes.insert(hash, Node { entry, anchor_time, data_complete: false, children: Vec::new() });
+        self.nodes.insert(hash, Node { entry, anchor_time, data_complete: false, children: Vec::new(), saved: false });
+        self.unsaved.push_back(hash);
+        self.unsaved_count += 1;
         if entry.total_work > self.nodes[&self.best_header].entry.total_work {
             self.best_header = hash;
         }
         entry
+    }
+
+    /// The entries to write for `hash` to be in the store: its own and those of its ancestors
+    /// not saved yet, ancestors first (a stored entry's parent is always stored). They count
+    /// as saved from now on: the caller writes them.
+    pub(crate) fn mark_saved(&mut self, hash: BlockHash) -> Vec<(BlockHash, IndexEntry)> {
+        let mut path = Vec::new();
+        let mut cursor = hash;
+        while let Some(node) = self.nodes.get_mut(&cursor) {
+            if node.saved {
+                break;
+            }
+            node.saved = true;
+            self.unsaved_count -= 1;
+            path.push((cursor, node.entry));
+            cursor = node.entry.header.prev_hash;
+        }
+        path.reverse();
+        path
+    }
+
+    /// Whether a header is held in memory only.
+    pub(crate) fn is_unsaved(&self, hash: &BlockHash) -> bool {
+        self.nodes.get(hash).is_some_and(|n| !n.saved)
+    }
+
+    /// Forgets the oldest unsaved headers, each with its descendants (which are unsaved too),
+    /// until at most `max` remain; returns how many were forgotten.
+    pub(crate) fn forget_unsaved_beyond(&mut self, max: usize) -> usize {
+        let mut forgotten = 0;
+        while self.unsaved_count > max {
+            let Some(oldest) = self.unsaved.pop_front() else { break };
+            if !self.is_unsaved(&oldest) {
+                continue;
+            }
+            let parent = self.nodes[&oldest].entry.header.prev_hash;
+            if let Some(parent) = self.nodes.get_mut(&parent) {
+                parent.children.retain(|child| *child != oldest);
+            }
+            let mut stack = vec![oldest];
+            while let Some(current) = stack.pop() {
+                let Some(node) = self.nodes.remove(&current) else { continue };
+                debug_assert!(!node.saved, "a saved node's ancestors are saved");
+                self.unsaved_count -= 1;
+                forgotten += 1;
+                stack.extend(node.children);
+            }
+        }
+        // The queue also holds hashes saved or forgotten since; drop them once it is long.
+        if self.unsaved.len() > 2 * max.max(1) {
+            let nodes = &self.nodes;
+            self.unsaved.retain(|hash| nodes.get(hash).is_some_and(|n| !n.saved));
+        }
+        forgotten
+    }
+
+    /// How many headers are held in memory only.
+    pub(crate) fn unsaved_len(&self) -> usize {
+        self.unsaved_count
     }
 
     /// Records that a block's data is stored; returns the blocks that became connectable.
@@ -211,6 +291,39 @@ impl BlockIndex {
             self.recompute_best_header();
         }
         marked
+    }
+
+    /// Clears the invalid mark of a block, its descendants and its ancestors (Bitcoin Core's
+    /// `reconsiderblock`), making complete branches candidates again; returns the cleared.
+    pub(crate) fn clear_invalid(&mut self, hash: BlockHash) -> Vec<BlockHash> {
+        let mut cleared = Vec::new();
+        let mut stack = vec![hash];
+        while let Some(current) = stack.pop() {
+            let Some(node) = self.nodes.get_mut(&current) else { continue };
+            if node.entry.invalid {
+                node.entry.invalid = false;
+                cleared.push(current);
+            }
+            stack.extend(node.children.iter().copied());
+        }
+        let mut cursor = self.nodes.get(&hash).map(|n| n.entry.header.prev_hash);
+        while let Some(ancestor) = cursor {
+            let Some(node) = self.nodes.get_mut(&ancestor) else { break };
+            if node.entry.invalid {
+                node.entry.invalid = false;
+                cleared.push(ancestor);
+            }
+            cursor = (node.entry.height > 0).then_some(node.entry.header.prev_hash);
+        }
+        let tip_work = self.tip_entry().total_work;
+        for hash in &cleared {
+            let node = &self.nodes[hash];
+            if node.data_complete && node.entry.total_work > tip_work {
+                self.add_candidate(*hash);
+            }
+        }
+        self.recompute_best_header();
+        cleared
     }
 
     fn recompute_best_header(&mut self) {

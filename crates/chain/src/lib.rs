@@ -25,7 +25,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::error;
 
 pub use fees::FeeEstimate;
-pub use mempool::{FeeRate, Mempool, MempoolLimits, MempoolReject};
+pub use mempool::{
+    FeeRate, MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANTS, MAX_REPLACEMENT_EVICTIONS, Mempool, MempoolLimits,
+    MempoolReject,
+};
 pub use miner::{MinerConfig, run_miner, search_nonce, solve};
 pub use state::BlockOutcome;
 pub use verify::{MAX_PROBLEMS, VerifyReport, verify};
@@ -58,6 +61,9 @@ pub enum SubmitBlockError {
     /// It was already found invalid.
     #[error("block {0} is known to be invalid")]
     KnownInvalid(BlockHash),
+    /// No such block is known.
+    #[error("block {0} is not known")]
+    UnknownBlock(BlockHash),
     /// It breaks a rule.
     #[error(transparent)]
     Rejected(#[from] BlockReject),
@@ -106,6 +112,9 @@ pub struct MempoolInfo {
     pub size: usize,
     /// Their bytes.
     pub bytes: usize,
+    /// Signatures verified as transactions entered, since start (the signature cache spares
+    /// those verified before).
+    pub signatures_verified: u64,
 }
 
 /// A transaction and where it is.
@@ -128,7 +137,13 @@ pub struct Config {
     pub mempool: MempoolLimits,
     /// How much memory the coin cache may take before it is written back to the store.
     pub coin_cache_bytes: usize,
+    /// Most headers of branches with less work than the tip held in memory (they are not
+    /// stored until their branch has as much work as the tip).
+    pub max_low_work_headers: usize,
 }
+
+/// The default of [`Config::max_low_work_headers`]: about 12 MB.
+pub const DEFAULT_LOW_WORK_HEADERS: usize = 50_000;
 
 /// The coin cache's default size: a few minutes of full blocks, or a whole initial sync of a
 /// small network, stay in memory.
@@ -136,7 +151,11 @@ pub const DEFAULT_COIN_CACHE_BYTES: usize = 256 << 20;
 
 impl Default for Config {
     fn default() -> Self {
-        Self { mempool: MempoolLimits::default(), coin_cache_bytes: DEFAULT_COIN_CACHE_BYTES }
+        Self {
+            mempool: MempoolLimits::default(),
+            coin_cache_bytes: DEFAULT_COIN_CACHE_BYTES,
+            max_low_work_headers: DEFAULT_LOW_WORK_HEADERS,
+        }
     }
 }
 
@@ -161,6 +180,8 @@ enum Command {
     TxLocation(TxId, oneshot::Sender<Result<Option<peerchain_store::TxLocation>, Error>>),
     /// Writes the coin cache back and opens a snapshot of the store at the tip.
     Snapshot(oneshot::Sender<Result<peerchain_store::Reader, Error>>),
+    /// Clears invalid marks (see [`Handle::reconsider`]).
+    Reconsider(BlockHash, oneshot::Sender<Result<TipInfo, SubmitBlockError>>),
     Shutdown(oneshot::Sender<Result<(), Error>>),
 }
 
@@ -173,6 +194,10 @@ pub struct HeadersOutcome {
     pub best_header: BlockHash,
     /// Its height.
     pub best_header_height: u32,
+    /// The height of the last header of the batch.
+    pub last_height: u32,
+    /// The total work of the chain it ends.
+    pub last_work: Work,
 }
 
 /// Where this node stands, for peers and for sync.
@@ -188,6 +213,8 @@ pub struct SyncState {
     pub locator: Vec<BlockHash>,
     /// Headers following the asked locator (empty unless one was given).
     pub headers: Vec<BlockHeader>,
+    /// Headers of branches with less work than the tip, held in memory only.
+    pub low_work_headers: usize,
 }
 
 /// A cloneable handle on the chain actor.
@@ -244,7 +271,11 @@ pub fn spawn(
                         let _ = reply.send(state.template(key_hash, extra));
                     }
                     Command::MempoolInfo(reply) => {
-                        let _ = reply.send(MempoolInfo { size: state.mempool.len(), bytes: state.mempool.bytes() });
+                        let _ = reply.send(MempoolInfo {
+                            size: state.mempool.len(),
+                            bytes: state.mempool.bytes(),
+                            signatures_verified: state.mempool.signatures_verified(),
+                        });
                     }
                     Command::MempoolTx(txid, reply) => {
                         let _ = reply.send(state.mempool.get(&txid).cloned());
@@ -275,6 +306,14 @@ pub fn spawn(
                     }
                     Command::Snapshot(reply) => {
                         let _ = reply.send(state.snapshot());
+                    }
+                    Command::Reconsider(hash, reply) => {
+                        let outcome = state.reconsider(hash);
+                        tip_sender.send_if_modified(|tip| {
+                            let now = state.tip_info();
+                            std::mem::replace(tip, now) != now
+                        });
+                        let _ = reply.send(outcome);
                     }
                     Command::Shutdown(reply) => {
                         let _ = reply.send(state.shutdown());
@@ -468,9 +507,27 @@ impl Handle {
         self.store.read().and_then(|r| r.entry(hash)).is_ok_and(|entry| entry.is_some_and(|e| e.has_data))
     }
 
-    /// A stored block's encoding, as peers are sent it.
-    pub fn block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.store.read()?.block_bytes(hash)?)
+    /// A stored block's encoding, as peers are sent it; none for a block known to be invalid.
+    /// Security: a node serves no block it found invalid, so that its peers never judge it by
+    /// a block it would not build on itself.
+    pub fn servable_block_bytes(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, Error> {
+        let reader = self.store.read()?;
+        if reader.entry(hash)?.is_none_or(|entry| entry.invalid) {
+            return Ok(None);
+        }
+        Ok(reader.block_bytes(hash)?)
+    }
+
+    /// Whether a block is known to be invalid.
+    pub fn is_known_invalid(&self, hash: &BlockHash) -> bool {
+        self.store.read().and_then(|r| r.entry(hash)).is_ok_and(|entry| entry.is_some_and(|e| e.invalid))
+    }
+
+    /// Clears the invalid mark of a block, its descendants and its ancestors, as Bitcoin
+    /// Core's `reconsiderblock`, and moves to the best chain, which may now run through it
+    /// (a block that is still invalid is marked again). Answers with the tip after.
+    pub async fn reconsider(&self, hash: BlockHash) -> Result<TipInfo, SubmitBlockError> {
+        self.ask(|r| Command::Reconsider(hash, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
     }
 
     /// Saves the mempool, makes everything durable and stops the actor.

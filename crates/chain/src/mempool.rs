@@ -58,11 +58,30 @@ pub enum MempoolReject {
         /// The minimum.
         min: f64,
     },
-    /// It conflicts with waiting transactions and does not pay enough to replace them.
-    #[error("conflicts with {conflict} and does not pay a higher fee rate and total fee than what it replaces")]
+    /// It conflicts with waiting transactions and does not pay enough to replace them: a
+    /// higher fee rate than each, and a total fee above all it evicts by at least the
+    /// incremental relay fee for its own size (so that every replacement pays for its relay).
+    #[error(
+        "conflicts with {conflict} and does not pay enough to replace it: a higher fee rate, and at least the \
+         incremental relay fee for its size above the fees of everything it evicts"
+    )]
     ReplacementTooCheap {
         /// One transaction it would replace.
         conflict: TxId,
+    },
+    /// It would evict more transactions than one replacement may.
+    #[error("replacing its conflicts would evict {count} transactions, over the limit of {max}")]
+    ReplacementEvictsTooMany {
+        /// How many it would evict.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// It would make a chain of unconfirmed transactions longer or larger than allowed.
+    #[error("too long a chain of unconfirmed transactions: {reason}")]
+    ChainTooLong {
+        /// Which limit.
+        reason: String,
     },
     /// The mempool is full of transactions paying more.
     #[error("mempool full: the fee rate is too low to enter")]
@@ -94,7 +113,10 @@ pub struct Mempool {
     bytes: usize,
     max_bytes: usize,
     min_rate: FeeRate,
+    incremental_rate: FeeRate,
     sequence: u64,
+    /// Signatures verified on entry so far (those the signature cache held are not).
+    signatures_verified: u64,
 }
 
 /// Mempool limits.
@@ -104,13 +126,31 @@ pub struct MempoolLimits {
     pub max_bytes: usize,
     /// The lowest fee rate accepted.
     pub min_relay_rate: FeeRate,
+    /// What a replacement must pay per byte of its own size above the fees it evicts
+    /// (Bitcoin's incremental relay fee, BIP 125 rule 4).
+    pub incremental_relay_rate: FeeRate,
 }
 
 impl Default for MempoolLimits {
     fn default() -> Self {
-        Self { max_bytes: 300 << 20, min_relay_rate: FeeRate::per_byte(1) }
+        Self {
+            max_bytes: 300 << 20,
+            min_relay_rate: FeeRate::per_byte(1),
+            incremental_relay_rate: FeeRate::per_byte(1),
+        }
     }
 }
+
+/// Most transactions one replacement may evict, its conflicts' descendants included
+/// (BIP 125 rule 5): a replacement costs every node its evictions.
+pub const MAX_REPLACEMENT_EVICTIONS: usize = 100;
+/// Most unconfirmed transactions in a transaction's ancestry, itself included (Bitcoin
+/// Core's limit): a chain stays cheap to select, evict and replace.
+pub const MAX_ANCESTORS: usize = 25;
+/// Most bytes of a transaction and its unconfirmed ancestors.
+pub const MAX_ANCESTOR_BYTES: usize = 101_000;
+/// Most unconfirmed descendants of a transaction, itself included.
+pub const MAX_DESCENDANTS: usize = 25;
 
 /// The chain UTXO set seen with the mempool's outputs added and its spends removed.
 struct MempoolView<'a, V> {
@@ -143,7 +183,9 @@ impl Mempool {
             bytes: 0,
             max_bytes: limits.max_bytes,
             min_rate: limits.min_relay_rate,
+            incremental_rate: limits.incremental_relay_rate,
             sequence: 0,
+            signatures_verified: 0,
         }
     }
 
@@ -190,6 +232,12 @@ impl Mempool {
     /// The lowest fee rate accepted.
     pub fn min_rate(&self) -> FeeRate {
         self.min_rate
+    }
+
+    /// How many signatures entering transactions needed verifying so far: those the
+    /// signature cache already held (a transaction returning after a reorganisation) do not.
+    pub fn signatures_verified(&self) -> u64 {
+        self.signatures_verified
     }
 
     /// The fee rates of waiting transactions, highest first.
@@ -249,7 +297,12 @@ impl Mempool {
         if rate < self.min_rate {
             return Err(MempoolReject::FeeTooLow { got: rate.units_per_byte(), min: self.min_rate.units_per_byte() });
         }
-        signatures.verify_strict().map_err(|failure| peerchain_consensus::sig_failure_reason(failure).1)?;
+        if evicted.len() > MAX_REPLACEMENT_EVICTIONS {
+            return Err(MempoolReject::ReplacementEvictsTooMany {
+                count: evicted.len(),
+                max: MAX_REPLACEMENT_EVICTIONS,
+            });
+        }
         if !evicted.is_empty() {
             let mut replaced_fees = Amount::ZERO;
             for id in &evicted {
@@ -259,13 +312,23 @@ impl Mempool {
                 }
                 replaced_fees = replaced_fees.checked_add(entry.fee).unwrap_or(Amount::MAX_MONEY);
             }
-            if fee <= replaced_fees {
+            // Security: each replacement pays for its own relay, so a chain of replacements
+            // raising the fee by one unit each is not free to send through the network.
+            let enough = replaced_fees.checked_add(self.incremental_rate.fee_for(size));
+            if enough.is_none_or(|enough| fee < enough) {
                 let conflict = *conflicts.iter().next().expect("evicted is non-empty only with conflicts");
                 return Err(MempoolReject::ReplacementTooCheap { conflict });
             }
-            for id in evicted {
-                self.remove_one(&id);
-            }
+        }
+        self.check_chain_limits(&tx, size, &evicted)?;
+        // A transaction whose signatures the cache holds (one returning to the mempool after
+        // a reorganisation, say) was verified strictly before: no need again.
+        if !sig_cache.holds_all(&signatures) {
+            signatures.verify_strict().map_err(|failure| peerchain_consensus::sig_failure_reason(failure).1)?;
+            self.signatures_verified += signatures.len() as u64;
+        }
+        for id in evicted {
+            self.remove_one(&id);
         }
         let wtxid = tx.wtxid();
         self.insert(txid, Entry { tx, wtxid, fee, size, rate, sequence: 0 });
@@ -275,6 +338,43 @@ impl Mempool {
         }
         sig_cache.insert_strictly_verified(&signatures);
         Ok(txid)
+    }
+
+    /// Refuses a transaction whose unconfirmed ancestry (not counting what it evicts) would
+    /// exceed [`MAX_ANCESTORS`] or [`MAX_ANCESTOR_BYTES`], or give an ancestor more than
+    /// [`MAX_DESCENDANTS`]. Every set walked is bounded by these limits.
+    fn check_chain_limits(&self, tx: &Transaction, size: usize, evicted: &HashSet<TxId>) -> Result<(), MempoolReject> {
+        let mut ancestors: HashSet<TxId> = HashSet::new();
+        let mut stack: Vec<TxId> = tx.inputs.iter().map(|i| i.prev_out.txid).collect();
+        let mut bytes = size;
+        while let Some(txid) = stack.pop() {
+            if evicted.contains(&txid) || ancestors.contains(&txid) {
+                continue;
+            }
+            let Some(entry) = self.entries.get(&txid) else { continue };
+            ancestors.insert(txid);
+            bytes += entry.size;
+            if ancestors.len() + 1 > MAX_ANCESTORS {
+                return Err(MempoolReject::ChainTooLong {
+                    reason: format!("more than {} unconfirmed ancestors", MAX_ANCESTORS - 1),
+                });
+            }
+            if bytes > MAX_ANCESTOR_BYTES {
+                return Err(MempoolReject::ChainTooLong {
+                    reason: format!("over {MAX_ANCESTOR_BYTES} bytes with its unconfirmed ancestors"),
+                });
+            }
+            stack.extend(entry.tx.inputs.iter().map(|i| i.prev_out.txid));
+        }
+        for ancestor in &ancestors {
+            let descendants = self.with_descendants([*ancestor]).difference(evicted).count();
+            if descendants + 1 > MAX_DESCENDANTS {
+                return Err(MempoolReject::ChainTooLong {
+                    reason: format!("{ancestor} would have more than {} unconfirmed descendants", MAX_DESCENDANTS - 1),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn insert(&mut self, txid: TxId, mut entry: Entry) {
@@ -362,41 +462,53 @@ impl Mempool {
 
     /// Picks transactions for a block of at most `max_bytes`: highest fee rate first, each
     /// after the waiting parents it spends. Returns them in a valid order and their fees.
+    ///
+    /// A transaction becomes a candidate once its last waiting parent is chosen, so the work is
+    /// linear in the mempool (up to the heap's logarithm), whatever the chains' fee rates.
     pub fn select(&self, max_bytes: usize) -> (Vec<Transaction>, Amount) {
+        use std::collections::BinaryHeap;
         let mut chosen: Vec<Transaction> = Vec::new();
-        let mut included: HashSet<TxId> = HashSet::new();
         let mut fees = Amount::ZERO;
         let mut bytes = 0usize;
-        let mut deferred: Vec<TxId> = Vec::new();
-        let mut pending: Vec<TxId> = self.by_rate.iter().rev().map(|(_, _, txid)| *txid).collect();
-        // Each pass includes whatever has its parents included; a child deferred for its
-        // parent gets another chance in the next pass.
-        loop {
-            let mut progressed = false;
-            for txid in pending.drain(..) {
-                let entry = &self.entries[&txid];
-                let parents_ready = entry
-                    .tx
-                    .inputs
-                    .iter()
-                    .all(|i| !self.entries.contains_key(&i.prev_out.txid) || included.contains(&i.prev_out.txid));
-                if !parents_ready {
-                    deferred.push(txid);
-                    continue;
-                }
-                if bytes + entry.size > max_bytes {
-                    continue;
-                }
-                bytes += entry.size;
-                fees = fees.checked_add(entry.fee).unwrap_or(fees);
-                included.insert(txid);
-                chosen.push(entry.tx.clone());
-                progressed = true;
+        // How many distinct waiting parents each transaction still waits for.
+        let mut waiting_for: HashMap<TxId, usize> = HashMap::new();
+        let mut ready: BinaryHeap<(FeeRate, std::cmp::Reverse<u64>, TxId)> = BinaryHeap::new();
+        for (txid, entry) in &self.entries {
+            let parents: HashSet<TxId> = entry
+                .tx
+                .inputs
+                .iter()
+                .map(|i| i.prev_out.txid)
+                .filter(|parent| self.entries.contains_key(parent))
+                .collect();
+            if parents.is_empty() {
+                ready.push((entry.rate, std::cmp::Reverse(entry.sequence), *txid));
+            } else {
+                waiting_for.insert(*txid, parents.len());
             }
-            if !progressed || deferred.is_empty() {
-                break;
+        }
+        while let Some((_, _, txid)) = ready.pop() {
+            let entry = &self.entries[&txid];
+            // One that does not fit is left out, and its descendants with it.
+            if bytes + entry.size > max_bytes {
+                continue;
             }
-            std::mem::swap(&mut pending, &mut deferred);
+            bytes += entry.size;
+            fees = fees.checked_add(entry.fee).unwrap_or(fees);
+            chosen.push(entry.tx.clone());
+            let children: HashSet<TxId> = (0..entry.tx.outputs.len())
+                .filter_map(|index| self.spent_by.get(&OutPoint::new(txid, index as u32)).copied())
+                .collect();
+            for child in children {
+                if let Some(count) = waiting_for.get_mut(&child) {
+                    *count -= 1;
+                    if *count == 0 {
+                        waiting_for.remove(&child);
+                        let entry = &self.entries[&child];
+                        ready.push((entry.rate, std::cmp::Reverse(entry.sequence), child));
+                    }
+                }
+            }
         }
         (chosen, fees)
     }

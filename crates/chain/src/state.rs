@@ -9,7 +9,7 @@ use peerchain_consensus::{
     BlockReject, CURRENT_VERSION, Params, SigCache, ValidationError, check_block, check_header, coinbase_transaction,
     connect_checked_block,
 };
-use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, OutPoint, Transaction, TxId};
+use peerchain_primitives::{Amount, Block, BlockHash, BlockHeader, Encode, KeyHash, OutPoint, Transaction, TxId, Work};
 use peerchain_store::{IndexEntry, Store, TxLocation};
 use tracing::{debug, info, warn};
 
@@ -87,6 +87,7 @@ pub(crate) struct ChainState {
     last_write_back: Instant,
     /// Signatures the mempool verified, not verified again in a block.
     sig_cache: Arc<SigCache>,
+    max_low_work_headers: usize,
 }
 
 /// How many signatures the signature cache remembers (about 100 bytes each).
@@ -136,6 +137,7 @@ impl ChainState {
             coin_cache_bytes: config.coin_cache_bytes,
             last_write_back: Instant::now(),
             sig_cache: Arc::new(SigCache::new(SIG_CACHE_ENTRIES)),
+            max_low_work_headers: config.max_low_work_headers,
         };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // Blocks stored but not connected when the node stopped, or connected after the last
@@ -177,7 +179,8 @@ impl ChainState {
         TipInfo { hash: self.index.tip(), height: entry.height, total_work: entry.total_work, time: entry.header.time }
     }
 
-    /// Validates and stores a header whose parent is known; returns its entry.
+    /// Validates a header whose parent is known and adds it to the index, in memory: the
+    /// caller saves what is worth saving (see [`ChainState::save_headers`]). Returns its entry.
     pub(crate) fn accept_header(&mut self, header: &BlockHeader) -> Result<IndexEntry, SubmitBlockError> {
         let hash = header.hash();
         if let Some(node) = self.index.get(&hash) {
@@ -194,27 +197,69 @@ impl ChainState {
         }
         let context = self.index.child_context(&header.prev_hash, &self.params, now_seconds());
         check_header(header, &context, &self.params)?;
-        let entry = self.index.insert_header(hash, *header);
-        self.store.write(true, |w| w.put_entry(&hash, &entry))?;
-        Ok(entry)
+        Ok(self.index.insert_header(hash, *header))
     }
 
     /// Accepts headers in order; stops at the first that fails.
+    ///
+    /// Security: a header costs its proof of work, which on a branch forked long ago from a
+    /// chain of low difficulty is little. So only headers whose branch has as much work as the
+    /// tip are written to the store (one write for the batch, not durable: a header lost in a
+    /// crash is fetched again); those of branches with less work stay in memory, at most
+    /// [`crate::Config::max_low_work_headers`], until their branch catches up or is forgotten.
     pub(crate) fn submit_headers(
         &mut self,
         headers: &[BlockHeader],
     ) -> Result<crate::HeadersOutcome, SubmitBlockError> {
         let mut new = 0;
+        let mut last = None;
+        let mut failure = None;
         for header in headers {
             let known = self.index.get(&header.hash()).is_some();
-            self.accept_header(header)?;
+            match self.accept_header(header) {
+                Ok(entry) => last = Some(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
             if !known {
                 new += 1;
             }
         }
+        self.save_headers(last.iter().map(|entry| entry.header.hash()))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
         let best_header = self.index.best_header();
         let best_header_height = self.index.get(&best_header).map_or(0, |n| n.entry.height);
-        Ok(crate::HeadersOutcome { new, best_header, best_header_height })
+        let (last_height, last_work) = last.map_or((0, Work::default()), |e| (e.height, e.total_work));
+        Ok(crate::HeadersOutcome { new, best_header, best_header_height, last_height, last_work })
+    }
+
+    /// Writes the headers of `hashes` (and their unsaved ancestors) whose branch has at least
+    /// the tip's work; forgets the oldest low-work headers beyond the cap.
+    fn save_headers(&mut self, hashes: impl IntoIterator<Item = BlockHash>) -> Result<(), Error> {
+        let tip_work = self.index.tip_entry().total_work;
+        let mut entries = Vec::new();
+        for hash in hashes {
+            if self.index.get(&hash).is_some_and(|n| n.entry.total_work >= tip_work) {
+                entries.extend(self.index.mark_saved(hash));
+            }
+        }
+        if !entries.is_empty() {
+            self.store.write(false, |w| {
+                for (hash, entry) in &entries {
+                    w.put_entry(hash, entry)?;
+                }
+                Ok::<_, Error>(())
+            })?;
+        }
+        let forgotten = self.index.forget_unsaved_beyond(self.max_low_work_headers);
+        if forgotten > 0 {
+            debug!(forgotten, held = self.index.unsaved_len(), "low-work headers forgotten");
+        }
+        Ok(())
     }
 
     pub(crate) fn sync_state(&self, locator: &[BlockHash], max: usize) -> crate::SyncState {
@@ -225,6 +270,7 @@ impl ChainState {
             best_header_height: self.index.get(&best_header).map_or(0, |n| n.entry.height),
             locator: self.index.locator(best_header),
             headers: if locator.is_empty() { Vec::new() } else { self.index.headers_after(locator, max) },
+            low_work_headers: self.index.unsaved_len(),
         }
     }
 
@@ -246,17 +292,28 @@ impl ChainState {
             // Security: a body that does not match its header is the sender's fault, not the
             // header's: reject it without marking the header invalid, or anyone could get a
             // valid block ignored forever by relaying it with altered transactions first.
-            Err(reject @ BlockReject::BadMerkleRoot { .. }) => return Err(reject.into()),
+            // check_block reports nothing else until the body is proven to be the header's.
+            Err(reject) if reject.is_mutation() => {
+                self.save_headers([hash])?;
+                return Err(reject.into());
+            }
             Err(reject) => {
+                self.save_headers([hash])?;
                 self.invalidate(hash)?;
                 return Err(reject.into());
             }
         };
         entry.has_data = true;
         let bytes = block.to_bytes();
+        // The block's unsaved ancestors (headers of a low-work branch) are saved with it.
+        let mut entries = self.index.mark_saved(hash);
+        entries.retain(|(saved, _)| *saved != hash);
         // Not durable on its own: connecting it commits durably right after, and a block on a
         // side branch lost in a crash is fetched again.
         self.store.write(false, |w| {
+            for (hash, entry) in &entries {
+                w.put_entry(hash, entry)?;
+            }
             w.put_block(&hash, &bytes)?;
             w.put_entry(&hash, &entry)
         })?;
@@ -279,11 +336,29 @@ impl ChainState {
         Ok(BlockOutcome::SideBranch)
     }
 
-    /// Marks a block and its descendants invalid, in memory and on disk.
+    /// Marks a block and its descendants invalid, in memory and on disk (those saved).
     fn invalidate(&mut self, hash: BlockHash) -> Result<(), Error> {
         let marked = self.index.mark_invalid(hash);
+        self.write_entries(&marked)
+    }
+
+    /// Clears the invalid mark of a block, its ancestors and descendants, and moves to the
+    /// best chain again, which may now run through it; answers with the new tip.
+    pub(crate) fn reconsider(&mut self, hash: BlockHash) -> Result<crate::TipInfo, SubmitBlockError> {
+        if self.index.get(&hash).is_none() {
+            return Err(SubmitBlockError::UnknownBlock(hash));
+        }
+        let cleared = self.index.clear_invalid(hash);
+        info!(%hash, cleared = cleared.len(), "invalid marks cleared");
+        self.write_entries(&cleared)?;
+        self.activate_best_chain()?;
+        Ok(self.tip_info())
+    }
+
+    /// Writes the current entries of `hashes` (those saved), durably.
+    fn write_entries(&mut self, hashes: &[BlockHash]) -> Result<(), Error> {
         let entries: Vec<(BlockHash, IndexEntry)> =
-            marked.iter().filter_map(|h| self.index.get(h).map(|n| (*h, n.entry))).collect();
+            hashes.iter().filter_map(|h| self.index.get(h).filter(|n| n.saved).map(|n| (*h, n.entry))).collect();
         self.store.write(true, |w| {
             for (hash, entry) in &entries {
                 w.put_entry(hash, entry)?;

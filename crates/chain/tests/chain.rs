@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use peerchain_chain::{
-    BlockOutcome, Config, FeeRate, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve,
+    BlockOutcome, Config, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve,
 };
 use peerchain_consensus::{BlockReject, Params, TxReject};
 use peerchain_primitives::{
-    Amount, Block, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
+    Amount, Block, Encode, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
 };
 use peerchain_store::Store;
 
@@ -219,7 +219,7 @@ async fn mempool_policy_replacement_fees_and_immaturity() {
 async fn a_full_mempool_evicts_the_lowest_fee_rate() {
     let alice = SecretKey::from_seed([1; 32]);
     let bob = SecretKey::from_seed([2; 32]);
-    let limits = MempoolLimits { max_bytes: 600, min_relay_rate: FeeRate::per_byte(1) };
+    let limits = MempoolLimits { max_bytes: 600, ..MempoolLimits::default() };
     let node = Node::with_config(Config { mempool: limits, ..Config::default() });
     let blocks = node.mine(14, &alice).await;
     let mut ids = Vec::new();
@@ -508,4 +508,290 @@ async fn a_mined_block_is_told_to_subscribers_only_when_proven_and_on_the_tip() 
     assert!(mined.try_recv().is_err(), "a block off the tip was told");
     assert_eq!(node.handle.tip().height, 2);
     node.stop().await;
+}
+
+/// `count` headers on `parent` (at `parent_height`), each with proof of work on regtest; `salt`
+/// makes branches of the same parent differ.
+fn branch_headers(
+    params: &Params,
+    parent: peerchain_primitives::BlockHash,
+    parent_height: u32,
+    count: u32,
+    salt: u64,
+) -> Vec<peerchain_primitives::BlockHeader> {
+    let target = params.pow_limit.expand().unwrap();
+    let mut headers = Vec::new();
+    let mut prev = parent;
+    for i in 1..=count {
+        let mut header = peerchain_primitives::BlockHeader {
+            version: 1,
+            prev_hash: prev,
+            merkle_root: peerchain_primitives::MerkleRoot(peerchain_primitives::hash::sha256d(&salt.to_le_bytes())),
+            time: params.genesis_time + 60 * u64::from(parent_height + i),
+            bits: params.pow_limit,
+            nonce: salt << 32,
+        };
+        while !target.is_met_by(&header.hash()) {
+            header.nonce += 1;
+        }
+        prev = header.hash();
+        headers.push(header);
+    }
+    headers
+}
+
+/// A transaction with `outputs` zero-value outputs: junk whose only purpose is its size.
+fn junk(outputs: usize) -> Transaction {
+    Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prev_out: OutPoint::new(peerchain_primitives::TxId([9; 32]), 0),
+            witness: Witness::Multisig { signatures: vec![] },
+        }],
+        outputs: vec![TxOut::coins_to(Amount::ZERO, SecretKey::from_seed([9; 32]).public_key().key_hash()); outputs],
+        lock_time: 0,
+    }
+}
+
+/// Review C1: a peer that serves an honest header with another body (no transactions, the
+/// coinbase moved, padding past the size limit) must not get the honest block marked invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_match_its_header_never_condemns_the_honest_block() {
+    let (alice, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let node = Node::new();
+    let other = Node::new();
+    let shared = other.mine(12, &alice).await;
+    for block in &shared {
+        node.handle.submit_block(block.clone()).await.unwrap();
+    }
+    let (outpoint, value) = coinbase_out(&shared[0]);
+    let payment = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(2_000));
+    other.handle.submit_transaction(payment).await.unwrap();
+    let honest = solve(other.template(&alice).await, 1);
+    assert_eq!(honest.transactions.len(), 2);
+
+    let mut empty = honest.clone();
+    empty.transactions.clear();
+    let mut swapped = honest.clone();
+    swapped.transactions.swap(0, 1);
+    let mut padded = honest.clone();
+    padded.transactions.push(junk(100_000));
+    assert!(padded.encoded_len() > 4_000_000);
+    for mutated in [empty, swapped, padded] {
+        let err = node.handle.submit_block(mutated).await.unwrap_err();
+        assert!(matches!(err, SubmitBlockError::Rejected(BlockReject::BadMerkleRoot { .. })), "{err}");
+    }
+    // Not after a restart either: nothing was marked.
+    let (dir, path) = node.stop().await;
+    let node = Node::start_at(path, Config::default());
+    let outcome = node.handle.submit_block(honest.clone()).await.unwrap();
+    assert!(matches!(outcome, BlockOutcome::NewTip { height: 13, .. }), "{outcome:?}");
+    node.stop().await;
+    other.stop().await;
+    drop(dir);
+}
+
+/// Review M2: headers of a branch with less work than the tip cost no disk (not one durable
+/// write each) and a bounded amount of memory; a branch that catches up is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_work_headers_are_kept_in_bounded_memory_and_never_stored() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let params = Params::for_network(Network::Regtest);
+    let config = Config { max_low_work_headers: 300, ..Config::default() };
+    let node = Node::with_config(config.clone());
+    node.mine(30, &alice).await;
+    let genesis = params.genesis_hash();
+    for branch in 0..40u64 {
+        // Branches of 20 headers from genesis: 800 headers, none with the tip's work.
+        let outcome = node.handle.submit_headers(branch_headers(&params, genesis, 0, 20, branch)).await.unwrap();
+        assert_eq!(outcome.new, 20);
+        let held = node.handle.sync_state(Vec::new(), 0).await.unwrap().low_work_headers;
+        assert!(held <= 300, "{held} low-work headers held");
+    }
+    assert_eq!(node.handle.tip().height, 30);
+    // A branch that gets more work than the tip is stored, with the headers it builds on.
+    let heavy = branch_headers(&params, genesis, 0, 31, 1_000);
+    let (first_part, rest) = heavy.split_at(20);
+    node.handle.submit_headers(first_part.to_vec()).await.unwrap();
+    let outcome = node.handle.submit_headers(rest.to_vec()).await.unwrap();
+    assert_eq!(outcome.best_header, heavy.last().unwrap().hash());
+    let (dir, path) = node.stop().await;
+    let store = Store::open(&path, &params).unwrap();
+    let stored = store.read().unwrap().all_entries().unwrap().len();
+    assert_eq!(stored, 31 + 31, "the main chain and the heavy branch, nothing of the low-work ones");
+    drop(dir);
+}
+
+/// `chain reconsider`: a block marked invalid (as an honest block could be before review C1
+/// was fixed, here marked directly in the store) is cleared, and becomes the tip again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconsidering_a_block_clears_its_invalid_mark_and_its_chain_becomes_the_tip() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let params = Params::for_network(Network::Regtest);
+    let node = Node::new();
+    let other = Node::new();
+    let blocks = other.mine(3, &alice).await;
+    node.handle.submit_block(blocks[0].clone()).await.unwrap();
+    let (dir, path) = node.stop().await;
+    {
+        // Blocks 2 and 3 known, their bodies stored, and marked invalid.
+        let store = Store::open(&path, &params).unwrap();
+        let reader = store.read().unwrap();
+        let mut parent = reader.entry(&blocks[0].hash()).unwrap().unwrap();
+        drop(reader);
+        store
+            .write(true, |w| {
+                for block in &blocks[1..] {
+                    let work = block.header.bits.expand().unwrap().work();
+                    let entry = peerchain_store::IndexEntry {
+                        header: block.header,
+                        height: parent.height + 1,
+                        total_work: parent.total_work.saturating_add(work),
+                        has_data: true,
+                        invalid: true,
+                    };
+                    w.put_block(&block.hash(), &block.to_bytes())?;
+                    w.put_entry(&block.hash(), &entry)?;
+                    parent = entry;
+                }
+                Ok::<_, peerchain_store::Error>(())
+            })
+            .unwrap();
+    }
+    let node = Node::start_at(path, Config::default());
+    assert_eq!(node.handle.tip().height, 1);
+    let err = node.handle.submit_block(blocks[2].clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::KnownInvalid(_)), "{err}");
+
+    let tip = node.handle.reconsider(blocks[1].hash()).await.unwrap();
+    assert_eq!((tip.height, tip.hash), (3, blocks[2].hash()), "cleared with its descendant");
+    let unknown = node.handle.reconsider(peerchain_primitives::BlockHash([7; 32])).await.unwrap_err();
+    assert!(matches!(unknown, SubmitBlockError::UnknownBlock(_)), "{unknown}");
+    // A block that really is invalid is marked again when it is tried.
+    let mut greedy = node.template(&alice).await;
+    greedy.transactions[0].outputs[0].amount = Amount::from_coins(1_000);
+    greedy.header.merkle_root = greedy.compute_merkle_root();
+    let greedy = solve(greedy, 1);
+    node.handle.submit_block(greedy.clone()).await.unwrap_err();
+    let tip = node.handle.reconsider(greedy.hash()).await.unwrap();
+    assert_eq!(tip.hash, blocks[2].hash());
+    let err = node.handle.submit_block(greedy).await.unwrap_err();
+    assert!(matches!(err, SubmitBlockError::KnownInvalid(_)), "{err}");
+    node.stop().await;
+    other.stop().await;
+    drop(dir);
+}
+
+/// Review M5: each replacement pays the incremental relay fee for its own size above what it
+/// evicts, so raising the fee one unit at a time is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacements_must_pay_for_their_relay() {
+    let (alice, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let node = Node::new();
+    let blocks = node.mine(12, &alice).await;
+    let (outpoint, value) = coinbase_out(&blocks[0]);
+    let pay = |fee: u64| spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(fee));
+    node.handle.submit_transaction(pay(10_000)).await.unwrap();
+    let size = pay(10_000).encoded_len() as u64;
+    for fee in [10_001, 10_000 + size - 1] {
+        let err = node.handle.submit_transaction(pay(fee)).await.unwrap_err();
+        assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::ReplacementTooCheap { .. })), "{fee}: {err}");
+    }
+    let replacement = node.handle.submit_transaction(pay(10_000 + size)).await.unwrap();
+    assert_eq!(node.handle.mempool_txids().await.unwrap(), vec![replacement]);
+    node.stop().await;
+}
+
+/// A chain of unconfirmed spends: `length` transactions, each spending the last one's change,
+/// each paying `fee(i)`.
+fn spend_chain(
+    outpoint: OutPoint,
+    value: Amount,
+    key: &SecretKey,
+    length: usize,
+    fee: impl Fn(usize) -> u64,
+) -> Vec<Transaction> {
+    let mut chain = Vec::new();
+    let (mut outpoint, mut value) = (outpoint, value);
+    for i in 0..length {
+        let fee = Amount::from_units(fee(i));
+        let tx = spend(outpoint, value, key, &[(Amount::from_units(1_000), key)], fee);
+        value = value.checked_sub(Amount::from_units(1_000)).unwrap().checked_sub(fee).unwrap();
+        outpoint = OutPoint::new(tx.txid(), 1);
+        chain.push(tx);
+    }
+    chain
+}
+
+/// Review M6: a chain of unconfirmed transactions is capped (25, as Bitcoin Core), a
+/// replacement evicts at most 100, and a block template takes each chain in one pass whatever
+/// the fee rates of its links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfirmed_chains_are_bounded_and_templates_take_them_in_order() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let node = Node::new();
+    let blocks = node.mine(14, &alice).await;
+    let (outpoint, value) = coinbase_out(&blocks[0]);
+    // Each child pays more than its parent: the order that made selection quadratic.
+    let chain = spend_chain(outpoint, value, &alice, 26, |i| 1_000 + 100 * i as u64);
+    for tx in &chain[..25] {
+        node.handle.submit_transaction(tx.clone()).await.unwrap();
+    }
+    let err = node.handle.submit_transaction(chain[25].clone()).await.unwrap_err();
+    assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::ChainTooLong { .. })), "{err}");
+    let template = node.template(&alice).await;
+    let order: Vec<_> = template.transactions[1..].iter().map(Transaction::txid).collect();
+    assert_eq!(order, chain[..25].iter().map(Transaction::txid).collect::<Vec<_>>(), "parents first, all of them");
+
+    // Four chains hanging from one transaction's outputs would let a replacement evict 101.
+    let (outpoint, value) = coinbase_out(&blocks[1]);
+    let fan = {
+        let outputs: Vec<(Amount, &SecretKey)> = (0..5).map(|_| (Amount::from_coins(1), &alice)).collect();
+        spend(outpoint, value, &alice, &outputs, Amount::from_units(2_000))
+    };
+    node.handle.submit_transaction(fan.clone()).await.unwrap();
+    for branch in 0..5u32 {
+        let branch_chain = spend_chain(OutPoint::new(fan.txid(), branch), Amount::from_coins(1), &alice, 24, |_| 1_000);
+        for (i, tx) in branch_chain.into_iter().enumerate() {
+            // The fan itself counts among the descendants of its own outputs' spends' ancestors.
+            if let Err(err) = node.handle.submit_transaction(tx).await {
+                assert!(matches!(err, SubmitTxError::Rejected(MempoolReject::ChainTooLong { .. })), "{err}");
+                assert!(branch * 24 + i as u32 >= 24, "refused only once the fan has 24 descendants");
+                break;
+            }
+        }
+    }
+    node.stop().await;
+}
+
+/// Review M7: after a reorganisation, the mempool's transactions come back without their
+/// signatures being verified again (the signature cache holds them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorganisation_does_not_verify_the_mempool_again() {
+    let (alice, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let node = Node::new();
+    let other = Node::new();
+    let blocks = node.mine(40, &alice).await;
+    for block in &blocks {
+        other.handle.submit_block(block.clone()).await.unwrap();
+    }
+    for block in &blocks[..25] {
+        let (outpoint, value) = coinbase_out(block);
+        let tx = spend(outpoint, value, &alice, &[(Amount::from_coins(1), &bob)], Amount::from_units(2_000));
+        node.handle.submit_transaction(tx).await.unwrap();
+    }
+    let before = node.handle.mempool_info().await.unwrap();
+    assert_eq!((before.size, before.signatures_verified), (25, 25));
+    // The node mines them; the other node's heavier branch then abandons that block, and
+    // its 25 transactions return to the mempool.
+    let mined = node.mine(1, &alice).await;
+    assert_eq!(mined[0].transactions.len(), 26);
+    for block in other.mine(2, &bob).await {
+        node.handle.submit_block(block).await.unwrap();
+    }
+    let after = node.handle.mempool_info().await.unwrap();
+    assert_eq!(after.size, 25, "every transaction is back");
+    assert_eq!(after.signatures_verified, 25, "none was verified again");
+    node.stop().await;
+    other.stop().await;
 }

@@ -124,6 +124,12 @@ enum ChainCommand {
     },
     /// Re-check every stored block and the UTXO set; exit 0 only if all of it checks out.
     Verify,
+    /// Clear the invalid mark of a block (and its ancestors and descendants), as Bitcoin Core's
+    /// reconsiderblock: the node tries the best chain again, which may now run through it.
+    Reconsider {
+        /// The block hash.
+        hash: String,
+    },
     /// Mine blocks now (regtest and devnet only).
     Generate {
         /// How many blocks.
@@ -421,6 +427,17 @@ fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::
                 text
             });
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        ChainCommand::Reconsider { hash } => {
+            let result = client.call("chain.reconsiderblock", json!({ "hash": hash }))?;
+            print(&result, json, |r| {
+                format!(
+                    "invalid marks cleared from {}; tip now {} at height {}",
+                    r["hash"].as_str().unwrap_or_default(),
+                    r["best_hash"].as_str().unwrap_or_default(),
+                    r["height"],
+                )
+            });
         }
         ChainCommand::Generate { blocks, address } => {
             let result = client.call("chain.generate", json!({ "blocks": blocks, "address": address }))?;

@@ -23,7 +23,9 @@ fn the_dashboard_is_served_behind_the_login_and_every_call_it_makes_answers() {
     let mut node = TestNode::start("regtest", &[]);
     node.json(&["wallet", "create"]);
     node.json(&["chain", "generate", "3"]);
-    let shared = node.path().join("notes.txt");
+    // Outside the data directory, which the node refuses to share.
+    let files = tempfile::tempdir().unwrap();
+    let shared = files.path().join("notes.txt");
     std::fs::write(&shared, b"dashboard test").unwrap();
     node.json(&["file", "add", shared.to_str().unwrap()]);
 

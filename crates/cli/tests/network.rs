@@ -179,8 +179,10 @@ fn halves_mining_apart_converge_on_the_heaviest_chain_and_the_losers_transaction
     let mut b1 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
     let shared = best_hash(&a1);
     wait_for("b1 to sync the shared history", Duration::from_secs(60), || (best_hash(&b1) == shared).then_some(()));
-    // The partition: b1 restarts with no way to reach a1; each half gets a second node.
+    // The partition: b1 restarts with no way to reach a1 (not even a1 as an anchor, the
+    // outbound peer it would dial first); each half gets a second node.
     b1.stop();
+    std::fs::remove_file(b1.data_dir.join("anchors.txt")).unwrap();
     b1.launch(&[]);
     let mut a2 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
     let mut b2 = TestNode::start("regtest", &["--bootstrap", &b1.p2p_addr()]);

@@ -77,6 +77,10 @@ pub enum TxReject {
         /// When the refund opens.
         refund_height: u32,
     },
+    /// It issues the token its first input names, but a signature on that input does not
+    /// commit to the whole transaction.
+    #[error("token issuance needs every signature on the first input to commit to the whole transaction")]
+    IssuanceNotAuthorised,
     /// A public key that is not a usable curve point.
     #[error("input {input} has an invalid public key")]
     BadPublicKey {
@@ -206,6 +210,36 @@ pub enum BlockReject {
         /// The invalid ancestor.
         ancestor: BlockHash,
     },
+}
+
+impl TxReject {
+    /// Whether the rejection depends on the height the transaction is judged at: valid a
+    /// block later (not final yet, an immature coinbase, a refund too early). A peer one block
+    /// ahead relays such a transaction in good faith, so it is never misbehaviour.
+    pub fn depends_on_height(&self) -> bool {
+        matches!(self, TxReject::NotFinal { .. } | TxReject::ImmatureCoinbase { .. } | TxReject::RefundTooEarly { .. })
+    }
+}
+
+impl BlockReject {
+    /// Whether the body may not be the one its header commits to: the header's block is not
+    /// to blame, only whoever sent the body.
+    pub fn is_mutation(&self) -> bool {
+        matches!(self, BlockReject::BadMerkleRoot { .. })
+    }
+
+    /// Whether the rejection depends on the local clock (a header a little ahead of it): the
+    /// same header is valid a few minutes later or on a machine whose clock is right, so a
+    /// peer that sends it is not misbehaving.
+    pub fn depends_on_clock(&self) -> bool {
+        matches!(self, BlockReject::TimeTooNew { .. })
+    }
+
+    /// Whether the block's header is fine and only its ancestry is condemned: a peer may
+    /// have relayed such a header before anyone knew.
+    pub fn is_inherited(&self) -> bool {
+        matches!(self, BlockReject::InvalidAncestor { .. })
+    }
 }
 
 /// A failure to read the UTXO set: not the block's fault.

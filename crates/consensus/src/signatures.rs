@@ -218,7 +218,7 @@ impl SigCache {
     }
 
     /// Whether every signature of `batch` is remembered.
-    fn holds_all(&self, batch: &SigBatch) -> bool {
+    pub fn holds_all(&self, batch: &SigBatch) -> bool {
         let entries = Self::entries(batch);
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         entries.iter().all(|entry| inner.known.contains(entry))

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use peerchain_primitives::transaction::SighashCache;
 use peerchain_primitives::{
-    Amount, AssetId, Block, BlockHeader, Coin, Encode, Lock, OutPoint, Transaction, TxId, TxOut, TxSignature, Witness,
+    Amount, AssetId, Block, BlockHeader, Coin, Encode, Lock, OutPoint, SigHashMode, Transaction, TxId, TxOut,
+    TxSignature, Witness,
 };
 use peerchain_primitives::{BlockHash, KeyHash, PublicKey, TokenId, WtxId, merkle_root};
 use rayon::prelude::*;
@@ -143,16 +144,31 @@ pub fn check_spends(
     // A transaction may create any amount of the one token its first input names (issuance);
     // every other token must be spent before it is paid.
     let issued = if tokens_out.is_empty() { None } else { Some(TokenId::issued_by(&tx.inputs[0].prev_out)) };
-    for (id, out) in tokens_out {
-        if Some(id) != issued && tokens_in.get(&id).copied().unwrap_or_default() < out {
-            return Err(TxReject::Overspend { asset: AssetId::Token(id) });
+    for (id, out) in &tokens_out {
+        if Some(*id) != issued && tokens_in.get(id).copied().unwrap_or_default() < *out {
+            return Err(TxReject::Overspend { asset: AssetId::Token(*id) });
         }
+    }
+    // Security: issuing is the first input's owner's decision, so every signature on that
+    // input must commit to the whole transaction. A signature that commits to one input and
+    // output only (an offer) would let whoever completes the transaction mint the token
+    // named after the signer's coin.
+    if let Some(issued) = issued
+        && tokens_out.contains_key(&issued)
+        && witness_signatures(&tx.inputs[0].witness).any(|s| s.mode != SigHashMode::All)
+    {
+        return Err(TxReject::IssuanceNotAuthorised);
     }
 
     let mut sighashes = SighashCache::new(tx);
     for (index, (input, coin)) in tx.inputs.iter().zip(spent).enumerate() {
         let origin = SigOrigin { tx_index, input: index as u32 };
         let mut require = |public_key: &PublicKey, signature: &TxSignature| -> Result<(), TxReject> {
+            // Security: a signature over one input and its paired output needs that output;
+            // without it, it would commit to no output at all (a blank cheque).
+            if signature.mode == SigHashMode::SingleInputOutput && index >= tx.outputs.len() {
+                return Err(TxReject::WitnessMismatch { input: index });
+            }
             let message = sighashes.signature_hash(index, &coin.output, signature.mode, params.network.magic());
             signatures.push(*public_key, message, signature.signature.to_dalek(), origin);
             Ok(())
@@ -206,6 +222,18 @@ pub fn check_spends(
     Ok(fee)
 }
 
+/// The signatures a witness carries.
+fn witness_signatures(witness: &Witness) -> impl Iterator<Item = &TxSignature> {
+    let (single, many): (Option<&TxSignature>, &[(u8, TxSignature)]) = match witness {
+        Witness::Coinbase { .. } => (None, &[]),
+        Witness::Key { signature, .. }
+        | Witness::HashLockClaim { signature, .. }
+        | Witness::TimeLockRefund { signature, .. } => (Some(signature), &[]),
+        Witness::Multisig { signatures } => (None, signatures),
+    };
+    single.into_iter().chain(many.iter().map(|(_, signature)| signature))
+}
+
 /// What the header of the block after a parent must satisfy.
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderContext {
@@ -246,10 +274,23 @@ pub fn median_time(times: &[u64]) -> u64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
-/// Checks that need only the block: size, coinbase placement, merkle root, duplicate ids and
+/// Checks that need only the block: merkle root, size, coinbase placement, duplicate ids and
 /// each transaction's own rules. Returns the transaction ids, which callers need next.
+///
+/// Security: the merkle root comes first. Until it matches, the body may be anything a peer
+/// made up for an honest header (no transactions, the coinbase moved, padding past the size
+/// limit), and only [`BlockReject::BadMerkleRoot`] may be reported: every other rejection
+/// condemns the header's block for good (see [`BlockReject::is_mutation`]). Once it matches,
+/// the leaves' domain separation means the body is the one the header commits to.
 pub fn check_block(block: &Block, params: &Params) -> Result<Vec<TxId>, BlockReject> {
     let hash = block.hash();
+    // Both ids of every transaction, on all cores: hashing the whole block twice is the
+    // bulk of this function's work, and no signature verification overlaps it yet.
+    let (txids, wtxids): (Vec<TxId>, Vec<WtxId>) =
+        block.transactions.par_iter().with_min_len(256).map(|tx| (tx.txid(), tx.wtxid())).unzip();
+    if merkle_root(&wtxids) != block.header.merkle_root {
+        return Err(BlockReject::BadMerkleRoot { hash });
+    }
     let size = block.encoded_len();
     if size > params.max_block_size {
         return Err(BlockReject::TooLarge { hash, size, max: params.max_block_size });
@@ -257,13 +298,6 @@ pub fn check_block(block: &Block, params: &Params) -> Result<Vec<TxId>, BlockRej
     match block.transactions.split_first() {
         Some((first, rest)) if first.is_coinbase() && !rest.iter().any(Transaction::is_coinbase) => {}
         _ => return Err(BlockReject::BadCoinbasePosition { hash }),
-    }
-    // Both ids of every transaction, on all cores: hashing the whole block twice is the
-    // bulk of this function's work, and no signature verification overlaps it yet.
-    let (txids, wtxids): (Vec<TxId>, Vec<WtxId>) =
-        block.transactions.par_iter().with_min_len(256).map(|tx| (tx.txid(), tx.wtxid())).unzip();
-    if merkle_root(&wtxids) != block.header.merkle_root {
-        return Err(BlockReject::BadMerkleRoot { hash });
     }
     let mut seen = HashSet::with_capacity(block.transactions.len());
     for (tx, txid) in block.transactions.iter().zip(&txids) {

@@ -10,6 +10,7 @@
 
 pub mod files;
 mod limits;
+mod outbound;
 pub mod protocol;
 mod secure;
 
@@ -91,6 +92,12 @@ pub struct Config {
     /// Whether to offer TLS 1.3 (AES-GCM where the processor has AES instructions) before
     /// Noise on TCP and relayed connections; Noise is always accepted.
     pub tls: bool,
+    /// Most inbound connections through relays (they come from no address of their own, so
+    /// the per-IP cap cannot hold them).
+    pub max_inbound_relayed: u32,
+    /// Where the outbound peers are saved at shutdown and read at start, to be dialled first
+    /// (none: not kept).
+    pub anchors_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -120,6 +127,8 @@ impl Config {
             rendezvous_server: true,
             rendezvous_interval: Duration::from_secs(60),
             tls: true,
+            max_inbound_relayed: 8,
+            anchors_file: None,
         }
     }
 }
@@ -170,6 +179,9 @@ pub struct PeerInfo {
     pub score: u32,
     /// Its gossipsub peer score (positive for useful peers, negative for bad ones).
     pub gossip_score: Option<f64>,
+    /// The IP address limits and bans hold against it, if any: none for a relayed peer, nor
+    /// for one on loopback unless loopback is limited.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// The id of an inbound request awaiting its response.
@@ -426,6 +438,11 @@ const MAX_FILE_REQUESTS_PER_PEER: usize = 32;
 /// Providers a DHT lookup collects before it answers.
 const ENOUGH_PROVIDERS: usize = 20;
 
+/// The protocol version identify announces: a peer announcing another is of another network.
+fn identify_version(network: &str) -> String {
+    format!("/peerchain/{network}/1")
+}
+
 fn topic(network: &str, topic: Topic) -> gossipsub::IdentTopic {
     match topic {
         Topic::Transactions => gossipsub::IdentTopic::new(format!("/peerchain/{network}/tx/3")),
@@ -514,7 +531,11 @@ pub fn spawn(
             Ok(Behaviour {
                 banned: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(limits),
-                ip_limit: limits::IpLimit::new(config.max_inbound_per_ip, config.limit_loopback),
+                ip_limit: limits::IpLimit::new(
+                    config.max_inbound_per_ip,
+                    config.limit_loopback,
+                    config.max_inbound_relayed,
+                ),
                 relay_client,
                 relay: Toggle::from(config.relay_server.then(|| relay::Behaviour::new(peer, relay::Config::default()))),
                 dcutr: dcutr::Behaviour::new(peer),
@@ -526,7 +547,7 @@ pub fn spawn(
                         .then(|| rendezvous::server::Behaviour::new(rendezvous::server::Config::default())),
                 ),
                 identify: identify::Behaviour::new(
-                    identify::Config::new(format!("/peerchain/{network}/1"), key.public())
+                    identify::Config::new(identify_version(&network), key.public())
                         .with_agent_version(format!("peerchain/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 ping: ping::Behaviour::default(),
@@ -560,9 +581,18 @@ pub fn spawn(
         circuits.push(circuit);
     }
     let bans = limits::BanList::load(config.ban_file.as_deref());
-    for peer in bans.peers() {
-        swarm.behaviour_mut().banned.block_peer(*peer);
+    for banned in bans.all() {
+        match banned {
+            limits::Banned::Peer(peer) => {
+                swarm.behaviour_mut().banned.block_peer(*peer);
+            }
+            limits::Banned::Ip(ip) => swarm.behaviour_mut().ip_limit.ban(*ip),
+        }
     }
+    // Anchors first: the outbound peers of the last run.
+    let anchors = config.anchors_file.as_deref().map(outbound::load_anchors).unwrap_or_default();
+    let mut first_dials = anchors;
+    first_dials.extend(config.bootstrap.iter().cloned());
     let (commands, command_receiver) = mpsc::channel(QUEUE);
     let (events, event_receiver) = mpsc::channel(QUEUE);
     let local_peer = *swarm.local_peer_id();
@@ -597,8 +627,13 @@ pub fn spawn(
         rendezvous_interval: config.rendezvous_interval,
         relay_listeners: HashMap::new(),
         circuits_to_listen: circuits,
-        first_dials: config.bootstrap.clone(),
+        first_dials,
         listens: !config.listen.is_empty(),
+        anchors_file: config.anchors_file.clone(),
+        lifecycle: std::collections::VecDeque::new(),
+        unsent_responses: HashMap::new(),
+        unsent_bytes: HashMap::new(),
+        unidentified: HashMap::new(),
     };
     let join = tokio::spawn(task.run(cancel));
     Ok((Handle { commands, local_peer }, event_receiver, join))
@@ -744,7 +779,7 @@ struct Task {
     events: mpsc::Sender<Event>,
     commands: mpsc::Receiver<Command>,
     pending_outbound: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Response, RequestError>>)>,
-    pending_inbound: HashMap<InboundId, ResponseChannel<Response>>,
+    pending_inbound: HashMap<InboundId, (PeerId, request_response::InboundRequestId, ResponseChannel<Response>)>,
     pending_file_outbound: HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<FileResponse, RequestError>>)>,
     pending_file_inbound: HashMap<InboundId, (PeerId, ResponseChannel<FileResponse>)>,
     file_requests_per_peer: HashMap<PeerId, usize>,
@@ -786,7 +821,27 @@ struct Task {
     first_dials: Vec<Multiaddr>,
     /// Whether the node listens on addresses of its own.
     listens: bool,
+    anchors_file: Option<std::path::PathBuf>,
+    /// Peer connections and disconnections not yet handed to the node. Correctness: they are
+    /// never dropped when the event queue is full (the node would keep a gone peer, or never
+    /// sync from a new one); a connection and its disconnection both still waiting cancel out,
+    /// so this holds at most one event per peer.
+    lifecycle: std::collections::VecDeque<Event>,
+    /// Sync responses handed to libp2p and not yet written to their peer, with their size.
+    unsent_responses: HashMap<request_response::InboundRequestId, (PeerId, usize)>,
+    /// The bytes of those responses, per peer.
+    unsent_bytes: HashMap<PeerId, usize>,
+    /// Peers connected but not yet known to speak this network's protocols, and since when.
+    unidentified: HashMap<PeerId, std::time::Instant>,
 }
+
+/// Most bytes of sync responses to one peer waiting to be read by it: a peer that asks and
+/// never reads holds no more of this node's memory.
+const MAX_UNSENT_PER_PEER: usize = 2 * protocol::MAX_RESPONSE_BYTES;
+/// Most bytes of sync responses waiting to be read, all peers together.
+const MAX_UNSENT_TOTAL: usize = 256 << 20;
+/// How long a peer may stay connected without showing it speaks this network's protocols.
+const IDENTIFY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Most rendezvous points a node registers at and asks.
 const MAX_RENDEZVOUS_POINTS: usize = 3;
@@ -827,10 +882,16 @@ impl Task {
         // connection to each bootstrap peer would take two of its inbound slots.
         let mut redial = tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_INTERVAL, REDIAL_INTERVAL);
         let mut rendezvous_tick = tokio::time::interval(self.rendezvous_interval);
+        let lifecycle_sender = self.events.clone();
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
+                permit = lifecycle_sender.reserve(), if !self.lifecycle.is_empty() => {
+                    if let (Ok(permit), Some(event)) = (permit, self.lifecycle.pop_front()) {
+                        permit.send(event);
+                    }
+                }
                 _ = rendezvous_tick.tick() => self.visit_rendezvous_points(),
                 _ = tokio::time::sleep_until(self.tx_batch.deadline.unwrap_or_else(tokio::time::Instant::now)),
                     if self.tx_batch.deadline.is_some() => self.publish_transactions(),
@@ -843,14 +904,20 @@ impl Task {
                     }
                     self.dial_toward_target();
                     self.listen_through_relays();
+                    self.disconnect_unidentified();
                 }
                 _ = walk.tick() => {
                     if !self.peers.is_empty() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
-                    for peer in self.bans.take_expired() {
-                        self.swarm.behaviour_mut().banned.unblock_peer(peer);
-                        info!(%peer, "ban lifted");
+                    for banned in self.bans.take_expired() {
+                        match banned {
+                            limits::Banned::Peer(peer) => {
+                                self.swarm.behaviour_mut().banned.unblock_peer(peer);
+                            }
+                            limits::Banned::Ip(ip) => self.swarm.behaviour_mut().ip_limit.unban(&ip),
+                        }
+                        info!(?banned, "ban lifted");
                     }
                 }
                 command = self.commands.recv() => match command {
@@ -860,6 +927,7 @@ impl Task {
                 event = self.swarm.select_next_some() => self.swarm_event(event),
             }
         }
+        self.save_anchors();
         // Correctness: every waiting requester gets an answer, also at shutdown.
         for (_, (peer, reply)) in self.pending_outbound.drain() {
             let _ = reply.send(Err(RequestError::Failed { peer, reason: "network shut down".into() }));
@@ -908,8 +976,8 @@ impl Task {
                 self.pending_outbound.insert(id, (peer, reply));
             }
             Command::Respond(id, response) => {
-                if let Some(channel) = self.pending_inbound.remove(&id) {
-                    let _ = behaviour.sync.send_response(channel, response);
+                if let Some((peer, request_id, channel)) = self.pending_inbound.remove(&id) {
+                    self.send_sync_response(peer, request_id, channel, response);
                 }
             }
             Command::FileRequest(peer, request, reply) => {
@@ -944,9 +1012,27 @@ impl Task {
             Command::Ban(peer, duration) => {
                 // Security: the block list refuses the peer's new connections, inbound and
                 // outbound, until the ban is lifted; blocking also closes the current ones.
+                // The address it came from is banned too: new peer ids cost nothing.
+                let until = std::time::SystemTime::now() + duration;
                 behaviour.banned.block_peer(peer);
-                self.bans.insert(peer, std::time::SystemTime::now() + duration);
-                warn!(%peer, ?duration, "peer banned");
+                self.bans.insert(limits::Banned::Peer(peer), until);
+                let address = self.peers.get(&peer).map(|info| info.address.clone());
+                let ip = address.as_ref().and_then(|a| self.swarm.behaviour().ip_limit.limited_ip(a));
+                if let Some(ip) = ip {
+                    self.swarm.behaviour_mut().ip_limit.ban(ip);
+                    self.bans.insert(limits::Banned::Ip(ip), until);
+                    // Its other peers at that address go too.
+                    let others: Vec<PeerId> = self
+                        .peers
+                        .values()
+                        .filter(|info| limits::ip_of(&info.address) == Some(ip))
+                        .map(|info| info.peer)
+                        .collect();
+                    for other in others {
+                        let _ = self.swarm.disconnect_peer_id(other);
+                    }
+                }
+                warn!(%peer, ?ip, ?duration, "peer banned");
             }
             Command::SetScore(peer, score) => {
                 if let Some(info) = self.peers.get_mut(&peer) {
@@ -1018,14 +1104,17 @@ impl Task {
                     }
                 };
                 if direction == Direction::Outbound {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                    // The DHT learns the address once identify shows the peer is of this
+                    // network (see `behaviour_event`).
                     self.dialled.insert(without_peer_id(&address), peer_id);
                 }
                 self.connections.entry(peer_id).or_default().push((connection_id, direction, address.clone()));
                 if num_established.get() > 1 {
                     self.show_best_connection(peer_id);
                 } else {
+                    let ip = self.swarm.behaviour().ip_limit.limited_ip(&address);
                     let info = PeerInfo {
+                        ip,
                         peer: peer_id,
                         address,
                         direction,
@@ -1040,8 +1129,9 @@ impl Task {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
                     self.peers.insert(peer_id, info.clone());
+                    self.unidentified.insert(peer_id, std::time::Instant::now());
                     debug!(peer = %peer_id, ?direction, "peer connected");
-                    let _ = self.events.try_send(Event::PeerConnected(info));
+                    self.lifecycle.push_back(Event::PeerConnected(info));
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } if num_established > 0 => {
@@ -1060,8 +1150,21 @@ impl Task {
                 self.sync_allowance.remove(&peer_id);
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 self.bulk_dialled.remove(&peer_id);
+                self.unidentified.remove(&peer_id);
+                self.unsent_bytes.remove(&peer_id);
+                self.unsent_responses.retain(|_, (peer, _)| *peer != peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
-                let _ = self.events.try_send(Event::PeerDisconnected(peer_id));
+                // A connection the node has not heard of yet and its end cancel out.
+                let waiting = self
+                    .lifecycle
+                    .iter()
+                    .position(|event| matches!(event, Event::PeerConnected(info) if info.peer == peer_id));
+                match waiting {
+                    Some(index) => {
+                        self.lifecycle.remove(index);
+                    }
+                    None => self.lifecycle.push_back(Event::PeerDisconnected(peer_id)),
+                }
             }
             SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
                 if let Some(circuit) = self.relay_listeners.remove(&listener_id) {
@@ -1179,9 +1282,25 @@ impl Task {
     fn behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // Security: a peer of another network (or another program) speaks none of our
+                // protocols; it is let go at once and never enters the DHT.
+                if info.protocol_version != identify_version(&self.network) {
+                    info!(peer = %peer_id, version = %info.protocol_version, "peer of another network disconnected");
+                    self.unidentified.remove(&peer_id);
+                    self.swarm.behaviour_mut().kad.remove_peer(&peer_id);
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                self.unidentified.remove(&peer_id);
                 // Correctness: identify is not wired into Kademlia; its listen addresses are
-                // how the DHT learns where an inbound peer can be reached.
+                // how the DHT learns where an inbound peer can be reached, and the address we
+                // dialled where an outbound one is.
                 let seen_at = self.peers.get(&peer_id).map(|p| p.address.clone());
+                if let Some(dialled) =
+                    self.peers.get(&peer_id).filter(|p| p.direction == Direction::Outbound).map(|p| p.address.clone())
+                {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, dialled);
+                }
                 for address in &info.listen_addrs {
                     if seen_at.as_ref().is_none_or(|seen_at| reachable_from_here(address, seen_at)) {
                         self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
@@ -1259,7 +1378,7 @@ impl Task {
                 }
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request { request, channel, request_id } => {
                     let (rate, burst) = self.sync_requests;
                     let allowed =
                         self.sync_allowance.entry(peer).or_insert_with(|| TokenBucket::full(rate, burst)).try_take(1.0);
@@ -1273,7 +1392,7 @@ impl Task {
                         let id = InboundId(self.next_inbound);
                         match self.events.try_send(Event::Request { peer, request, id }) {
                             Ok(()) => {
-                                self.pending_inbound.insert(id, channel);
+                                self.pending_inbound.insert(id, (peer, request_id, channel));
                                 return;
                             }
                             Err(_) => Some("busy"),
@@ -1295,6 +1414,10 @@ impl Task {
                     let _ = reply.send(Err(RequestError::Failed { peer, reason: error.to_string() }));
                 }
             }
+            BehaviourEvent::Sync(
+                request_response::Event::ResponseSent { request_id, .. }
+                | request_response::Event::InboundFailure { request_id, .. },
+            ) => self.response_gone(request_id),
             BehaviourEvent::Files(request_response::Event::Message { peer, message, .. }) => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     // Security: each peer has a few requests in the node's hands at a time;
@@ -1379,10 +1502,13 @@ impl Task {
 
 impl Task {
     /// Below the target of outbound peers, dials peers of the DHT's routing table that are
-    /// neither connected nor banned, as many as are missing.
+    /// neither connected nor banned, as many as are missing, chosen for the diversity of
+    /// their networks (see [`outbound::choose`]).
     fn dial_toward_target(&mut self) {
-        let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound).count();
-        let missing = self.target_outbound.saturating_sub(outbound);
+        let outbound = self.peers.values().filter(|p| p.direction == Direction::Outbound);
+        let used_groups: HashSet<outbound::AddressGroup> =
+            outbound.clone().map(|p| outbound::AddressGroup::of(&p.address)).collect();
+        let missing = self.target_outbound.saturating_sub(outbound.count());
         if missing == 0 {
             return;
         }
@@ -1391,14 +1517,82 @@ impl Task {
         for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
             for entry in bucket.iter() {
                 let peer = *entry.node.key.preimage();
-                if peer != local && !self.peers.contains_key(&peer) && !self.bans.contains(&peer) {
-                    candidates.push(peer);
+                if peer == local || self.peers.contains_key(&peer) || self.bans.contains(&limits::Banned::Peer(peer)) {
+                    continue;
                 }
+                candidates.push(outbound::Candidate { peer, address: Some(entry.node.value.first().clone()) });
             }
         }
-        for peer in candidates.into_iter().take(missing) {
-            debug!(%peer, "dialling toward the outbound target");
-            let _ = self.swarm.dial(DialOpts::peer_id(peer).build());
+        let ip_limit = &self.swarm.behaviour().ip_limit;
+        candidates.retain(|c| c.address.as_ref().is_none_or(|a| !ip_limit.is_banned(a)));
+        for candidate in outbound::choose(candidates, &used_groups, missing, &mut rand::thread_rng()) {
+            debug!(peer = %candidate.peer, address = ?candidate.address, "dialling toward the outbound target");
+            let _ = self.swarm.dial(DialOpts::peer_id(candidate.peer).build());
+        }
+    }
+
+    /// Sends a sync response unless the peer already has too much waiting unread (then a
+    /// refusal goes instead), and counts it until libp2p reports it written or failed.
+    fn send_sync_response(
+        &mut self,
+        peer: PeerId,
+        request_id: request_response::InboundRequestId,
+        channel: ResponseChannel<Response>,
+        response: Response,
+    ) {
+        let size = response.bulk_len();
+        let waiting = self.unsent_bytes.get(&peer).copied().unwrap_or(0);
+        let total: usize = self.unsent_bytes.values().sum();
+        let response = if size > 0 && (waiting + size > MAX_UNSENT_PER_PEER || total + size > MAX_UNSENT_TOTAL) {
+            debug!(%peer, waiting, size, "sync response refused: the peer has not read the earlier ones");
+            Response::Refused("busy: earlier answers unread".into())
+        } else {
+            response
+        };
+        let size = response.bulk_len();
+        if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() && size > 0 {
+            *self.unsent_bytes.entry(peer).or_default() += size;
+            self.unsent_responses.insert(request_id, (peer, size));
+        }
+    }
+
+    /// A sync response was written or failed: its bytes are free.
+    fn response_gone(&mut self, request_id: request_response::InboundRequestId) {
+        let Some((peer, size)) = self.unsent_responses.remove(&request_id) else { return };
+        if let Some(waiting) = self.unsent_bytes.get_mut(&peer) {
+            *waiting = waiting.saturating_sub(size);
+            if *waiting == 0 {
+                self.unsent_bytes.remove(&peer);
+            }
+        }
+    }
+
+    /// Disconnects peers that have not shown they speak this network's protocols in time.
+    fn disconnect_unidentified(&mut self) {
+        let late: Vec<PeerId> = self
+            .unidentified
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= IDENTIFY_DEADLINE)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in late {
+            info!(%peer, "peer never identified itself; disconnected");
+            self.unidentified.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Saves the outbound peers as the next start's anchors.
+    fn save_anchors(&self) {
+        let Some(path) = &self.anchors_file else { return };
+        let anchors: Vec<Multiaddr> = self
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Outbound && !limits::is_relayed(&p.address))
+            .filter_map(|p| without_peer_id(&p.address).with_p2p(p.peer).ok())
+            .collect();
+        if let Err(e) = outbound::save_anchors(path, &anchors) {
+            warn!(path = %path.display(), error = %e, "cannot save the anchors");
         }
     }
 

@@ -80,6 +80,10 @@ pub(crate) fn is_relayed(address: &Multiaddr) -> bool {
 /// inbound slot, nor every handshake slot with connections it never finishes: a connection
 /// counts from the start of its handshake until it closes or fails. Loopback is exempt unless
 /// `limit_loopback` (a local network of nodes, as `devnet` runs, all comes from 127.0.0.1).
+///
+/// It also refuses inbound connections from banned addresses, and caps inbound relayed
+/// connections, which come from nobody's address: every node is a relay by default, so one
+/// machine could otherwise take every inbound slot through relays.
 #[derive(Debug)]
 pub(crate) struct IpLimit {
     max_per_ip: u32,
@@ -87,26 +91,69 @@ pub(crate) struct IpLimit {
     per_ip: HashMap<IpAddr, u32>,
     /// The connections counted in `per_ip`, and their address.
     counted: HashMap<ConnectionId, IpAddr>,
+    max_relayed: u32,
+    /// Inbound relayed connections, from their handshake on.
+    relayed: std::collections::HashSet<ConnectionId>,
+    /// Addresses whose connections are refused (their peers were banned).
+    banned: std::collections::HashSet<IpAddr>,
 }
 
 impl IpLimit {
-    pub(crate) fn new(max_per_ip: u32, limit_loopback: bool) -> Self {
-        Self { max_per_ip, limit_loopback, per_ip: HashMap::new(), counted: HashMap::new() }
+    pub(crate) fn new(max_per_ip: u32, limit_loopback: bool, max_relayed: u32) -> Self {
+        Self {
+            max_per_ip,
+            limit_loopback,
+            per_ip: HashMap::new(),
+            counted: HashMap::new(),
+            max_relayed,
+            relayed: Default::default(),
+            banned: Default::default(),
+        }
     }
 
-    fn limited_ip(&self, remote: &Multiaddr) -> Option<IpAddr> {
-        // A relayed connection's address is the relay's: its peers are not one machine.
+    /// The address a connection counts against, if any: not a relayed one (the address is
+    /// the relay's, its peers are not one machine), and not loopback unless `limit_loopback`.
+    pub(crate) fn limited_ip(&self, remote: &Multiaddr) -> Option<IpAddr> {
         if is_relayed(remote) {
             return None;
         }
         ip_of(remote).filter(|ip| self.limit_loopback || !ip.is_loopback())
     }
 
-    /// Counts `connection` from `remote`, or refuses it if its address has no slot left.
-    fn admit(&mut self, connection: ConnectionId, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
+    /// Refuses connections from `ip` until [`IpLimit::unban`].
+    pub(crate) fn ban(&mut self, ip: IpAddr) {
+        self.banned.insert(ip);
+    }
+
+    pub(crate) fn unban(&mut self, ip: &IpAddr) {
+        self.banned.remove(ip);
+    }
+
+    pub(crate) fn is_banned(&self, address: &Multiaddr) -> bool {
+        self.limited_ip(address).is_some_and(|ip| self.banned.contains(&ip))
+    }
+
+    /// Counts `connection` from `remote` (to `local`), or refuses it if its address is banned
+    /// or has no slot left, or if it is relayed and the relayed slots are taken.
+    fn admit(
+        &mut self,
+        connection: ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        if is_relayed(local) || is_relayed(remote) {
+            if self.relayed.len() >= self.max_relayed as usize {
+                return Err(ConnectionDenied::new(Refused::TooManyRelayed { max: self.max_relayed }));
+            }
+            self.relayed.insert(connection);
+            return Ok(());
+        }
         let Some(ip) = self.limited_ip(remote) else { return Ok(()) };
+        if self.banned.contains(&ip) {
+            return Err(ConnectionDenied::new(Refused::Banned { ip }));
+        }
         if self.per_ip.get(&ip).is_some_and(|count| *count >= self.max_per_ip) || self.max_per_ip == 0 {
-            return Err(ConnectionDenied::new(TooManyFromIp { ip, max: self.max_per_ip }));
+            return Err(ConnectionDenied::new(Refused::TooManyFromIp { ip, max: self.max_per_ip }));
         }
         *self.per_ip.entry(ip).or_default() += 1;
         self.counted.insert(connection, ip);
@@ -115,6 +162,7 @@ impl IpLimit {
 
     /// Frees the slot of a connection that closed or failed (nothing if it was not counted).
     fn release(&mut self, connection: ConnectionId) {
+        self.relayed.remove(&connection);
         let Some(ip) = self.counted.remove(&connection) else { return };
         if let Some(count) = self.per_ip.get_mut(&ip) {
             *count = count.saturating_sub(1);
@@ -127,10 +175,13 @@ impl IpLimit {
 
 /// Why an inbound connection was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("{ip} already has {max} inbound connections")]
-struct TooManyFromIp {
-    ip: IpAddr,
-    max: u32,
+enum Refused {
+    #[error("{ip} already has {max} inbound connections")]
+    TooManyFromIp { ip: IpAddr, max: u32 },
+    #[error("{ip} is banned")]
+    Banned { ip: IpAddr },
+    #[error("already {max} inbound relayed connections")]
+    TooManyRelayed { max: u32 },
 }
 
 impl NetworkBehaviour for IpLimit {
@@ -140,11 +191,11 @@ impl NetworkBehaviour for IpLimit {
     fn handle_pending_inbound_connection(
         &mut self,
         connection: ConnectionId,
-        _: &Multiaddr,
+        local: &Multiaddr,
         remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
         // Refused before the handshake costs anything.
-        self.admit(connection, remote)
+        self.admit(connection, local, remote)
     }
 
     fn handle_established_inbound_connection(
@@ -187,20 +238,40 @@ impl NetworkBehaviour for IpLimit {
     }
 }
 
-/// Banned peers and when their bans end, kept in a file (`bans.txt` in the data directory)
-/// so that a restart does not forgive them.
+/// What a ban is held against: a peer id, or the address its connection came from (new peer
+/// ids are free; addresses are not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Banned {
+    Peer(PeerId),
+    Ip(IpAddr),
+}
+
+/// Banned peers and addresses and when their bans end, kept in a file (`bans.txt` in the data
+/// directory) so that a restart does not forgive them.
+///
+/// Security: the file is a log. A ban appends one line, so a peer that gets itself banned
+/// under ever new ids costs one short write each, not a rewrite of the whole list; the log is
+/// compacted (rewritten with the live bans) once it holds twice as many lines as there are
+/// live bans.
 #[derive(Debug, Default)]
 pub(crate) struct BanList {
-    bans: HashMap<PeerId, SystemTime>,
+    bans: HashMap<Banned, SystemTime>,
     path: Option<PathBuf>,
+    /// Lines in the file now.
+    lines: usize,
+    /// Bytes written to the file since it was loaded.
+    written: u64,
 }
+
+/// Lines the log may hold beyond twice the live bans before it is compacted.
+const LOG_SLACK: usize = 64;
 
 impl BanList {
     /// The unexpired bans saved at `path`; none if there is no file. An unreadable file is
     /// reported and replaced at the next change: bans protect, they are not worth a refusal
-    /// to start.
+    /// to start. A later line for the same peer or address replaces an earlier one.
     pub(crate) fn load(path: Option<&Path>) -> BanList {
-        let mut list = BanList { bans: HashMap::new(), path: path.map(Path::to_path_buf) };
+        let mut list = BanList { bans: HashMap::new(), path: path.map(Path::to_path_buf), lines: 0, written: 0 };
         let Some(path) = path else { return list };
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -212,14 +283,14 @@ impl BanList {
         };
         let now = SystemTime::now();
         for (number, line) in text.lines().enumerate() {
-            let parsed = line.split_once(' ').and_then(|(peer, until)| {
-                Some((peer.parse::<PeerId>().ok()?, UNIX_EPOCH + Duration::from_secs(until.trim().parse().ok()?)))
-            });
-            match parsed {
-                Some((peer, until)) if until > now => {
-                    list.bans.insert(peer, until);
+            list.lines += 1;
+            match parse_ban(line) {
+                Some((banned, until)) if until > now => {
+                    list.bans.insert(banned, until);
                 }
-                Some(_) => {}
+                Some((banned, _)) => {
+                    list.bans.remove(&banned);
+                }
                 None if line.trim().is_empty() => {}
                 None => warn!(path = %path.display(), line = number + 1, "skipping a malformed ban entry"),
             }
@@ -227,48 +298,97 @@ impl BanList {
         list
     }
 
-    /// Bans `peer` until `until`.
-    pub(crate) fn insert(&mut self, peer: PeerId, until: SystemTime) {
-        self.bans.insert(peer, until);
-        self.save();
+    /// Bans `banned` until `until`.
+    pub(crate) fn insert(&mut self, banned: Banned, until: SystemTime) {
+        self.bans.insert(banned, until);
+        self.append(&[(banned, until)]);
     }
 
     /// Removes and returns the bans that have ended.
-    pub(crate) fn take_expired(&mut self) -> Vec<PeerId> {
+    pub(crate) fn take_expired(&mut self) -> Vec<Banned> {
         let now = SystemTime::now();
-        let expired: Vec<PeerId> = self.bans.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
-        if !expired.is_empty() {
-            for peer in &expired {
-                self.bans.remove(peer);
-            }
-            self.save();
+        let expired: Vec<Banned> = self.bans.iter().filter(|(_, until)| **until <= now).map(|(b, _)| *b).collect();
+        for banned in &expired {
+            self.bans.remove(banned);
+        }
+        if !expired.is_empty() && self.lines > 2 * self.bans.len() + LOG_SLACK {
+            self.compact();
         }
         expired
     }
 
-    pub(crate) fn contains(&self, peer: &PeerId) -> bool {
-        self.bans.contains_key(peer)
+    pub(crate) fn contains(&self, banned: &Banned) -> bool {
+        self.bans.contains_key(banned)
     }
 
-    pub(crate) fn peers(&self) -> impl Iterator<Item = &PeerId> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Banned> {
         self.bans.keys()
     }
 
-    /// Writes the list: one `<peer id> <end, seconds since the Unix epoch>` line per ban,
-    /// through a temporary file so that a crash never leaves half a list.
-    fn save(&self) {
+    /// How many lines the file holds, and how many bytes were written to it (for tests of
+    /// its growth).
+    #[cfg(test)]
+    pub(crate) fn file_lines_and_bytes_written(&self) -> (usize, u64) {
+        (self.lines, self.written)
+    }
+
+    /// Appends bans to the log, or compacts it when it has grown long.
+    fn append(&mut self, bans: &[(Banned, SystemTime)]) {
         let Some(path) = &self.path else { return };
-        let mut text = String::new();
-        for (peer, until) in &self.bans {
-            let seconds = until.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            text.push_str(&format!("{peer} {seconds}\n"));
+        if self.lines + bans.len() > 2 * self.bans.len() + LOG_SLACK {
+            self.compact();
+            return;
         }
-        let temporary = path.with_extension("tmp");
-        let result = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
-        if let Err(e) = result {
-            warn!(path = %path.display(), error = %e, "cannot save the ban list");
+        let text: String = bans.iter().map(|(banned, until)| format_ban(banned, *until)).collect();
+        let result = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()));
+        match result {
+            Ok(()) => {
+                self.lines += bans.len();
+                self.written += text.len() as u64;
+            }
+            Err(e) => warn!(path = %path.display(), error = %e, "cannot save the ban list"),
         }
     }
+
+    /// Rewrites the log with the live bans only, through a temporary file so that a crash
+    /// never leaves half a list.
+    fn compact(&mut self) {
+        let Some(path) = &self.path else { return };
+        let text: String = self.bans.iter().map(|(banned, until)| format_ban(banned, *until)).collect();
+        let temporary = path.with_extension("tmp");
+        let written = text.len() as u64;
+        let result = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+        match result {
+            Ok(()) => {
+                self.lines = self.bans.len();
+                self.written += written;
+            }
+            Err(e) => warn!(path = %path.display(), error = %e, "cannot save the ban list"),
+        }
+    }
+}
+
+/// One line of the ban log: `<peer id> <end>` or `ip <address> <end>`, the end in seconds
+/// since the Unix epoch.
+fn format_ban(banned: &Banned, until: SystemTime) -> String {
+    let seconds = until.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match banned {
+        Banned::Peer(peer) => format!("{peer} {seconds}\n"),
+        Banned::Ip(ip) => format!("ip {ip} {seconds}\n"),
+    }
+}
+
+fn parse_ban(line: &str) -> Option<(Banned, SystemTime)> {
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let banned =
+        if first == "ip" { Banned::Ip(words.next()?.parse().ok()?) } else { Banned::Peer(first.parse().ok()?) };
+    let until = UNIX_EPOCH + Duration::from_secs(words.next()?.parse().ok()?);
+    words.next().is_none().then_some((banned, until))
 }
 
 #[cfg(test)]
@@ -290,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_connection_holds_its_addresss_slot_from_its_handshake_until_it_fails() {
-        let mut limit = IpLimit::new(2, false);
+        let mut limit = IpLimit::new(2, false, 8);
         let local: Multiaddr = "/ip4/192.0.2.1/tcp/9000".parse().unwrap();
         let remote: Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().unwrap();
         let other: Multiaddr = "/ip4/203.0.113.8/tcp/4001".parse().unwrap();
@@ -330,17 +450,74 @@ mod tests {
     fn the_ban_list_survives_a_reload_and_drops_what_expired_or_is_malformed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bans.txt");
-        let (a, b) = (PeerId::random(), PeerId::random());
+        let (a, b) = (Banned::Peer(PeerId::random()), Banned::Peer(PeerId::random()));
+        let ip = Banned::Ip("203.0.113.9".parse().unwrap());
         let mut list = BanList::load(Some(&path));
         list.insert(a, SystemTime::now() + Duration::from_secs(3600));
         list.insert(b, SystemTime::now() - Duration::from_secs(1));
+        list.insert(ip, SystemTime::now() + Duration::from_secs(3600));
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str("not a ban\n");
         std::fs::write(&path, text).unwrap();
         let reloaded = BanList::load(Some(&path));
         assert!(reloaded.contains(&a));
+        assert!(reloaded.contains(&ip), "address bans are kept too");
         assert!(!reloaded.contains(&b), "an expired ban is not restored");
-        assert_eq!(reloaded.peers().count(), 1);
+        assert_eq!(reloaded.all().count(), 2);
         assert_eq!(list.take_expired(), vec![b]);
+    }
+
+    #[test]
+    fn banning_many_peers_appends_instead_of_rewriting_and_the_log_stays_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bans.txt");
+        let mut list = BanList::load(Some(&path));
+        for n in 0..2_000u64 {
+            // Half the bans have already ended by the time they are written.
+            let until = if n % 2 == 0 { SystemTime::now() + Duration::from_secs(3600) } else { SystemTime::now() };
+            list.insert(Banned::Peer(PeerId::random()), until);
+            list.take_expired();
+        }
+        // Appends write a line (about 60 bytes) per ban, and compactions rewrite the live
+        // bans only now and then; rewriting the whole list at every ban would write about
+        // 2,000 * 1,000 / 2 lines (60 MB).
+        let (lines, written) = list.file_lines_and_bytes_written();
+        assert!(written < 2_000 * 60 * 6, "wrote {written} bytes for 2,000 bans");
+        assert!(lines <= 2 * list.all().count() + LOG_SLACK + 1, "{lines} lines");
+        let reloaded = BanList::load(Some(&path));
+        assert_eq!(reloaded.all().count(), 1_000);
+    }
+
+    #[test]
+    fn banned_addresses_and_relayed_connections_beyond_the_cap_are_refused() {
+        let mut limit = IpLimit::new(8, false, 2);
+        let local: Multiaddr = "/ip4/192.0.2.1/tcp/9000".parse().unwrap();
+        let remote: Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().unwrap();
+        let circuit: Multiaddr =
+            "/ip4/198.51.100.1/tcp/4001/p2p/12D3KooWQLBBmRbeYPHJmtHbVSouqNhhckSQ1tP5mM4DFfhojATa/p2p-circuit"
+                .parse()
+                .unwrap();
+        let from: Multiaddr = "/p2p/12D3KooWQLBBmRbeYPHJmtHbVSouqNhhckSQ1tP5mM4DFfhojATa".parse().unwrap();
+        let id = ConnectionId::new_unchecked;
+        assert!(limit.handle_pending_inbound_connection(id(1), &local, &remote).is_ok());
+        limit.ban("203.0.113.7".parse().unwrap());
+        assert!(limit.handle_pending_inbound_connection(id(2), &local, &remote).is_err(), "banned address");
+        assert!(limit.is_banned(&remote));
+        limit.unban(&"203.0.113.7".parse().unwrap());
+        assert!(limit.handle_pending_inbound_connection(id(3), &local, &remote).is_ok());
+        assert!(limit.handle_pending_inbound_connection(id(4), &circuit, &from).is_ok());
+        assert!(limit.handle_pending_inbound_connection(id(5), &circuit, &from).is_ok());
+        assert!(limit.handle_pending_inbound_connection(id(6), &circuit, &from).is_err(), "relayed slots taken");
+        limit.on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
+            peer_id: PeerId::random(),
+            connection_id: id(4),
+            endpoint: &libp2p::core::ConnectedPoint::Listener {
+                local_addr: circuit.clone(),
+                send_back_addr: from.clone(),
+            },
+            cause: None,
+            remaining_established: 0,
+        }));
+        assert!(limit.handle_pending_inbound_connection(id(7), &circuit, &from).is_ok(), "a slot freed");
     }
 }

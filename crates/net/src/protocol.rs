@@ -93,6 +93,19 @@ pub enum Response {
     Transactions(Vec<Transaction>),
 }
 
+impl Response {
+    /// Roughly how many bytes the response takes on the wire beyond a few: its blocks or
+    /// transactions (0 for the small answers).
+    pub fn bulk_len(&self) -> usize {
+        match self {
+            Response::Blocks(blocks) => blocks.iter().map(Vec::len).sum(),
+            Response::Transactions(transactions) => transactions.iter().map(Encode::encoded_len).sum(),
+            Response::Headers(headers) => headers.len() * peerchain_primitives::block::HEADER_LEN,
+            Response::Status(_) | Response::Refused(_) => 0,
+        }
+    }
+}
+
 /// What a node says on the blocks gossip topic about a new tip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {
@@ -180,11 +193,22 @@ impl Decode for Request {
                 locator: reader.list("locator", MAX_LOCATOR)?,
                 max: reader.u32("max headers")?,
             }),
-            2 => Ok(Request::GetBlocks(reader.list("block hashes", MAX_BLOCKS_PER_REQUEST)?)),
-            3 => Ok(Request::GetBlockTransactions {
-                block: BlockHash::decode(reader)?,
-                slots: reader.list("slots", MAX_BLOCK_TRANSACTIONS_REQUEST)?,
-            }),
+            2 => {
+                let hashes: Vec<BlockHash> = reader.list("block hashes", MAX_BLOCKS_PER_REQUEST)?;
+                // Security: one block asked for twice would be read and sent twice.
+                if hashes.iter().enumerate().any(|(i, hash)| hashes[..i].contains(hash)) {
+                    return Err(DecodeError::Invalid { what: "block request (a hash repeated)" });
+                }
+                Ok(Request::GetBlocks(hashes))
+            }
+            3 => {
+                let block = BlockHash::decode(reader)?;
+                let slots: Vec<u32> = reader.list("slots", MAX_BLOCK_TRANSACTIONS_REQUEST)?;
+                if slots.windows(2).any(|pair| pair[0] >= pair[1]) {
+                    return Err(DecodeError::Invalid { what: "transaction slots (not strictly increasing)" });
+                }
+                Ok(Request::GetBlockTransactions { block, slots })
+            }
             tag => Err(DecodeError::UnknownTag { what: "request", tag }),
         }
     }
@@ -267,8 +291,13 @@ pub trait Message: Encode + Decode + Send + 'static {
 
 /// Buffers are pooled from this size up: below it, allocation is cheap.
 const POOLED_FROM: usize = 64 << 10;
+/// Buffers are pooled up to this size: a file range (4.3 MB) fits, a batch of maximal
+/// blocks (rare) is freed after use.
+const POOLED_UP_TO: usize = 8 << 20;
 /// Most idle buffers kept.
 const POOL_CAPACITY: usize = 16;
+/// Security: the most bytes the idle buffers may hold together, whatever peers send.
+pub const POOL_MAX_BYTES: usize = 64 << 20;
 /// Idle read buffers of bulk messages. Reuse spares a bulk read the page faults of fresh
 /// memory and the zeroing that reading into it takes, which a profile of a file transfer
 /// showed as a tenth of the downloader's CPU.
@@ -310,13 +339,20 @@ impl AsRef<[u8]> for ReadBuffer {
 
 impl Drop for ReadBuffer {
     fn drop(&mut self) {
-        if self.buffer.len() >= POOLED_FROM {
+        let size = self.buffer.len();
+        if (POOLED_FROM..=POOLED_UP_TO).contains(&size) {
             let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if pool.len() < POOL_CAPACITY {
+            let pooled: usize = pool.iter().map(Vec::len).sum();
+            if pool.len() < POOL_CAPACITY && pooled + size <= POOL_MAX_BYTES {
                 pool.push(std::mem::take(&mut self.buffer));
             }
         }
     }
+}
+
+/// The bytes the idle read buffers hold now.
+pub fn pooled_bytes() -> usize {
+    POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().map(Vec::len).sum()
 }
 
 impl Message for Request {

@@ -31,8 +31,10 @@ pub const COOKIE_FILE: &str = ".cookie";
 pub const CHAIN_FILE: &str = "chain.redb";
 /// The node's network identity key in the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
-/// Banned peers and when their bans end, in the data directory.
+/// Banned peers and addresses and when their bans end, in the data directory.
 pub const BAN_FILE: &str = "bans.txt";
+/// The outbound peers of the last run, dialled first at start, in the data directory.
+pub const ANCHORS_FILE: &str = "anchors.txt";
 /// The blob store's folder in the data directory.
 pub const BLOBS_DIR: &str = "blobs";
 
@@ -140,6 +142,7 @@ fn start_network(
     net_config.max_inbound = config.network.max_inbound.unwrap_or(net_config.max_inbound);
     net_config.max_inbound_per_ip = config.network.max_inbound_per_ip.unwrap_or(net_config.max_inbound_per_ip);
     net_config.ban_file = Some(data_dir.join(BAN_FILE));
+    net_config.anchors_file = Some(data_dir.join(ANCHORS_FILE));
     net_config.relays = parse_addrs(&config.network.relays, "relays")?;
     net_config.relay_server = config.network.relay_server;
     net_config.tls = config.network.tls;
@@ -190,8 +193,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         mempool: MempoolLimits {
             max_bytes: config.chain.mempool_max_mib << 20,
             min_relay_rate: FeeRate::per_byte(config.chain.min_relay_fee_rate),
+            // Bitcoin Core's default: the incremental relay fee equals the minimum relay fee.
+            incremental_relay_rate: FeeRate::per_byte(config.chain.min_relay_fee_rate),
         },
         coin_cache_bytes: config.chain.coin_cache_mib << 20,
+        ..peerchain_chain::Config::default()
     };
     let (chain, chain_thread) = peerchain_chain::spawn(Arc::new(store), params, chain_config)?;
     let tip = chain.tip();

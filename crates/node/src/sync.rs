@@ -8,9 +8,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerchain_chain::{BlockOutcome, MempoolReject, SubmitBlockError, SubmitTxError};
+use peerchain_chain::{BlockOutcome, HeadersOutcome, MempoolReject, SubmitBlockError, SubmitTxError};
 use peerchain_net::protocol::{MAX_BLOCK_TRANSACTIONS_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS};
-use peerchain_net::{Announcement, Event, MessageId, Peer, Request, Response, Status, Topic, Verdict};
+use peerchain_net::{Announcement, Event, InboundId, MessageId, Peer, Request, Response, Status, Topic, Verdict};
 use peerchain_primitives::{Block, BlockHash, CompactBlock, Decode, Encode, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,8 +36,14 @@ const BAN_DURATION: Duration = Duration::from_secs(3600);
 /// What a peer did wrong, and what it costs.
 #[derive(Debug, Clone, Copy)]
 enum Offence {
-    /// An invalid block or header: consensus says so.
+    /// An invalid header, or a chain through a block known to be invalid: consensus says so.
     Invalid,
+    /// A block body that does not match its header (an honest node stores and serves only
+    /// bodies that do).
+    Mutated,
+    /// A second, different compact announcement of a block already being rebuilt: an honest
+    /// node announces a block one way.
+    RepeatedAnnouncement,
     /// Bytes that do not decode, or the wrong kind of answer.
     Malformed,
     /// Data nobody asked for.
@@ -55,9 +61,9 @@ enum Offence {
 impl Offence {
     fn points(self) -> u32 {
         match self {
-            Offence::Invalid | Offence::Unrequested | Offence::WrongNetwork => 100,
+            Offence::Invalid | Offence::Mutated | Offence::Unrequested | Offence::WrongNetwork => 100,
             Offence::Malformed => 50,
-            Offence::InvalidTransaction | Offence::Disconnected => 20,
+            Offence::InvalidTransaction | Offence::Disconnected | Offence::RepeatedAnnouncement => 20,
             // Slowness is not misbehaviour: a loaded machine or a slow link times out too. The
             // work goes to another peer; the peer is not held to account.
             Offence::Timeout => 0,
@@ -69,21 +75,27 @@ impl Offence {
 /// rule in a race (headers that do not connect yet) never reaches a ban, a hostile one does.
 const FORGIVEN_PER_HOUR: f64 = 50.0;
 
-/// Misbehaviour points per peer. They outlive the connection (a peer cannot wipe its record by
-/// reconnecting) and fade at [`FORGIVEN_PER_HOUR`].
-#[derive(Debug, Default)]
-struct Scores {
-    points: HashMap<Peer, (f64, Instant)>,
+/// Misbehaviour points per peer (or per address). They outlive the connection (a peer cannot
+/// wipe its record by reconnecting) and fade at [`FORGIVEN_PER_HOUR`].
+#[derive(Debug)]
+struct Scores<K> {
+    points: HashMap<K, (f64, Instant)>,
 }
 
-impl Scores {
+impl<K> Default for Scores<K> {
+    fn default() -> Self {
+        Self { points: HashMap::new() }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Scores<K> {
     fn decayed((points, since): (f64, Instant), now: Instant) -> f64 {
         (points - now.saturating_duration_since(since).as_secs_f64() * FORGIVEN_PER_HOUR / 3600.0).max(0.0)
     }
 
-    /// Adds `points` to `peer`'s score as of `now`; returns the new score.
-    fn add(&mut self, peer: Peer, points: u32, now: Instant) -> u32 {
-        if self.points.len() >= REMEMBERED && !self.points.contains_key(&peer) {
+    /// Adds `points` to `key`'s score as of `now`; returns the new score.
+    fn add(&mut self, key: K, points: u32, now: Instant) -> u32 {
+        if self.points.len() >= REMEMBERED && !self.points.contains_key(&key) {
             // Bounded: the forgiven records go first, then the lowest.
             self.points.retain(|_, record| Self::decayed(*record, now) > 0.0);
             if self.points.len() >= REMEMBERED
@@ -91,24 +103,26 @@ impl Scores {
                     .points
                     .iter()
                     .min_by(|a, b| Self::decayed(*a.1, now).total_cmp(&Self::decayed(*b.1, now)))
-                    .map(|(p, _)| *p)
+                    .map(|(k, _)| *k)
             {
                 self.points.remove(&lowest);
             }
         }
-        let current = self.points.get(&peer).map_or(0.0, |record| Self::decayed(*record, now));
+        let current = self.points.get(&key).map_or(0.0, |record| Self::decayed(*record, now));
         let score = current + f64::from(points);
-        self.points.insert(peer, (score, now));
+        self.points.insert(key, (score, now));
         score.ceil() as u32
     }
 
-    fn forget(&mut self, peer: &Peer) {
-        self.points.remove(peer);
+    fn forget(&mut self, key: &K) {
+        self.points.remove(key);
     }
 }
 
 #[derive(Debug, Default)]
 struct PeerState {
+    /// The address its limits and bans hold against (see [`peerchain_net::PeerInfo::ip`]).
+    ip: Option<std::net::IpAddr>,
     status: Option<Status>,
     in_flight: usize,
     syncing_headers: bool,
@@ -145,7 +159,9 @@ pub(crate) struct Sync {
     net: peerchain_net::Handle,
     genesis: BlockHash,
     peers: HashMap<Peer, PeerState>,
-    scores: Scores,
+    scores: Scores<Peer>,
+    /// Points per address too: new peer ids cost nothing, addresses do.
+    address_scores: Scores<std::net::IpAddr>,
     requested: HashMap<BlockHash, (Peer, Instant)>,
     /// Who announced a block we do not have yet: the first peer to ask for it.
     announced_by: HashMap<BlockHash, Peer>,
@@ -164,7 +180,15 @@ pub(crate) struct Sync {
     held: VecDeque<(BlockHash, Arc<Block>)>,
     rebuilt_sender: mpsc::Sender<Rebuilt>,
     rebuilt_results: mpsc::Receiver<Rebuilt>,
+    /// Blocks a compact announcement was rebuilt for (or is being): each is rebuilt once.
+    rebuilds: VecDeque<BlockHash>,
+    /// Answers to block requests being read (see [`Sync::serve_blocks`]).
+    serving: tokio::task::JoinSet<()>,
+    serving_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most requests for blocks read from the store at once.
+const MAX_SERVING: usize = 4;
 
 /// How many announcers and announced tips are remembered.
 const REMEMBERED: usize = 4_096;
@@ -180,6 +204,7 @@ impl Sync {
             genesis,
             peers: HashMap::new(),
             scores: Scores::default(),
+            address_scores: Scores::default(),
             requested: HashMap::new(),
             announced_by: HashMap::new(),
             lacking: HashMap::new(),
@@ -190,6 +215,9 @@ impl Sync {
             held: VecDeque::new(),
             rebuilt_sender,
             rebuilt_results,
+            rebuilds: VecDeque::new(),
+            serving: tokio::task::JoinSet::new(),
+            serving_slots: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         }
     }
 
@@ -218,6 +246,7 @@ impl Sync {
                     }
                 }
                 Some(rebuilt) = self.rebuilt_results.recv() => self.rebuilt_block(rebuilt).await,
+                Some(_) = self.serving.join_next(), if !self.serving.is_empty() => {}
                 Some(done) = self.done.recv() => {
                     // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
                     let fetch_now = matches!(done, Done::Headers(..) | Done::Blocks(..));
@@ -289,7 +318,7 @@ impl Sync {
     async fn event(&mut self, event: Event) {
         match event {
             Event::PeerConnected(info) => {
-                self.peers.insert(info.peer, PeerState::default());
+                self.peers.insert(info.peer, PeerState { ip: info.ip, ..PeerState::default() });
                 let (net, status, done) = (self.net.clone(), self.status(), self.done_sender.clone());
                 tokio::spawn(async move {
                     let result = match net.request(info.peer, Request::Status(status)).await {
@@ -303,6 +332,13 @@ impl Sync {
             Event::PeerDisconnected(peer) => {
                 self.peers.remove(&peer);
                 self.requested.retain(|_, (p, _)| *p != peer);
+            }
+            Event::Request {
+                request: request @ (Request::GetBlocks(_) | Request::GetBlockTransactions { .. }),
+                id,
+                ..
+            } => {
+                self.serve_blocks(request, id).await;
             }
             Event::Request { request, id, .. } => {
                 let response = self.answer(request).await;
@@ -321,6 +357,10 @@ impl Sync {
                         for tx in transactions {
                             match self.chain.submit_transaction(tx).await {
                                 Ok(_) => verdict = Verdict::Accept,
+                                // Security: valid a block later, and a peer a block ahead of us
+                                // relays it in good faith: not misbehaviour.
+                                Err(SubmitTxError::Rejected(MempoolReject::Invalid(reason)))
+                                    if reason.depends_on_height() => {}
                                 Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
                                     verdict = Verdict::Reject;
                                     break;
@@ -346,6 +386,7 @@ impl Sync {
                         return;
                     }
                 };
+                let hash = header.hash();
                 let verdict = match self.chain.submit_headers(vec![header]).await {
                     Ok(outcome) => {
                         if self.announced_by.len() >= REMEMBERED {
@@ -353,12 +394,28 @@ impl Sync {
                         }
                         // Correctness: the announcer has the block now; its status from the
                         // handshake may be older.
-                        self.announced_by.insert(header.hash(), source);
+                        self.announced_by.insert(hash, source);
                         match compact {
-                            Some(compact) if !self.has_block(&header.hash()) => {
-                                // The verdict waits for the whole block.
-                                self.rebuild(compact, id, source).await;
-                                return;
+                            Some(compact) if !self.has_block(&hash) => {
+                                match self.rebuild_allowed(hash, &outcome) {
+                                    Ok(()) => {
+                                        // The verdict waits for the whole block.
+                                        self.rebuild(compact, id, source).await;
+                                        return;
+                                    }
+                                    Err(offence) => {
+                                        self.net.report(id, source, Verdict::Ignore).await;
+                                        if let Some(offence) = offence {
+                                            self.penalise(
+                                                source,
+                                                offence,
+                                                "compact announcement of a block being rebuilt",
+                                            );
+                                        }
+                                        self.fetch().await;
+                                        return;
+                                    }
+                                }
                             }
                             _ if outcome.new > 0 => Verdict::Accept,
                             _ => Verdict::Ignore,
@@ -368,7 +425,16 @@ impl Sync {
                         self.sync_headers(source);
                         Verdict::Ignore
                     }
-                    Err(SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_)) => Verdict::Reject,
+                    // Security: a header a little ahead of our clock is valid on a machine
+                    // whose clock is right; one whose ancestor (or itself) turned out invalid
+                    // was relayed, headers first, before anyone could know. Neither is the
+                    // relayer's fault: dropped, not held against it.
+                    Err(SubmitBlockError::Rejected(reject)) if reject.depends_on_clock() || reject.is_inherited() => {
+                        debug!(%hash, %reject, "announcement not relayed");
+                        Verdict::Ignore
+                    }
+                    Err(SubmitBlockError::KnownInvalid(_)) => Verdict::Ignore,
+                    Err(SubmitBlockError::Rejected(_)) => Verdict::Reject,
                     Err(_) => Verdict::Ignore,
                 };
                 self.net.report(id, source, verdict).await;
@@ -378,6 +444,25 @@ impl Sync {
                 self.fetch().await;
             }
         }
+    }
+
+    /// Whether a compact announcement of `hash` (whose header `outcome` describes) is worth
+    /// rebuilding from the mempool, which costs the chain thread a pass over it. Security:
+    /// only once per block, and only for a block that would be our next tip: other blocks come
+    /// by download. `Err(Some(offence))` when the announcer should pay for asking.
+    fn rebuild_allowed(&mut self, hash: BlockHash, outcome: &HeadersOutcome) -> Result<(), Option<Offence>> {
+        if self.rebuilds.contains(&hash) {
+            return Err(Some(Offence::RepeatedAnnouncement));
+        }
+        let tip = self.chain.tip();
+        if outcome.last_work <= tip.total_work || outcome.last_height > tip.height.saturating_add(2) {
+            return Err(None);
+        }
+        if self.rebuilds.len() == REMEMBERED {
+            self.rebuilds.pop_front();
+        }
+        self.rebuilds.push_back(hash);
+        Ok(())
     }
 
     fn has_block(&self, hash: &BlockHash) -> bool {
@@ -464,6 +549,7 @@ impl Sync {
         }
     }
 
+    /// Answers the cheap requests: status and headers (the chain thread reads its index).
     async fn answer(&self, request: Request) -> Response {
         match request {
             Request::Status(_) => Response::Status(self.status()),
@@ -474,32 +560,36 @@ impl Sync {
                     Err(_) => Response::Refused("shutting down".into()),
                 }
             }
-            Request::GetBlocks(hashes) => {
-                // A block held here (mined, announced and still connecting) is served too: a
-                // peer that had its header only asks for it at once.
-                let blocks = hashes
-                    .iter()
-                    .filter_map(|h| {
-                        self.chain.block_bytes(h).ok().flatten().or_else(|| self.held_block(h).map(|b| b.to_bytes()))
-                    })
-                    .collect();
-                Response::Blocks(blocks)
-            }
-            Request::GetBlockTransactions { block, slots } => {
-                let found = self
-                    .held_block(&block)
-                    .cloned()
-                    .or_else(|| self.chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b)));
-                let Some(found) = found else { return Response::Refused("unknown block".into()) };
-                // Slot i is the transaction after the coinbase at i.
-                let transactions: Option<Vec<Transaction>> =
-                    slots.iter().map(|slot| found.transactions.get(*slot as usize + 1).cloned()).collect();
-                match transactions {
-                    Some(transactions) => Response::Transactions(transactions),
-                    None => Response::Refused("no such transaction in the block".into()),
-                }
+            Request::GetBlocks(_) | Request::GetBlockTransactions { .. } => {
+                Response::Refused("blocks are served by serve_blocks".into())
             }
         }
+    }
+
+    /// Answers a request for blocks or block transactions off this loop: reading and
+    /// decoding megabytes from the store must not hold up sync and gossip. Security: at most
+    /// [`MAX_SERVING`] such reads run at once; more are refused as busy.
+    async fn serve_blocks(&mut self, request: Request, id: InboundId) {
+        let Ok(permit) = self.serving_slots.clone().try_acquire_owned() else {
+            self.net.respond(id, Response::Refused("busy".into())).await;
+            return;
+        };
+        // A block held here (mined, announced and still connecting) is served too: a peer that
+        // had its header only asks for it at once.
+        let wanted: Vec<BlockHash> = match &request {
+            Request::GetBlocks(hashes) => hashes.clone(),
+            Request::GetBlockTransactions { block, .. } => vec![*block],
+            _ => Vec::new(),
+        };
+        let held: Vec<Arc<Block>> = wanted.iter().filter_map(|h| self.held_block(h).cloned()).collect();
+        let (chain, net) = (self.chain.clone(), self.net.clone());
+        self.serving.spawn(async move {
+            let response = tokio::task::spawn_blocking(move || serve_from_store(&chain, request, &held))
+                .await
+                .unwrap_or_else(|_| Response::Refused("failed".into()));
+            net.respond(id, response).await;
+            drop(permit);
+        });
     }
 
     /// Adds an offence to a peer's score; at [`BAN_SCORE`] the peer is banned.
@@ -508,13 +598,20 @@ impl Sync {
             debug!(%peer, ?offence, %reason, "peer was slow");
             return;
         }
-        let score = self.scores.add(peer, offence.points(), Instant::now());
-        warn!(%peer, ?offence, score, %reason, "peer misbehaved");
+        let now = Instant::now();
+        let score = self.scores.add(peer, offence.points(), now);
+        let ip = self.peers.get(&peer).and_then(|state| state.ip);
+        let address_score = ip.map_or(0, |ip| self.address_scores.add(ip, offence.points(), now));
+        warn!(%peer, ?offence, score, address_score, %reason, "peer misbehaved");
         let net = self.net.clone();
         tokio::spawn(async move { net.set_score(peer, score).await });
-        if score >= BAN_SCORE {
-            // The ban is the sentence; the record starts clean when it ends.
+        if score >= BAN_SCORE || address_score >= BAN_SCORE {
+            // The ban is the sentence (of the address too, which net bans with the peer);
+            // the record starts clean when it ends.
             self.scores.forget(&peer);
+            if let Some(ip) = ip {
+                self.address_scores.forget(&ip);
+            }
             self.peers.remove(&peer);
             self.requested.retain(|_, (p, _)| *p != peer);
             let net = self.net.clone();
@@ -592,6 +689,13 @@ impl Sync {
                         }
                         if count > 0 {
                             let outcome = chain.submit_headers(headers).await.map_err(|e| match e {
+                                // A clock a little behind theirs: the headers are fine, and
+                                // are asked for again at the next poll.
+                                SubmitBlockError::Rejected(ref reject) if reject.depends_on_clock() => {
+                                    (Offence::Timeout, e.to_string())
+                                }
+                                // Their main chain holds a block that breaks a rule (an honest
+                                // node's main chain holds only blocks it validated).
                                 SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_) => {
                                     (Offence::Invalid, e.to_string())
                                 }
@@ -679,6 +783,41 @@ impl Sync {
     }
 }
 
+/// The answer to a request for blocks or block transactions, read from the store (or from
+/// `held`, blocks this node holds while they connect). Blocks known to be invalid are never
+/// served: left out as if lacked.
+fn serve_from_store(chain: &peerchain_chain::Handle, request: Request, held: &[Arc<Block>]) -> Response {
+    let held_block =
+        |hash: &BlockHash| held.iter().find(|b| b.hash() == *hash).filter(|_| !chain.is_known_invalid(hash));
+    match request {
+        Request::GetBlocks(hashes) => Response::Blocks(
+            hashes
+                .iter()
+                .filter_map(|h| {
+                    chain.servable_block_bytes(h).ok().flatten().or_else(|| held_block(h).map(|b| b.to_bytes()))
+                })
+                .collect(),
+        ),
+        Request::GetBlockTransactions { block, slots } => {
+            let found = held_block(&block).cloned().or_else(|| {
+                if chain.is_known_invalid(&block) {
+                    return None;
+                }
+                chain.block(&block).ok().flatten().map(|(b, _, _)| Arc::new(b))
+            });
+            let Some(found) = found else { return Response::Refused("unknown block".into()) };
+            // Slot i is the transaction after the coinbase at i.
+            let transactions: Option<Vec<Transaction>> =
+                slots.iter().map(|slot| found.transactions.get(*slot as usize + 1).cloned()).collect();
+            match transactions {
+                Some(transactions) => Response::Transactions(transactions),
+                None => Response::Refused("no such transaction in the block".into()),
+            }
+        }
+        Request::Status(_) | Request::GetHeaders { .. } => Response::Refused("not a block request".into()),
+    }
+}
+
 async fn download(
     chain: &peerchain_chain::Handle,
     net: &peerchain_net::Handle,
@@ -689,8 +828,14 @@ async fn download(
         .await
         .map_err(|_| (Offence::Timeout, format!("no blocks within {BLOCK_TIMEOUT:?}")))?
         .map_err(|e| (Offence::Timeout, e.to_string()))?;
-    let Response::Blocks(blocks) = response else {
-        return Err((Offence::Malformed, format!("answered blocks with {response:?}")));
+    let blocks = match response {
+        Response::Blocks(blocks) => blocks,
+        // Busy or rate limited: as if it lacked them; another peer is asked.
+        Response::Refused(reason) => {
+            debug!(%peer, %reason, "block request refused");
+            return Ok(hashes.to_vec());
+        }
+        other => return Err((Offence::Malformed, format!("answered blocks with {other:?}"))),
     };
     let mut delivered = Vec::with_capacity(blocks.len());
     for bytes in blocks {
@@ -704,8 +849,17 @@ async fn download(
         match chain.submit_block(block).await {
             Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
             Ok(_) => {}
+            // Security: a body that does not match its header never comes from an honest
+            // node; the header's block is not blamed (the chain did not mark it).
+            Err(SubmitBlockError::Rejected(reject)) if reject.is_mutation() => {
+                return Err((Offence::Mutated, reject.to_string()));
+            }
+            // The body is the header's and breaks a rule: the block is marked invalid and
+            // never asked for again. The peer may have stored it without validating it yet
+            // (a side branch, or a block still connecting), as it relays headers before
+            // bodies: it is not held to account.
             Err(e @ (SubmitBlockError::Rejected(_) | SubmitBlockError::KnownInvalid(_))) => {
-                return Err((Offence::Invalid, e.to_string()));
+                info!(%peer, %hash, error = %e, "downloaded block is invalid");
             }
             Err(e) => debug!(%hash, error = %e, "block not taken"),
         }
@@ -719,7 +873,7 @@ mod tests {
 
     #[test]
     fn scores_outlive_connections_and_fade_with_time() {
-        let mut scores = Scores::default();
+        let mut scores = Scores::<Peer>::default();
         let peer = Peer::random();
         let start = Instant::now();
         assert_eq!(scores.add(peer, 50, start), 50);
@@ -733,7 +887,7 @@ mod tests {
 
     #[test]
     fn the_score_book_stays_bounded() {
-        let mut scores = Scores::default();
+        let mut scores = Scores::<Peer>::default();
         let now = Instant::now();
         for _ in 0..REMEMBERED + 10 {
             scores.add(Peer::random(), 10, now);

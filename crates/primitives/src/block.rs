@@ -126,26 +126,22 @@ impl Decode for Block {
 
 /// The merkle root over transaction hashes.
 ///
-/// Security: inner nodes are hashed with a tag byte and an odd last node is carried up
-/// unchanged rather than paired with itself, so no two lists of leaves share a root (Bitcoin's
-/// duplicated-last-leaf scheme lets `[a, b, c]` and `[a, b, c, c]` collide, CVE-2012-2459).
-/// Leaves are transaction hashes of at least 66 encoded bytes, never a 65-byte inner preimage.
+/// Security: leaves and inner nodes are hashed in separate domains (a leaf is
+/// `sha256d(0x00 ‖ wtxid)`, an inner node `sha256d(0x01 ‖ left ‖ right)`, as in RFC 6962), and an
+/// odd last node is carried up unchanged rather than paired with itself. So no list of
+/// transactions shares a root with another list: a 65-byte transaction cannot stand in for a
+/// pair of leaves (its leaf hash is in the leaf domain), and `[a, b, c]` cannot collide with
+/// `[a, b, c, c]` as in Bitcoin's duplicated-last-leaf scheme (CVE-2012-2459).
 pub fn merkle_root(leaves: &[WtxId]) -> MerkleRoot {
     if leaves.is_empty() {
         return MerkleRoot::ZERO;
     }
-    let mut level: Vec<[u8; 32]> = leaves.iter().map(|leaf| leaf.0).collect();
+    let mut level: Vec<[u8; 32]> = leaves.iter().map(|leaf| tagged_hash(0, &[&leaf.0])).collect();
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
         for pair in level.chunks(2) {
             match pair {
-                [left, right] => {
-                    let mut hasher = Sha256::new();
-                    hasher.update([1u8]);
-                    hasher.update(left);
-                    hasher.update(right);
-                    next.push(finish_sha256d(hasher));
-                }
+                [left, right] => next.push(tagged_hash(1, &[left, right])),
                 [odd] => next.push(*odd),
                 _ => unreachable!("chunks(2) yields one or two items"),
             }
@@ -153,6 +149,16 @@ pub fn merkle_root(leaves: &[WtxId]) -> MerkleRoot {
         level = next;
     }
     MerkleRoot(level[0])
+}
+
+/// `sha256d(tag ‖ parts...)`.
+fn tagged_hash(tag: u8, parts: &[&[u8; 32]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([tag]);
+    for part in parts {
+        hasher.update(part);
+    }
+    finish_sha256d(hasher)
 }
 
 #[cfg(test)]
@@ -166,7 +172,7 @@ mod tests {
         let three = merkle_root(&[leaf(1), leaf(2), leaf(3)]);
         let four = merkle_root(&[leaf(1), leaf(2), leaf(3), leaf(3)]);
         assert_ne!(three, four);
-        assert_eq!(merkle_root(&[leaf(1)]).0, leaf(1).0);
+        assert_ne!(merkle_root(&[leaf(1)]).0, leaf(1).0, "a single leaf is hashed in the leaf domain");
         assert_ne!(merkle_root(&[leaf(1), leaf(2)]), merkle_root(&[leaf(2), leaf(1)]));
     }
 

@@ -59,6 +59,34 @@ pub(crate) fn is_authorised(headers: &HeaderMap, cookie: &Cookie, user: Option<&
     cookie_ok | user_ok
 }
 
+/// Whether the request names this server in its `Host` header. Security: a page of another
+/// site whose DNS name was rebound to this address sends that name; a node listening on
+/// loopback answers only to loopback names, one listening on a given address to that address
+/// and loopback names. A node listening on every interface cannot know its names and answers
+/// any (its credentials still guard it). Clients that send no `Host` (not browsers) pass.
+pub(crate) fn is_allowed_host(headers: &HeaderMap, bound: std::net::SocketAddr) -> bool {
+    let Some(host) = headers.get(HOST) else { return true };
+    let Ok(host) = host.to_str() else { return false };
+    if bound.ip().is_unspecified() {
+        return true;
+    }
+    // The name without its port: `[::1]:9334`, `127.0.0.1:9334`, `localhost`.
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip == bound.ip(),
+        Err(_) => false,
+    }
+}
+
 /// Whether a browser made the request for a page of another origin: its `Origin` is not this
 /// server's address (the `Host` it was asked at), or it says so in `Sec-Fetch-Site`. Clients
 /// that are not browsers send neither header.
@@ -99,5 +127,27 @@ mod tests {
         assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("origin", "null")])), "a sandboxed page");
         assert!(is_cross_origin(&headers(&[("origin", "http://127.0.0.1:29501")])), "no Host to match");
         assert!(is_cross_origin(&headers(&[("host", "127.0.0.1:29501"), ("sec-fetch-site", "cross-site")])));
+    }
+
+    #[test]
+    fn only_names_of_this_server_pass_the_host_check() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:29334".parse().unwrap();
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        for ok in ["127.0.0.1:29334", "localhost:29334", "LOCALHOST", "[::1]:29334", "127.0.0.1"] {
+            assert!(super::is_allowed_host(&host(ok), loopback), "{ok}");
+        }
+        for refused in ["evil.example", "evil.example:29334", "192.168.1.5:29334", "127.0.0.1.evil.example"] {
+            assert!(!super::is_allowed_host(&host(refused), loopback), "{refused}");
+        }
+        assert!(super::is_allowed_host(&HeaderMap::new(), loopback), "no Host: not a browser");
+        let lan: std::net::SocketAddr = "192.168.1.5:29334".parse().unwrap();
+        assert!(super::is_allowed_host(&host("192.168.1.5:29334"), lan));
+        assert!(!super::is_allowed_host(&host("evil.example"), lan));
+        let any: std::net::SocketAddr = "0.0.0.0:29334".parse().unwrap();
+        assert!(super::is_allowed_host(&host("node.example"), any));
     }
 }

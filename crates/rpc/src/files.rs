@@ -2,7 +2,7 @@
 //! blob store); this module reads parameters and shapes the JSON.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -128,6 +128,45 @@ fn absolute_path(params: &Params, name: &str) -> Result<PathBuf, RpcError> {
     Ok(path)
 }
 
+/// The folder of the data directory downloads may go to.
+pub const DOWNLOADS_DIR: &str = "downloads";
+
+/// `path` with symbolic links and `..` resolved as far as it exists (the rest appended).
+fn resolved(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(real, |path, part| path.join(part));
+        }
+        match (existing.file_name().map(ToOwned::to_owned), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Security: the data directory holds the wallet, the node's key, the RPC cookie and the
+/// chain store. Sharing it (or a folder holding it) would publish them, searchable by their
+/// names; downloading into it could overwrite them. Both are refused, but for its
+/// `downloads` folder as a download's destination.
+fn check_outside_data_dir(context: &Context, path: &Path, name: &str, sharing: bool) -> Result<(), RpcError> {
+    let data_dir = resolved(&context.data_dir);
+    let path = resolved(path);
+    let inside = path.starts_with(&data_dir) && (sharing || !path.starts_with(data_dir.join(DOWNLOADS_DIR)));
+    if inside || (sharing && data_dir.starts_with(&path)) {
+        return Err(RpcError::invalid_params(format!(
+            "`{name}` {} the node's data directory {} (its wallet, key and cookie); choose another path",
+            if inside { "is inside" } else { "holds" },
+            data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
 fn strings(params: &Params, name: &str) -> Result<Vec<String>, RpcError> {
     match params.get(name) {
         None => Ok(Vec::new()),
@@ -180,12 +219,15 @@ pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Re
     match method {
         "file.add" => {
             let path = absolute_path(params, "path")?;
+            check_outside_data_dir(context, &path, "path", true)?;
             let entry = files.add(path, strings(params, "keywords")?).await?;
             Ok(entry_json(&entry))
         }
         "file.get" => {
             let id = content_id(params)?;
-            let download = files.get(id, absolute_path(params, "path")?).await?;
+            let path = absolute_path(params, "path")?;
+            check_outside_data_dir(context, &path, "path", false)?;
+            let download = files.get(id, path).await?;
             Ok(download_json(&download))
         }
         "file.status" => {

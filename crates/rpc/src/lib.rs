@@ -7,6 +7,7 @@
 
 mod auth;
 pub mod files;
+mod listener;
 mod methods;
 mod wallet;
 
@@ -45,12 +46,21 @@ pub struct Config {
     pub timeout: Duration,
     /// An extra user and password, besides the cookie.
     pub user: Option<(String, String)>,
+    /// Connections open at once, logged in or not; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Config {
     /// Defaults on `addr`.
     pub fn on(addr: SocketAddr) -> Self {
-        Self { addr, max_body_bytes: 16 << 20, max_concurrent: 64, timeout: Duration::from_secs(300), user: None }
+        Self {
+            addr,
+            max_body_bytes: 16 << 20,
+            max_concurrent: 64,
+            timeout: Duration::from_secs(300),
+            user: None,
+            max_connections: 128,
+        }
     }
 }
 
@@ -126,7 +136,12 @@ struct Server {
     user: Option<(String, String)>,
     permits: Semaphore,
     timeout: Duration,
+    /// Failed logins allowed: a few at once, then one a second (see [`guard`]).
+    failed_logins: std::sync::Mutex<peerchain_net::TokenBucket>,
 }
+
+/// Failed logins a second, and at once, before more are answered 429.
+const FAILED_LOGINS: (f64, f64) = (1.0, 10.0);
 
 /// Binds the RPC address. Returns the listener and the address actually bound (port 0 picks
 /// a free one).
@@ -150,22 +165,51 @@ pub async fn serve(
         user: config.user.clone(),
         permits: Semaphore::new(config.max_concurrent),
         timeout: config.timeout,
+        failed_logins: std::sync::Mutex::new(peerchain_net::TokenBucket::full(FAILED_LOGINS.0, FAILED_LOGINS.1)),
     });
     let app = Router::new()
         .route("/", post(handle_post).get(dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server);
-    info!(addr = %listener.local_addr()?, "JSON-RPC listening");
+    let local = listener.local_addr()?;
+    info!(addr = %local, "JSON-RPC listening");
+    let listener = listener::Limited::new(listener, config.max_connections);
     axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await
+}
+
+/// Runs before any handler, so before any body is read. Security: a request for another
+/// host name (a web page that rebinds its DNS name to this address) is refused with 403; one
+/// without valid credentials gets 401 with nothing of its body read; and failed logins are
+/// throttled (429 beyond [`FAILED_LOGINS`]), so that a guessing program, or a page in a
+/// browser, tries a few passwords a second at most.
+async fn guard(
+    State(server): State<Arc<Server>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    if !auth::is_allowed_host(headers, server.context.rpc_addr) {
+        return (StatusCode::FORBIDDEN, "this node answers only to its own address (Host header refused)\n")
+            .into_response();
+    }
+    if !auth::is_authorised(headers, &server.cookie, server.user.as_ref()) {
+        let allowed = server.failed_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_take(1.0);
+        if !allowed {
+            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many failed logins\n")
+                .into_response();
+        }
+        let body =
+            if request.method() == axum::http::Method::GET { DASHBOARD_LOGIN } else { "authentication required\n" };
+        return unauthorised(body);
+    }
+    next.run(request).await
 }
 
 /// The web dashboard: one page, behind the same authentication as the API it calls. A browser
 /// asks for the user and password (the cookie's, or `[rpc] user`'s); `peerchain dashboard`
 /// prints them.
-async fn dashboard(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
-    if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
-        return unauthorised(DASHBOARD_LOGIN);
-    }
+async fn dashboard() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -193,10 +237,7 @@ fn unauthorised(body: &'static str) -> Response {
 }
 
 async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
-    // Security: nothing is parsed before the caller is authenticated.
-    if !auth::is_authorised(&headers, &server.cookie, server.user.as_ref()) {
-        return unauthorised("authentication required\n");
-    }
+    // Security: `guard` authenticated the caller before the body was read.
     // Security: a browser that logged in to the dashboard sends its credentials with any
     // request to this address, also one a page of another site makes; such requests carry
     // that site's Origin and are refused.

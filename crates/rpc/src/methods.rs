@@ -18,6 +18,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("chain.submitblock", &["hex"]),
     ("chain.sendrawtransaction", &["hex"]),
     ("chain.generate", &["blocks", "address"]),
+    ("chain.reconsiderblock", &["hash"]),
     ("mempool.info", &[]),
     ("mempool.estimatefee", &["blocks"]),
     ("node.id", &[]),
@@ -118,6 +119,7 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
         "chain.submitblock" => submit_block(context, &params).await,
         "chain.sendrawtransaction" => send_raw_transaction(context, &params).await,
         "chain.generate" => generate(context, &params).await,
+        "chain.reconsiderblock" => reconsider_block(context, &params).await,
         "mempool.info" => {
             let info = context.chain.mempool_info().await.map_err(RpcError::internal)?;
             Ok(json!({ "size": info.size, "bytes": info.bytes }))
@@ -222,6 +224,19 @@ fn chain_block(context: &Context, params: &Params) -> Result<Value, RpcError> {
         found.ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("block {which} not found")))?;
     let tip = context.chain.tip().height;
     Ok(block_json(&block, height, in_main_chain, tip, context.network))
+}
+
+async fn reconsider_block(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let text = params.required_str("hash")?;
+    let hash: BlockHash =
+        text.parse().map_err(|_| RpcError::invalid_params(format!("`{text}` is not a 64-hex-digit block hash")))?;
+    match context.chain.reconsider(hash).await {
+        Ok(tip) => Ok(json!({ "hash": hash, "height": tip.height, "best_hash": tip.hash })),
+        Err(SubmitBlockError::UnknownBlock(_)) => {
+            Err(RpcError::new(RpcError::NOT_FOUND, format!("block {hash} not found")))
+        }
+        Err(e) => Err(RpcError::internal(e)),
+    }
 }
 
 fn block_json(block: &Block, height: u32, in_main_chain: bool, tip: u32, network: Network) -> Value {
