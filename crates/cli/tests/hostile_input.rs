@@ -123,3 +123,92 @@ fn a_data_dir_of_another_network_is_refused() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("use the matching --network"), "{}", stderr(&output));
 }
+
+/// Review L4: the RPC server authenticates before it reads a body, answers only to its own
+/// names (DNS rebinding), and throttles failed logins; the cookie still works throughout.
+#[test]
+fn the_rpc_server_checks_logins_before_bodies_and_answers_only_to_its_own_names() {
+    use std::io::{Read, Write};
+    let node = TestNode::start("regtest", &[]);
+    let rpc = Rpc::new(&node);
+    let address = node.rpc_url().trim_start_matches("http://").trim_end_matches('/').to_owned();
+
+    // 64 connections announce 16 MiB bodies and send none: each is refused at once.
+    let mut sockets = Vec::new();
+    for _ in 0..64 {
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            16 << 20
+        );
+        socket.write_all(head.as_bytes()).unwrap();
+        sockets.push(socket);
+    }
+    for mut socket in sockets {
+        let mut answer = [0u8; 12];
+        socket.read_exact(&mut answer).expect("an answer without the body being sent");
+        assert_eq!(&answer, b"HTTP/1.1 401", "{}", String::from_utf8_lossy(&answer));
+    }
+
+    // Another host name, with the right login: refused.
+    let info = json!({"jsonrpc": "2.0", "id": 1, "method": "chain.info"}).to_string();
+    let response = support::http_agent()
+        .post(&rpc.url)
+        .header("Host", "rebound.example")
+        .header("Authorization", &rpc.auth)
+        .send(info.as_bytes())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    // Guessing: after a few failures a second, more are answered 429; the cookie still works.
+    let wrong = basic_auth("__cookie__:guess");
+    let statuses: Vec<u16> = (0..30).map(|_| rpc.raw(info.clone().into_bytes(), Some(&wrong)).0).collect();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(statuses.contains(&429), "failed logins are throttled: {statuses:?}");
+    assert_eq!(rpc.call("chain.info", json!({}))["result"]["height"], 0);
+}
+
+/// Review I1: the data directory (wallet, node key, cookie, chain) is never shared, nor a
+/// folder holding it, and downloads never land in it, but for its `downloads` folder.
+#[test]
+fn the_data_directory_is_never_shared_nor_written_by_a_download() {
+    let node = TestNode::start("regtest", &[]);
+    let rpc = Rpc::new(&node);
+    let data_dir = node.path().canonicalize().unwrap();
+    let id = "ab".repeat(32);
+    for (method, params) in [
+        ("file.add", json!({"path": data_dir})),
+        ("file.add", json!({"path": data_dir.join("wallet.json")})),
+        ("file.add", json!({"path": data_dir.parent().unwrap()})),
+        ("file.get", json!({"id": id, "path": data_dir.join("chain.redb")})),
+        ("file.get", json!({"id": id, "path": data_dir.join("node.key")})),
+    ] {
+        let answer = rpc.call(method, params.clone());
+        assert_eq!(answer["error"]["code"], -32602, "{method} {params}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("data directory"), "{answer}");
+    }
+    std::fs::create_dir(data_dir.join("downloads")).unwrap();
+    let answer = rpc.call("file.get", json!({"id": id, "path": data_dir.join("downloads/film.mkv")}));
+    assert!(answer["result"]["state"].is_string(), "its downloads folder is allowed: {answer}");
+    let output = node.cli(&["file", "add", data_dir.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("data directory"), "{}", stderr(&output));
+}
+
+/// `chain reconsider`: clear answers for a hash nobody knows and for one that is not a hash.
+#[test]
+fn reconsidering_an_unknown_block_is_a_clear_error() {
+    let node = TestNode::start("regtest", &[]);
+    node.json(&["chain", "generate", "1"]);
+    let output = node.cli(&["chain", "reconsider", &"ab".repeat(32)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+    let output = node.cli(&["chain", "reconsider", "tip"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not a 64-hex-digit block hash"), "{}", stderr(&output));
+    // A known, valid block: nothing to clear, the tip stays.
+    let tip = node.json(&["chain", "info"])["best_hash"].as_str().unwrap().to_owned();
+    let answer = node.json(&["chain", "reconsider", &tip]);
+    assert_eq!(answer["best_hash"], tip.as_str());
+}

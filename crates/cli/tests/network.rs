@@ -167,6 +167,13 @@ fn a_node_of_another_network_is_refused() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(devnet.json(&["chain", "info"])["height"], 0, "nothing crosses between networks");
     assert_eq!(regtest.json(&["chain", "info"])["height"], 3);
+    // Neither keeps the other as a peer: it speaks none of its protocols.
+    for node in [&devnet, &regtest] {
+        wait_for("the peer of another network to be let go", Duration::from_secs(15), || {
+            node.json(&["peers"]).as_array()?.is_empty().then_some(())
+        });
+    }
+    assert!(regtest.log().contains("peer of another network disconnected"), "{}", regtest.log());
     devnet.stop();
     regtest.stop();
 }
@@ -182,7 +189,7 @@ fn halves_mining_apart_converge_on_the_heaviest_chain_and_the_losers_transaction
     // The partition: b1 restarts with no way to reach a1 (not even a1 as an anchor, the
     // outbound peer it would dial first); each half gets a second node.
     b1.stop();
-    std::fs::remove_file(b1.data_dir.join("anchors.txt")).unwrap();
+    b1.forget_anchors();
     b1.launch(&[]);
     let mut a2 = TestNode::start("regtest", &["--bootstrap", &a1.p2p_addr()]);
     let mut b2 = TestNode::start("regtest", &["--bootstrap", &b1.p2p_addr()]);

@@ -77,6 +77,16 @@ impl TestNode {
         command
     }
 
+    /// Forgets the outbound peers the node would dial first at its next start (its anchors),
+    /// so that a restart without bootstrap peers leaves it on its own.
+    pub fn forget_anchors(&self) {
+        match std::fs::remove_file(self.data_dir.join("anchors.txt")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot remove the anchors: {e}"),
+        }
+    }
+
     /// Starts (again) on this node's data directory, waiting until RPC answers.
     pub fn launch(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "already running");

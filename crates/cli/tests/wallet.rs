@@ -110,6 +110,7 @@ fn a_double_spend_from_two_copies_of_one_wallet_confirms_once_and_the_other_is_c
         (balance(&twin) == balance(&miner)).then_some(())
     });
     twin.stop();
+    twin.forget_anchors();
     twin.launch(&[]);
     assert_eq!(twin.json(&["peers"]).as_array().unwrap().len(), 0);
 

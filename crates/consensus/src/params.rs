@@ -161,6 +161,21 @@ mod tests {
         }
     }
 
+    /// Consensus: each network's genesis, pinned (its merkle root follows the leaf-tagged tree
+    /// of the launch rules).
+    #[test]
+    fn genesis_hashes_are_pinned() {
+        let pinned = [
+            (Network::Mainnet, "497a4bc01349a214988f0e8322bca2509f33470cc3158e0ba811f8794764b0ae"),
+            (Network::Testnet, "918b8e23facda54511b68e7bbe0767af79cce9f65c7e287b08eb4fa3a47a3778"),
+            (Network::Devnet, "5f974e88fc94fdceef6d40f1244b1f12460926e7571e1b6b1dedb42983d9f0c7"),
+            (Network::Regtest, "7c158665d75d7eee15ccc8f521fd8346d8b887d277fe17bd6516632c9e87b95d"),
+        ];
+        for (network, hash) in pinned {
+            assert_eq!(Params::for_network(network).genesis_hash().to_string(), hash, "{network}");
+        }
+    }
+
     #[test]
     fn subsidy_halves() {
         let params = Params::for_network(Network::Devnet);

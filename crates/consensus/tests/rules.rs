@@ -7,8 +7,8 @@ use peerchain_consensus::{
     coinbase_transaction, connect_block,
 };
 use peerchain_primitives::{
-    Amount, AssetId, Block, BlockHeader, Coin, Lock, LockHash, Network, OutPoint, SecretKey, SigHashMode, TokenId,
-    Transaction, TxIn, TxOut, TxSignature, Witness,
+    Amount, AssetId, Block, BlockHeader, Coin, Decode, Encode, Lock, LockHash, Network, OutPoint, SecretKey,
+    SigHashMode, TokenId, Transaction, TxIn, TxOut, TxSignature, Witness,
 };
 use sha2::{Digest, Sha256};
 
@@ -508,4 +508,111 @@ fn headers_must_meet_target_difficulty_and_time_rules() {
     let mut version = good;
     version.version = 2;
     assert!(matches!(check_header(&mine(version), &context, &params), Err(BlockReject::BadVersion { .. })));
+}
+
+/// Review H1: with leaves hashed like inner nodes, a decodable 65-byte transaction F whose
+/// encoding is `0x01 ‖ wtxid(A) ‖ wtxid(B)` gave the list `[c, t, F]` the root of
+/// `[c, t, A, B]`, so a peer could turn an honest block into one that fails a rule. Leaves are
+/// now in a domain of their own: the mutated body is only a body that does not match.
+#[test]
+fn a_65_byte_transaction_cannot_stand_in_for_two_leaves() {
+    let fx = Fixture::new();
+    // The four bytes the decoder pins (one input; a coinbase witness with 13 extra bytes; no
+    // outputs), found in honest transactions by grinding, are simply set here.
+    let mut left = [0x11u8; 32];
+    left[3] = 0x01;
+    let mut right = [0x22u8; 32];
+    right[8] = 0x00;
+    right[13] = 13;
+    right[27] = 0x00;
+    let forged = Transaction::from_bytes(&[&[1u8][..], &left, &right].concat()).expect("decodes");
+    assert_eq!(forged.to_bytes().len(), 65);
+
+    let honest = fx.block(vec![fx.payment(Amount::from_coins(1), Amount::ZERO)], Amount::ZERO);
+    let leaves = |block: &Block| block.transactions.iter().map(Transaction::wtxid).collect::<Vec<_>>();
+    let mut honest_leaves = leaves(&honest);
+    honest_leaves.extend([peerchain_primitives::WtxId(left), peerchain_primitives::WtxId(right)]);
+    let mut mutated = honest.clone();
+    mutated.transactions.push(forged);
+    assert_ne!(
+        peerchain_primitives::merkle_root(&honest_leaves),
+        peerchain_primitives::merkle_root(&leaves(&mutated)),
+        "a transaction's leaf never equals an inner node"
+    );
+    mutated.header.merkle_root = peerchain_primitives::merkle_root(&honest_leaves);
+    assert!(
+        matches!(fx.connect(&mutated), Err(ValidationError::Reject(BlockReject::BadMerkleRoot { .. }))),
+        "the mutated body is reported as not matching, never as breaking a rule"
+    );
+}
+
+/// Review C1, at the rule level: until the merkle root matches, no other failure of the
+/// body is reported (it would condemn the header's block).
+#[test]
+fn a_body_is_checked_against_its_merkle_root_before_anything_else() {
+    let fx = Fixture::new();
+    let honest = fx.block(vec![fx.payment(Amount::from_coins(1), Amount::ZERO)], Amount::ZERO);
+    let mut empty = honest.clone();
+    empty.transactions.clear();
+    let mut swapped = honest.clone();
+    swapped.transactions.swap(0, 1);
+    let mut padded = honest.clone();
+    let mut junk = fx.payment(Amount::from_coins(1), Amount::ZERO);
+    junk.outputs = vec![junk.outputs[0].clone(); 100_000];
+    padded.transactions.push(junk);
+    for mutated in [empty, swapped, padded] {
+        assert!(
+            matches!(peerchain_consensus::check_block(&mutated, &fx.params), Err(BlockReject::BadMerkleRoot { .. })),
+            "{:?}",
+            peerchain_consensus::check_block(&mutated, &fx.params)
+        );
+    }
+}
+
+/// Launch rule (review L1): a signature over one input and its paired output needs that
+/// output. Without it, it once signed no output at all (a blank cheque anyone could fill).
+#[test]
+fn a_single_input_output_signature_without_its_output_is_refused() {
+    let mut fx = Fixture::new();
+    let bob_coin = OutPoint::new(peerchain_primitives::TxId([8; 32]), 3);
+    fx.add_coin(bob_coin, TxOut::coins_to(Amount::from_coins(5), fx.bob.public_key().key_hash()));
+    // Alice's input is second, and there is only one output.
+    let mut tx = Transaction {
+        version: 1,
+        inputs: vec![
+            TxIn { prev_out: bob_coin, witness: Witness::Multisig { signatures: vec![] } },
+            TxIn { prev_out: fx.funding, witness: Witness::Multisig { signatures: vec![] } },
+        ],
+        outputs: vec![TxOut::coins_to(Amount::from_coins(55), fx.bob.public_key().key_hash())],
+        lock_time: 0,
+    };
+    fx.sign_key(&mut tx, 1, &fx.alice, SigHashMode::SingleInputOutput);
+    fx.sign_key(&mut tx, 0, &fx.bob, SigHashMode::All);
+    assert_eq!(fx.tx_reason(tx), TxReject::WitnessMismatch { input: 1 });
+}
+
+/// Launch rule (review L1): whoever completes a transaction a maker signed for one input and
+/// output cannot use the maker's coin to issue a token named after it.
+#[test]
+fn issuance_needs_every_signature_on_the_first_input_to_commit_to_everything() {
+    let mut fx = Fixture::new();
+    let bob_coin = OutPoint::new(peerchain_primitives::TxId([8; 32]), 3);
+    fx.add_coin(bob_coin, TxOut::coins_to(Amount::from_coins(5), fx.bob.public_key().key_hash()));
+    let mut tx = Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev_out: fx.funding, witness: Witness::Multisig { signatures: vec![] } }],
+        outputs: vec![TxOut::coins_to(Amount::from_coins(5), fx.alice.public_key().key_hash())],
+        lock_time: 0,
+    };
+    fx.sign_key(&mut tx, 0, &fx.alice, SigHashMode::SingleInputOutput);
+    tx.inputs.push(TxIn { prev_out: bob_coin, witness: Witness::Multisig { signatures: vec![] } });
+    tx.outputs.push(TxOut::coins_to(Amount::from_coins(50), fx.bob.public_key().key_hash()));
+    // Bob mints the token named after Alice's coin for himself.
+    tx.outputs.push(TxOut {
+        asset: AssetId::Token(TokenId::issued_by(&fx.funding)),
+        amount: Amount::MAX_MONEY,
+        lock: Lock::Key(fx.bob.public_key().key_hash()),
+    });
+    fx.sign_key(&mut tx, 1, &fx.bob, SigHashMode::All);
+    assert_eq!(fx.tx_reason(tx), TxReject::IssuanceNotAuthorised);
 }

@@ -434,13 +434,14 @@ impl Sync {
                         Verdict::Ignore
                     }
                     Err(SubmitBlockError::KnownInvalid(_)) => Verdict::Ignore,
-                    Err(SubmitBlockError::Rejected(_)) => Verdict::Reject,
+                    Err(SubmitBlockError::Rejected(reject)) => {
+                        self.net.report(id, source, Verdict::Reject).await;
+                        self.penalise(source, Offence::Invalid, &format!("invalid block announcement: {reject}"));
+                        return;
+                    }
                     Err(_) => Verdict::Ignore,
                 };
                 self.net.report(id, source, verdict).await;
-                if verdict == Verdict::Reject {
-                    self.penalise(source, Offence::Invalid, "invalid block announcement");
-                }
                 self.fetch().await;
             }
         }

@@ -176,6 +176,22 @@ mod tests {
         assert_ne!(merkle_root(&[leaf(1), leaf(2)]), merkle_root(&[leaf(2), leaf(1)]));
     }
 
+    /// Consensus: the roots of fixed leaves, pinned so that a change to the tree shows here.
+    #[test]
+    fn merkle_roots_are_pinned() {
+        let leaf = |n: u8| WtxId(sha256d(&[n]));
+        let hex = |root: MerkleRoot| root.to_string();
+        assert_eq!(hex(merkle_root(&[leaf(1)])), "03ce606473283a081eb5378220ee4af18fb668e314bcd168763ee93c9543a1d3");
+        assert_eq!(
+            hex(merkle_root(&[leaf(1), leaf(2), leaf(3)])),
+            "46e969f4977fc10bf6a9e30f84c6b4f71e418c56955b69d311d9b5866b123062"
+        );
+        assert_eq!(
+            hex(merkle_root(&[leaf(1), leaf(2), leaf(3), leaf(4), leaf(5)])),
+            "f7a253af29c3e528db7b8c32b3976795d89cb85c42636bdae8567f5da4be68b0"
+        );
+    }
+
     #[test]
     fn midstate_hash_equals_full_hash() {
         let mut header = BlockHeader {
