@@ -631,8 +631,7 @@ pub fn spawn(
         listens: !config.listen.is_empty(),
         anchors_file: config.anchors_file.clone(),
         lifecycle: std::collections::VecDeque::new(),
-        unsent_responses: HashMap::new(),
-        unsent_bytes: HashMap::new(),
+        unsent_responses: limits::ResponseBudget::new(MAX_UNSENT_PER_PEER, MAX_UNSENT_TOTAL),
         unidentified: HashMap::new(),
     };
     let join = tokio::spawn(task.run(cancel));
@@ -827,10 +826,8 @@ struct Task {
     /// sync from a new one); a connection and its disconnection both still waiting cancel out,
     /// so this holds at most one event per peer.
     lifecycle: std::collections::VecDeque<Event>,
-    /// Sync responses handed to libp2p and not yet written to their peer, with their size.
-    unsent_responses: HashMap<request_response::InboundRequestId, (PeerId, usize)>,
-    /// The bytes of those responses, per peer.
-    unsent_bytes: HashMap<PeerId, usize>,
+    /// Sync responses handed to libp2p and not yet written to their peer.
+    unsent_responses: limits::ResponseBudget<request_response::InboundRequestId>,
     /// Peers connected but not yet known to speak this network's protocols, and since when.
     unidentified: HashMap<PeerId, std::time::Instant>,
 }
@@ -1151,8 +1148,7 @@ impl Task {
                 self.dialled.retain(|_, peer| *peer != peer_id);
                 self.bulk_dialled.remove(&peer_id);
                 self.unidentified.remove(&peer_id);
-                self.unsent_bytes.remove(&peer_id);
-                self.unsent_responses.retain(|_, (peer, _)| *peer != peer_id);
+                self.unsent_responses.forget(&peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 // A connection the node has not heard of yet and its end cancel out.
                 let waiting = self
@@ -1541,30 +1537,21 @@ impl Task {
         response: Response,
     ) {
         let size = response.bulk_len();
-        let waiting = self.unsent_bytes.get(&peer).copied().unwrap_or(0);
-        let total: usize = self.unsent_bytes.values().sum();
-        let response = if size > 0 && (waiting + size > MAX_UNSENT_PER_PEER || total + size > MAX_UNSENT_TOTAL) {
-            debug!(%peer, waiting, size, "sync response refused: the peer has not read the earlier ones");
+        let response = if size > 0 && !self.unsent_responses.admits(&peer, size) {
+            debug!(%peer, size, "sync response refused: the peer has not read the earlier ones");
             Response::Refused("busy: earlier answers unread".into())
         } else {
             response
         };
         let size = response.bulk_len();
         if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() && size > 0 {
-            *self.unsent_bytes.entry(peer).or_default() += size;
-            self.unsent_responses.insert(request_id, (peer, size));
+            self.unsent_responses.record(request_id, peer, size);
         }
     }
 
     /// A sync response was written or failed: its bytes are free.
     fn response_gone(&mut self, request_id: request_response::InboundRequestId) {
-        let Some((peer, size)) = self.unsent_responses.remove(&request_id) else { return };
-        if let Some(waiting) = self.unsent_bytes.get_mut(&peer) {
-            *waiting = waiting.saturating_sub(size);
-            if *waiting == 0 {
-                self.unsent_bytes.remove(&peer);
-            }
-        }
+        self.unsent_responses.release(&request_id);
     }
 
     /// Disconnects peers that have not shown they speak this network's protocols in time.

@@ -238,6 +238,62 @@ impl NetworkBehaviour for IpLimit {
     }
 }
 
+/// Bytes of answers handed to libp2p and not yet written to their peer, per peer and in all.
+/// Security: a peer that asks and never reads would otherwise pin an answer per request in
+/// memory until its request times out; beyond its share, its next answers are refusals.
+#[derive(Debug)]
+pub(crate) struct ResponseBudget<K> {
+    per_peer: usize,
+    total_max: usize,
+    waiting: HashMap<K, (PeerId, usize)>,
+    by_peer: HashMap<PeerId, usize>,
+    total: usize,
+}
+
+impl<K: std::hash::Hash + Eq> ResponseBudget<K> {
+    pub(crate) fn new(per_peer: usize, total_max: usize) -> Self {
+        Self { per_peer, total_max, waiting: HashMap::new(), by_peer: HashMap::new(), total: 0 }
+    }
+
+    /// Whether an answer of `size` bytes to `peer` fits.
+    pub(crate) fn admits(&self, peer: &PeerId, size: usize) -> bool {
+        let waiting = self.by_peer.get(peer).copied().unwrap_or(0);
+        waiting + size <= self.per_peer && self.total + size <= self.total_max
+    }
+
+    /// Counts an answer sent, until [`ResponseBudget::release`].
+    pub(crate) fn record(&mut self, key: K, peer: PeerId, size: usize) {
+        *self.by_peer.entry(peer).or_default() += size;
+        self.total += size;
+        self.waiting.insert(key, (peer, size));
+    }
+
+    /// The answer was written, or failed.
+    pub(crate) fn release(&mut self, key: &K) {
+        let Some((peer, size)) = self.waiting.remove(key) else { return };
+        self.total -= size;
+        if let Some(waiting) = self.by_peer.get_mut(&peer) {
+            *waiting -= size;
+            if *waiting == 0 {
+                self.by_peer.remove(&peer);
+            }
+        }
+    }
+
+    /// The peer is gone: its answers with it.
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        let total = &mut self.total;
+        self.waiting.retain(|_, (owner, size)| {
+            let gone = owner == peer;
+            if gone {
+                *total -= *size;
+            }
+            !gone
+        });
+        self.by_peer.remove(peer);
+    }
+}
+
 /// What a ban is held against: a peer id, or the address its connection came from (new peer
 /// ids are free; addresses are not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -486,6 +542,26 @@ mod tests {
         assert!(lines <= 2 * list.all().count() + LOG_SLACK + 1, "{lines} lines");
         let reloaded = BanList::load(Some(&path));
         assert_eq!(reloaded.all().count(), 1_000);
+    }
+
+    /// Review M4: a peer that never reads its answers gets refusals beyond its share, and the
+    /// others are still answered.
+    #[test]
+    fn answers_a_peer_has_not_read_are_bounded_per_peer_and_in_all() {
+        let mut budget = ResponseBudget::new(100, 250);
+        let (slow, other, third) = (PeerId::random(), PeerId::random(), PeerId::random());
+        assert!(budget.admits(&slow, 60));
+        budget.record(1, slow, 60);
+        assert!(!budget.admits(&slow, 60), "its share is taken");
+        assert!(budget.admits(&other, 100));
+        budget.record(2, other, 100);
+        budget.record(3, third, 80);
+        assert!(!budget.admits(&third, 20), "all peers together are bounded too");
+        budget.release(&1);
+        assert!(budget.admits(&slow, 60), "written, it frees its share");
+        budget.forget(&other);
+        assert_eq!(budget.total, 80);
+        assert!(budget.admits(&other, 100));
     }
 
     #[test]

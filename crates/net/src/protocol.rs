@@ -512,6 +512,25 @@ mod tests {
         assert!(Announcement::from_bytes(&[2]).is_err());
     }
 
+    /// Review L5: however many large messages peers send, the idle buffers kept for reuse stay
+    /// within [`POOL_MAX_BYTES`] (they once could keep 16 of 32.8 MB).
+    #[test]
+    fn the_read_buffer_pool_stays_bounded_whatever_peers_send() {
+        futures::executor::block_on(async {
+            for size in [5 << 20, 20 << 20, MAX_RESPONSE_BYTES] {
+                // Sixteen messages read at once, then all dropped.
+                let mut held = Vec::new();
+                for _ in 0..16 {
+                    let mut stream = futures::io::Cursor::new(vec![7u8; size]);
+                    held.push(read_capped(&mut stream, MAX_RESPONSE_BYTES, 4096).await.unwrap());
+                }
+                drop(held);
+                let pooled = pooled_bytes();
+                assert!(pooled <= POOL_MAX_BYTES, "{pooled} bytes kept after messages of {size}");
+            }
+        });
+    }
+
     #[test]
     fn a_transaction_batch_is_a_list_of_transactions_and_never_empty() {
         let transactions: Vec<Transaction> =

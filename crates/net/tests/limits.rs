@@ -218,3 +218,82 @@ async fn bootstrapping_takes_one_inbound_slot_per_peer() {
         node.stop().await;
     }
 }
+
+/// Publishes `count` distinct messages on the blocks topic (not batched), which reach the
+/// other node as that many gossip events; `round` makes each flood's messages new.
+async fn flood_gossip(node: &Node, round: u8, count: u32) {
+    for n in 0..count {
+        let message = [b"junk".as_slice(), &[round], &n.to_le_bytes()].concat();
+        node.handle.publish(peerchain_net::Topic::Blocks, message).await;
+    }
+}
+
+/// Reads `node`'s events until `wanted` matches one, within `within`; how many came before.
+async fn event_after(node: &mut Node, within: Duration, wanted: impl Fn(&Event) -> bool) -> Option<usize> {
+    let mut before = 0;
+    tokio::time::timeout(within, async {
+        while let Some(event) = node.events.recv().await {
+            if wanted(&event) {
+                return Some(before);
+            }
+            before += 1;
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Review L6: while the node's event queue is full (it is busy), a peer that connects and
+/// one that disconnects are still told, once there is room; gossip is what gets dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_connections_and_disconnections_are_never_lost_when_the_node_is_busy() {
+    let mut server = Node::plain();
+    let address = server.listen_addr().await;
+    let flooder = Node::plain();
+    flooder.handle.dial(address.clone()).await;
+    assert!(
+        event_after(&mut server, Duration::from_secs(20), |e| matches!(e, Event::PeerConnected(_))).await.is_some()
+    );
+    // Gossip needs both sides subscribed; then the flood fills the server's queue (1,024).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    flood_gossip(&flooder, 0, 1_500).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(server.events.len(), server.events.max_capacity(), "the queue is full");
+
+    let late = Node::plain();
+    late.handle.dial(address.clone()).await;
+    for _ in 0..100 {
+        if server.handle.peers().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.handle.peers().await.len(), 2, "connected while the queue is full");
+    let late_peer = late.handle.local_peer();
+    let before = event_after(
+        &mut server,
+        Duration::from_secs(20),
+        |e| matches!(e, Event::PeerConnected(info) if info.peer == late_peer),
+    )
+    .await
+    .expect("the connection is told once the node reads its events");
+    assert!(before >= 1_000, "it came after the gossip that filled the queue ({before} events)");
+
+    // And a disconnection while the queue is full again.
+    flood_gossip(&flooder, 1, 1_500).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    late.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = event_after(
+        &mut server,
+        Duration::from_secs(20),
+        |e| matches!(e, Event::PeerDisconnected(p) if *p == late_peer),
+    )
+    .await
+    .expect("the disconnection is told too");
+    assert!(before >= 1_000, "{before} events before it");
+    flooder.stop().await;
+    server.stop().await;
+}

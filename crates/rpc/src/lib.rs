@@ -196,8 +196,8 @@ async fn guard(
     if !auth::is_authorised(headers, &server.cookie, server.user.as_ref()) {
         // A request without credentials guesses nothing (a browser asks for the challenge so).
         let guessed = headers.contains_key(header::AUTHORIZATION);
-        let allowed = !guessed
-            || server.failed_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_take(1.0);
+        let allowed =
+            !guessed || server.failed_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_take(1.0);
         if !allowed {
             return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many failed logins\n")
                 .into_response();
