@@ -385,6 +385,69 @@ fn a_peer_flooding_searches_is_refused_and_unknown_content_gets_a_clean_refusal(
     node.json(&["chain", "info"]);
 }
 
+/// Review L7: many peer ids (sybils) each within their own search allowance cannot make a
+/// node flood the network: what it forwards for its peers is capped for all of them together.
+#[test]
+fn searches_from_many_peer_ids_are_forwarded_within_one_budget() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use peerchain_net::{Config, Event, FileRequest, FileResponse, Keypair};
+
+    let node = TestNode::start("regtest", &[]);
+    let address: peerchain_net::Address = node.p2p_addr().parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let forwarded = runtime.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let received = Arc::new(AtomicUsize::new(0));
+        let mut sybils = Vec::new();
+        for _ in 0..12 {
+            let mut config = Config::new("regtest", vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+            config.mdns = false;
+            let (peer, mut events, _task) =
+                peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
+            let (answering, received) = (peer.clone(), received.clone());
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if let Event::FileRequest { id, request: FileRequest::Search { .. }, .. } = event {
+                        received.fetch_add(1, Ordering::SeqCst);
+                        answering.respond_file(id, FileResponse::Hits(Vec::new())).await;
+                    }
+                }
+            });
+            peer.dial(address.clone()).await;
+            sybils.push(peer);
+        }
+        let mut targets = Vec::new();
+        for sybil in &sybils {
+            targets.push(wait_for_peer(sybil).await);
+        }
+        // Each sybil sends three searches of two hops: 36 in all, each within its allowance.
+        let mut asks = tokio::task::JoinSet::new();
+        for (n, (sybil, target)) in sybils.iter().cloned().zip(targets).enumerate() {
+            asks.spawn(async move {
+                for k in 0..3u64 {
+                    let request =
+                        FileRequest::Search { query_id: (n as u64) << 8 | k, words: vec!["film".into()], hops: 2 };
+                    let answer = sybil.request_file(target, request).await.unwrap();
+                    assert!(matches!(answer, FileResponse::Hits(_)), "{answer:?}");
+                }
+            });
+        }
+        while let Some(done) = asks.join_next().await {
+            done.unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.cancel();
+        received.load(Ordering::SeqCst)
+    });
+    // Unbounded, each of the 36 would reach 8 more peers (288 requests); within the budget of
+    // 8 at once and 2 a second, a few seconds allow about 14 forwards.
+    assert!(forwarded <= 20 * 8, "{forwarded} forwarded requests");
+    assert!(node.log().contains("forwarding budget is spent") || forwarded <= 8 * 8, "{}", node.log());
+    node.json(&["chain", "info"]);
+}
+
 async fn wait_for_peer(handle: &peerchain_net::Handle) -> peerchain_net::Peer {
     for _ in 0..100 {
         if let Some(info) = handle.peers().await.first() {

@@ -46,6 +46,15 @@ const ASK_CONNECTED: usize = 32;
 /// Searches a peer may send per second (each may fan out to the whole network), and in a burst.
 const SEARCHES_PER_SECOND: f64 = 2.0;
 const SEARCH_BURST: f64 = 10.0;
+/// Peers' searches answered per second, all peers together, and in a burst: each reads the
+/// whole blob index, and new peer ids cost an attacker nothing.
+const ALL_SEARCHES_PER_SECOND: f64 = 20.0;
+const ALL_SEARCHES_BURST: f64 = 40.0;
+/// Peers' searches forwarded per second, all peers together, and in a burst. Security: a
+/// forwarded search costs up to [`SEARCH_FANOUT`] requests at each further hop, so this caps
+/// what any number of peer ids can make the network do through this node.
+const FORWARDS_PER_SECOND: f64 = 2.0;
+const FORWARD_BURST: f64 = 8.0;
 
 /// File-sharing settings.
 #[derive(Debug, Clone)]
@@ -158,6 +167,10 @@ pub(crate) struct Files {
     seen_queries: Mutex<(HashSet<u64>, VecDeque<u64>)>,
     /// Each peer's search allowance: tokens left and when they were counted.
     search_allowance: Mutex<HashMap<Peer, TokenBucket>>,
+    /// Peers' searches answered, all peers together.
+    all_searches: Mutex<TokenBucket>,
+    /// Peers' searches forwarded, all peers together.
+    forwards: Mutex<TokenBucket>,
     uploads: Semaphore,
     upload_limit: Option<RateLimit>,
     download_limit: Option<RateLimit>,
@@ -185,6 +198,8 @@ impl Files {
             downloads: Mutex::new(HashMap::new()),
             seen_queries: Mutex::new((HashSet::new(), VecDeque::new())),
             search_allowance: Mutex::new(HashMap::new()),
+            all_searches: Mutex::new(TokenBucket::full(ALL_SEARCHES_PER_SECOND, ALL_SEARCHES_BURST)),
+            forwards: Mutex::new(TokenBucket::full(FORWARDS_PER_SECOND, FORWARD_BURST)),
             uploads: Semaphore::new(limits.max_concurrent_uploads.max(1)),
             upload_limit: RateLimit::new(limits.max_upload_bytes_per_sec),
             download_limit: RateLimit::new(limits.max_download_bytes_per_sec),
@@ -287,6 +302,7 @@ impl Files {
             allowances.retain(|_, bucket| bucket.idle() < Duration::from_secs(60));
         }
         allowances.entry(peer).or_insert_with(|| TokenBucket::full(SEARCHES_PER_SECOND, SEARCH_BURST)).try_take(1.0)
+            && self.all_searches.lock().expect("never poisoned").try_take(1.0)
     }
 
     /// Hits of this node and of peers up to `hops` further, once per query id.
@@ -305,7 +321,12 @@ impl Files {
             }
         }
         let mut hits = self.local_hits(&words).await;
-        if hops > 0 {
+        // A peer's query travels on only within the forwarding budget; this node's own always.
+        let forward = from.is_none() || self.forwards.lock().expect("never poisoned").try_take(1.0);
+        if !forward {
+            debug!(query_id, "search answered here only: the forwarding budget is spent");
+        }
+        if hops > 0 && forward {
             let peers: Vec<Peer> = self
                 .net
                 .peers()

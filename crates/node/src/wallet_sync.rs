@@ -41,6 +41,7 @@ pub(crate) async fn run(
         if last_rebroadcast.elapsed() >= REBROADCAST {
             last_rebroadcast = Instant::now();
             rebroadcast(&wallet, &chain, &net, &in_mempool).await;
+            forget_vanished(&wallet, &in_mempool);
         }
     }
 }
@@ -90,6 +91,23 @@ async fn pick_from_mempool(wallet: &SharedWallet, chain: &peerchain_chain::Handl
         }
     }
     Some(txids)
+}
+
+/// How long a payment to the wallet may be missing from the mempool before it is forgotten:
+/// it may be on its way (a parent not yet here, a peer relaying it late).
+const VANISHED_GRACE: Duration = Duration::from_secs(600);
+
+/// Forgets payments to the wallet that left the mempool without confirming (review L9).
+fn forget_vanished(wallet: &SharedWallet, in_mempool: &HashSet<TxId>) {
+    let mut slot = wallet.lock();
+    let Some(wallet) = slot.as_mut() else { return };
+    match wallet.forget_vanished_incoming(in_mempool, VANISHED_GRACE) {
+        Ok(forgotten) if !forgotten.is_empty() => {
+            info!(count = forgotten.len(), "payments to the wallet that left the mempool unconfirmed forgotten");
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "wallet could not forget vanished payments"),
+    }
 }
 
 async fn rebroadcast(

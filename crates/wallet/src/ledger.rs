@@ -363,6 +363,50 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Forgets payments to the wallet that no block holds and the mempool no longer has, seen
+    /// first before `seen_before`: evicted or never relayed, they may never confirm, and kept
+    /// they would count as unconfirmed income forever. If one does confirm, the block scan
+    /// finds it again; if it returns to the mempool, it is picked up again. The wallet's own
+    /// payments are kept: it broadcasts them again until they confirm or conflict.
+    pub fn forget_vanished_incoming(
+        &mut self,
+        in_mempool: &std::collections::HashSet<TxId>,
+        seen_before: u64,
+    ) -> Result<Vec<TxId>, Error> {
+        let vanished: Vec<TxId> = self
+            .txs
+            .iter()
+            .filter(|(txid, w)| {
+                w.status == TxStatus::Pending && !w.from_me && w.first_seen < seen_before && !in_mempool.contains(txid)
+            })
+            .map(|(txid, _)| *txid)
+            .collect();
+        if vanished.is_empty() {
+            return Ok(vanished);
+        }
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut txs = write.open_table(TXS).map_err(|e| self.store_error(e))?;
+            for txid in &vanished {
+                txs.remove(&txid.0).map_err(|e| self.store_error(e))?;
+            }
+        }
+        write.commit().map_err(|e| self.store_error(e))?;
+        for txid in &vanished {
+            if let Some(wtx) = self.txs.remove(txid) {
+                for input in &wtx.tx.inputs {
+                    if let Some(spenders) = self.spenders.get_mut(&input.prev_out) {
+                        spenders.retain(|t| t != txid);
+                        if spenders.is_empty() {
+                            self.spenders.remove(&input.prev_out);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(vanished)
+    }
+
     /// Writes the changed transactions and the scan tip's move in one transaction.
     fn persist(&mut self, changed: &[TxId], scan: ScanMove) -> Result<(), Error> {
         let write = self.db.begin_write().map_err(|e| self.store_error(e))?;

@@ -344,6 +344,17 @@ impl Wallet {
         self.ledger.add_pending(tx, from_me, now())
     }
 
+    /// Forgets payments to the wallet that neither a block nor the mempool (`in_mempool`)
+    /// holds any more and that were first seen over `grace` ago (see
+    /// [`ledger::Ledger::forget_vanished_incoming`]); returns their ids.
+    pub fn forget_vanished_incoming(
+        &mut self,
+        in_mempool: &std::collections::HashSet<TxId>,
+        grace: std::time::Duration,
+    ) -> Result<Vec<TxId>, Error> {
+        self.ledger.forget_vanished_incoming(in_mempool, now().saturating_sub(grace.as_secs()))
+    }
+
     /// The wallet's transactions that no block holds (to check against the mempool and
     /// broadcast again).
     pub fn pending(&self) -> Vec<(Transaction, bool)> {

@@ -306,3 +306,43 @@ fn a_rescan_from_before_the_wallets_birth_finds_older_payments() {
     assert_eq!(balance(&wallet, &chain), (0, 0, coins(50)));
     assert_eq!(wallet.scanned_height(), Some(5));
 }
+
+/// Review L9: a payment to the wallet that left the mempool without confirming (evicted, or
+/// never relayed) stops counting as unconfirmed income; if it confirms later, the scan finds
+/// it again. The wallet's own payments are kept, to be broadcast again.
+#[test]
+fn a_payment_to_the_wallet_that_left_the_mempool_is_forgotten_until_it_confirms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wallet, _) = new_wallet(dir.path());
+    let chain = FakeChain::new();
+    let address = wallet.address(false, None).unwrap();
+    sync(&mut wallet, &chain);
+    let payment = Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prev_out: OutPoint::new(peerchain_primitives::TxId([4; 32]), 0),
+            witness: Witness::Multisig { signatures: vec![] },
+        }],
+        outputs: vec![TxOut::coins_to(Amount::from_coins(7), address.key_hash)],
+        lock_time: 0,
+    };
+    wallet.add_pending(payment.clone(), false).unwrap();
+    assert_eq!(balance(&wallet, &chain), (0, coins(7), 0));
+
+    let mempool: std::collections::HashSet<_> = [payment.txid()].into();
+    let none = std::collections::HashSet::new();
+    // Still in the mempool, or too recent to judge: kept.
+    assert!(wallet.forget_vanished_incoming(&mempool, std::time::Duration::ZERO).unwrap().is_empty());
+    assert!(wallet.forget_vanished_incoming(&none, std::time::Duration::from_secs(600)).unwrap().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let forgotten = wallet.forget_vanished_incoming(&none, std::time::Duration::ZERO).unwrap();
+    assert_eq!(forgotten, vec![payment.txid()]);
+    assert_eq!(balance(&wallet, &chain), (0, 0, 0), "no phantom unconfirmed income");
+    drop(wallet);
+    let mut wallet = Wallet::open(dir.path(), NET).unwrap();
+    assert_eq!(balance(&wallet, &chain), (0, 0, 0), "forgotten on disk too");
+    // It confirms after all: the scan finds it.
+    chain.mine_to(KeyHash::ZERO, vec![payment.clone()]);
+    sync(&mut wallet, &chain);
+    assert_eq!(balance(&wallet, &chain), (coins(7), 0, 0));
+}
