@@ -6,8 +6,9 @@ use peerchain_consensus::{
     HeaderContext, MEDIAN_TIME_SPAN, Params, RetargetInput, UtxoView, ViewError, check_header, connect_block,
     median_time, next_target,
 };
-use peerchain_primitives::{BlockHash, Coin, OutPoint};
+use peerchain_primitives::{Amount, AssetId, BlockHash, Coin, Encode, OutPoint};
 use peerchain_store::{Reader, TxLocation};
+use sha2::Digest;
 
 use crate::Error;
 
@@ -22,6 +23,11 @@ pub struct VerifyReport {
     pub transactions: u64,
     /// Unspent outputs compared.
     pub utxos: u64,
+    /// The native coins the unspent outputs hold: never more than the subsidies so far.
+    pub coin_supply: Amount,
+    /// SHA-256 over every unspent output (outpoint and coin, in the store's order): equal
+    /// digests mean equal UTXO sets, wherever and however they were reached.
+    pub utxo_digest: [u8; 32],
     /// Every disagreement found (at most [`MAX_PROBLEMS`]); empty when all is well.
     pub problems: Vec<String>,
 }
@@ -138,8 +144,15 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
 
     if report.problems.is_empty() {
         let mut stored = 0u64;
+        let mut digest = sha2::Sha256::new();
+        let mut supply = Amount::ZERO;
         reader.for_each_utxo(|outpoint, coin| {
             stored += 1;
+            outpoint.encode_to(&mut digest);
+            coin.encode_to(&mut digest);
+            if coin.output.asset == AssetId::Coin {
+                supply = supply.checked_add(coin.output.amount).unwrap_or(Amount::MAX_MONEY);
+            }
             if report.problems.len() < MAX_PROBLEMS {
                 match replay.0.get(&outpoint) {
                     Some(replayed) if *replayed == coin => {}
@@ -153,6 +166,8 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
             report.problems.push(format!("UTXO set holds {stored} outputs, the replay {}", replay.0.len()));
         }
         report.utxos = stored;
+        report.coin_supply = supply;
+        report.utxo_digest = digest.finalize().into();
         let indexed = reader.tx_index_count()?;
         if indexed != report.transactions {
             report

@@ -405,6 +405,18 @@ async fn read_capped<T: AsyncRead + Unpin + Send>(
     }
 }
 
+/// Decodes a message as the codec does once it has read it from a stream (through
+/// [`Message::from_buffer`]): for the fuzz targets, which feed it arbitrary bytes.
+pub fn decode_from_wire<M: Message>(bytes: &[u8]) -> Result<M, DecodeError> {
+    if bytes.len() > M::MAX_BYTES {
+        return Err(DecodeError::TooLong { what: "message", got: bytes.len() as u64, max: M::MAX_BYTES as u64 });
+    }
+    let mut buffer = ReadBuffer::take(bytes.len());
+    buffer.buffer[..bytes.len()].copy_from_slice(bytes);
+    buffer.len = bytes.len();
+    M::from_buffer(buffer)
+}
+
 pub(crate) async fn read_message<M: Message, T: AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<M> {
     let buffer = read_capped(io, M::MAX_BYTES, M::TYPICAL_BYTES).await?;
     M::from_buffer(buffer).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))

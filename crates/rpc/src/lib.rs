@@ -7,6 +7,7 @@
 
 mod auth;
 pub mod files;
+pub mod fuzzing;
 mod listener;
 mod methods;
 mod wallet;

@@ -47,6 +47,10 @@ pub(crate) struct Params {
 }
 
 impl Params {
+    pub(crate) fn new(value: Value, names: &'static [&'static str]) -> Self {
+        Self { value, names }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         let found = match &self.value {
             Value::Object(map) => map.get(name),
@@ -87,7 +91,7 @@ impl Params {
         }
     }
 
-    fn validate(&self) -> Result<(), RpcError> {
+    pub(crate) fn validate(&self) -> Result<(), RpcError> {
         match &self.value {
             Value::Null => Ok(()),
             Value::Object(map) => match map.keys().find(|k| !self.names.contains(&k.as_str())) {
@@ -109,7 +113,7 @@ pub(crate) async fn call(context: &Context, method: &str, params: Value) -> Resu
     let Some((_, names)) = METHODS.iter().find(|(name, _)| *name == method) else {
         return Err(RpcError::new(RpcError::METHOD_NOT_FOUND, format!("unknown method `{method}`")));
     };
-    let params = Params { value: params, names };
+    let params = Params::new(params, names);
     params.validate()?;
     match method {
         "chain.info" => chain_info(context).await,
@@ -331,11 +335,13 @@ async fn chain_verify(context: &Context) -> Result<Value, RpcError> {
         "blocks": report.blocks,
         "transactions": report.transactions,
         "utxos": report.utxos,
+        "coin_supply": report.coin_supply.units(),
+        "utxo_digest": hex::encode(report.utxo_digest),
         "problems": report.problems,
     }))
 }
 
-fn decode_hex<T: Decode>(text: &str, what: &str) -> Result<T, RpcError> {
+pub(crate) fn decode_hex<T: Decode>(text: &str, what: &str) -> Result<T, RpcError> {
     let bytes = hex::decode(text).map_err(|e| RpcError::invalid_params(format!("{what} is not hex: {e}")))?;
     T::from_bytes(&bytes).map_err(|e| RpcError::new(RpcError::REJECTED, format!("{what} does not decode: {e}")))
 }

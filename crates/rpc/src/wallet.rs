@@ -83,7 +83,7 @@ fn parse_address(text: &str, context: &Context) -> Result<Address, RpcError> {
     Address::parse(text, context.network).map_err(|e| RpcError::new(INVALID_ADDRESS, format!("`{text}`: {e}")))
 }
 
-fn amount_param(params: &Params, name: &str) -> Result<Amount, RpcError> {
+pub(crate) fn amount_param(params: &Params, name: &str) -> Result<Amount, RpcError> {
     match params.get(name) {
         Some(Value::Number(n)) => n.as_u64().map(Amount::from_units).filter(|a| a.is_valid_money()).ok_or_else(|| {
             RpcError::invalid_params(format!("`{name}` must be whole base units up to 21,000,000 coins"))
