@@ -22,7 +22,10 @@ if [ "${#targets[@]}" -eq 0 ]; then
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 mkdir -p fuzz/out
-# One build for all targets, then the campaigns.
+# One build for all targets, then the campaigns. The release profile's thin LTO would
+# optimise each of the fourteen binaries across all its dependencies again (minutes each):
+# off for fuzzing, where the sanitizer's instrumentation dominates anyway.
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 cargo +nightly fuzz build --features libfuzzer -O
 
 run_one() {

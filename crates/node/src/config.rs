@@ -84,6 +84,8 @@ pub struct ChainConfig {
     pub min_relay_fee_rate: u64,
     /// How much memory recent UTXO changes may take before they are written to disk, in MiB.
     pub coin_cache_mib: usize,
+    /// Most headers of branches with less work than the tip held in memory (never stored).
+    pub max_low_work_headers: usize,
 }
 
 impl Default for ChainConfig {
@@ -92,6 +94,7 @@ impl Default for ChainConfig {
             mempool_max_mib: 300,
             min_relay_fee_rate: 1,
             coin_cache_mib: peerchain_chain::DEFAULT_COIN_CACHE_BYTES >> 20,
+            max_low_work_headers: peerchain_chain::DEFAULT_LOW_WORK_HEADERS,
         }
     }
 }

@@ -197,7 +197,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             incremental_relay_rate: FeeRate::per_byte(config.chain.min_relay_fee_rate),
         },
         coin_cache_bytes: config.chain.coin_cache_mib << 20,
-        ..peerchain_chain::Config::default()
+        max_low_work_headers: config.chain.max_low_work_headers,
     };
     let (chain, chain_thread) = peerchain_chain::spawn(Arc::new(store), params, chain_config)?;
     let tip = chain.tip();
