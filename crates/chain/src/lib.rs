@@ -290,7 +290,7 @@ pub fn spawn(
                         let _ = reply.send(state.sync_state(&locator, max));
                     }
                     Command::MissingBlocks(max, reply) => {
-                        let _ = reply.send(state.index.missing_blocks(max));
+                        let _ = reply.send(state.missing_blocks(max));
                     }
                     Command::EstimateFee(target, reply) => {
                         let _ = reply.send(state.estimate_fee(target));
@@ -497,7 +497,9 @@ impl Handle {
         self.ask(|r| Command::MatchCompact(compact, r)).await.ok_or(Error::Stopped)
     }
 
-    /// Blocks on the way to the best header whose data is missing, lowest first.
+    /// Blocks on the way to the best header whose data is missing, lowest first; none while
+    /// the best header's chain has less work than the network's minimum (see
+    /// [`Params::min_chain_work`]).
     pub async fn missing_blocks(&self, max: usize) -> Result<Vec<BlockHash>, Error> {
         self.ask(|r| Command::MissingBlocks(max, r)).await.ok_or(Error::Stopped)
     }

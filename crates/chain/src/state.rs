@@ -262,6 +262,16 @@ impl ChainState {
         Ok(())
     }
 
+    /// Blocks to download: those on the way to the best header, once its chain has the
+    /// network's minimum work (a cheap chain of headers gets none of its blocks fetched).
+    pub(crate) fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
+        let best = self.index.best_header();
+        if self.index.get(&best).is_none_or(|n| n.entry.total_work < self.params.min_chain_work) {
+            return Vec::new();
+        }
+        self.index.missing_blocks(max)
+    }
+
     pub(crate) fn sync_state(&self, locator: &[BlockHash], max: usize) -> crate::SyncState {
         let best_header = self.index.best_header();
         crate::SyncState {

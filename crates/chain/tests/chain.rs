@@ -795,3 +795,27 @@ async fn a_reorganisation_does_not_verify_the_mempool_again() {
     node.stop().await;
     other.stop().await;
 }
+
+/// Review M2, the other half: a chain's blocks are fetched only once its headers show the
+/// network's minimum work, so a node starting afresh spends nothing on a cheap fake chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_block_is_fetched_before_the_headers_show_the_minimum_chain_work() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let other = Node::new();
+    let blocks = other.mine(30, &alice).await;
+    let mut params = Params::for_network(Network::Regtest);
+    // The work of 20 blocks at the easiest target.
+    let per_block = params.pow_limit.expand().unwrap().work();
+    params.min_chain_work = (0..20).fold(peerchain_primitives::Work::ZERO, |sum, _| sum.saturating_add(per_block));
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with(dir.path().join("chain.redb"), Config::default(), params);
+    let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+    node.handle.submit_headers(headers[..15].to_vec()).await.unwrap();
+    assert!(node.handle.missing_blocks(100).await.unwrap().is_empty(), "15 blocks of work are not enough");
+    node.handle.submit_headers(headers[15..].to_vec()).await.unwrap();
+    let missing = node.handle.missing_blocks(100).await.unwrap();
+    assert_eq!(missing.len(), 30, "with 30 blocks of work, all are fetched");
+    assert_eq!(missing[0], blocks[0].hash());
+    node.stop().await;
+    other.stop().await;
+}

@@ -30,6 +30,11 @@ pub struct Params {
     pub max_future_block_time: u64,
     /// The genesis block's time.
     pub genesis_time: u64,
+    /// The least total work of a chain whose blocks a node downloads (Bitcoin Core's
+    /// `nMinimumChainWork`): headers first show that a chain has at least this much work, so a
+    /// node starting afresh spends nothing on the blocks of a cheap fake chain. Raised with
+    /// each release once a network runs; zero before it launches (every network today).
+    pub min_chain_work: peerchain_primitives::Work,
 }
 
 /// How many blocks the median-time-past looks back over.
@@ -51,6 +56,7 @@ impl Params {
                 max_block_size: 4_000_000,
                 max_future_block_time: 2 * 3600,
                 genesis_time: 1_790_812_800, // 2026-10-01
+                min_chain_work: peerchain_primitives::Work::ZERO,
             },
             Network::Testnet => Params {
                 network,
@@ -64,6 +70,7 @@ impl Params {
                 max_block_size: 4_000_000,
                 max_future_block_time: 2 * 3600,
                 genesis_time: 1_793_491_200, // 2026-11-01
+                min_chain_work: peerchain_primitives::Work::ZERO,
             },
             Network::Devnet => Params {
                 network,
@@ -78,6 +85,7 @@ impl Params {
                 max_block_size: 4_000_000,
                 max_future_block_time: 2 * 3600,
                 genesis_time: 1_767_225_600, // 2026-01-01
+                min_chain_work: peerchain_primitives::Work::ZERO,
             },
             Network::Regtest => Params {
                 network,
@@ -92,6 +100,7 @@ impl Params {
                 max_block_size: 4_000_000,
                 max_future_block_time: 2 * 3600,
                 genesis_time: 1_767_225_600,
+                min_chain_work: peerchain_primitives::Work::ZERO,
             },
         }
     }
