@@ -30,8 +30,10 @@ import time
 import urllib.parse
 import urllib.request
 
-# PEERCHAIN_BIN runs another build (say, an older commit's) through the same scripts.
-PEERCHAIN = os.path.abspath(os.environ.get("PEERCHAIN_BIN", "target/release/peerchain"))
+# BENCH_BIN_DIR runs another build's binaries (say, an older commit's: peerchain, ledger,
+# rpc_prep) through the same scripts; PEERCHAIN_BIN another node binary alone.
+BIN_DIR = os.path.abspath(os.environ.get("BENCH_BIN_DIR", "target/release"))
+PEERCHAIN = os.path.abspath(os.environ.get("PEERCHAIN_BIN", os.path.join(BIN_DIR, "peerchain")))
 TLS_PIPE = os.path.abspath("target/release/tls_pipe")
 # Where peerchain nodes listen: TCP by default; `--transport quic` for the comparison.
 LISTEN = {"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, fresh_dir, wait_until  # noqa: E402
+from files import Node, fresh_dir, wait_until, BIN_DIR  # noqa: E402
 
 
 class Rpc:
@@ -59,7 +59,7 @@ def start_network(root, nodes, count, before_start=lambda directory: None):
     all synced and their gossip meshes formed. `before_start(directory)` runs before each node
     starts. Returns the nodes, an RPC client of each, and the transfers in hex."""
     first = os.path.join(root, "node-1")
-    subprocess.run(["target/release/rpc_prep", "--count", str(count), "--dir", first],
+    subprocess.run([os.path.join(BIN_DIR, "rpc_prep"), "--count", str(count), "--dir", first],
                    check=True, stdout=subprocess.DEVNULL)
     transactions = open(os.path.join(first, "transactions.hex")).read().split()
     before_start(first)

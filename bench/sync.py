@@ -17,14 +17,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from files import Node, fresh_dir, wait_until  # noqa: E402
+from files import Node, fresh_dir, wait_until, BIN_DIR  # noqa: E402
 
 
 def prepare_chain(directory, per_block, blocks):
     """A regtest chain of `blocks` blocks of `per_block` transfers, made by `target/release/ledger`
     (which also measures how fast a store connects them in process); returns its report."""
     return json.loads(subprocess.run(
-        ["target/release/ledger", "--per-block", str(per_block), "--blocks", str(blocks), "--dir", directory],
+        [os.path.join(BIN_DIR, "ledger"), "--per-block", str(per_block), "--blocks", str(blocks), "--dir", directory],
         check=True, capture_output=True, text=True).stdout)
 
 

@@ -27,15 +27,19 @@ mkdir -p fuzz/out
 # off for fuzzing, where the sanitizer's instrumentation dominates anyway.
 export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 cargo +nightly fuzz build --features libfuzzer -O
+triple=$(rustc -vV | sed -n 's/^host: //p')
 
 run_one() {
   local target="$1"
   mkdir -p "fuzz/corpus/$target" "fuzz/regressions/$target"
   local log="fuzz/out/$target.log"
   # -rss_limit_mb: the node's own limits keep every decoder far below it.
-  if cargo +nightly fuzz run --features libfuzzer -O "$target" "fuzz/corpus/$target" \
-      "fuzz/seeds/$target" "fuzz/regressions/$target" -- \
-      -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+  mkdir -p "fuzz/artifacts/$target"
+  # The binary cargo-fuzz built, run directly: no cargo (and no lock on the build directory)
+  # while several campaigns run.
+  if "target/$triple/release/$target" "fuzz/corpus/$target" "fuzz/seeds/$target" "fuzz/regressions/$target" \
+      -artifact_prefix="fuzz/artifacts/$target/" -max_total_time="$seconds" -rss_limit_mb=2048 \
+      -print_final_stats=1 >"$log" 2>&1; then
     local runs corpus cov
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
@@ -55,7 +59,7 @@ if [ "$jobs" -le 1 ]; then
   done
 else
   export -f run_one
-  export seconds
+  export seconds triple
   printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}' | tee -a fuzz/out/summary.txt || status=1
 fi
 exit "$status"

@@ -1,21 +1,12 @@
 //! The blob store on real files: add, serve ranges, verify a peer's ranges into a partial
 //! blob, survive a reopen, refuse bad data and bad requests.
 
+use peerchain_testing::pseudo_random;
 use std::path::Path;
 
 use peerchain_blobs::manifest::Manifest;
 use peerchain_blobs::{GROUP_BYTES, Kind, ReadError, Store, content_id, group_count, piece_count, piece_groups};
 use peerchain_primitives::Decode;
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 33) as u8
-        })
-        .collect()
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);

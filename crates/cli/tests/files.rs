@@ -7,19 +7,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use peerchain_testing::pseudo_random;
 use serde_json::Value;
 use support::{Rpc, TestNode, wait_for};
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut bytes = Vec::with_capacity(len);
-    while bytes.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
@@ -285,7 +275,7 @@ fn keyword_search_finds_a_file_four_hops_away_by_dht_and_by_flooding() {
 
 #[test]
 fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_peers() {
-    use peerchain_net::{Config, Event, FileRequest, FileResponse, Keypair};
+    use peerchain_net::{Config, FileEvent, FileRequest, FileResponse, Keypair};
 
     let temp = tempfile::tempdir().unwrap();
     let bytes = pseudo_random(16 * 1024 * 1024, 7);
@@ -310,8 +300,9 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
         hostile.dial(leecher_addr).await;
         let serving = hostile.clone();
         tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if let Event::FileRequest { request, id, .. } = event {
+            while let Some(event) = events.files.recv().await {
+                let FileEvent::Request { request, id, .. } = event;
+                {
                     let response = match request {
                         FileRequest::Info(_) => FileResponse::Info {
                             size: entry.size,
@@ -361,7 +352,7 @@ fn a_peer_flooding_searches_is_refused_and_unknown_content_gets_a_clean_refusal(
         config.mdns = false;
         let (peer, _events, _task) = peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
         peer.dial(address).await;
-        let target = wait_for_peer(&peer).await;
+        let target = peerchain_testing::first_peer(&peer).await;
         let mut refused = 0;
         for query_id in 0..30 {
             let request = FileRequest::Search { query_id, words: vec!["anything".into()], hops: 0 };
@@ -392,7 +383,7 @@ fn searches_from_many_peer_ids_are_forwarded_within_one_budget() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use peerchain_net::{Config, Event, FileRequest, FileResponse, Keypair};
+    use peerchain_net::{Config, FileEvent, FileRequest, FileResponse, Keypair};
 
     let node = TestNode::start("regtest", &[]);
     let address: peerchain_net::Address = node.p2p_addr().parse().unwrap();
@@ -408,8 +399,8 @@ fn searches_from_many_peer_ids_are_forwarded_within_one_budget() {
                 peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
             let (answering, received) = (peer.clone(), received.clone());
             tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if let Event::FileRequest { id, request: FileRequest::Search { .. }, .. } = event {
+                while let Some(event) = events.files.recv().await {
+                    if let FileEvent::Request { id, request: FileRequest::Search { .. }, .. } = event {
                         received.fetch_add(1, Ordering::SeqCst);
                         answering.respond_file(id, FileResponse::Hits(Vec::new())).await;
                     }
@@ -420,7 +411,7 @@ fn searches_from_many_peer_ids_are_forwarded_within_one_budget() {
         }
         let mut targets = Vec::new();
         for sybil in &sybils {
-            targets.push(wait_for_peer(sybil).await);
+            targets.push(peerchain_testing::first_peer(sybil).await);
         }
         // Each sybil sends three searches of two hops: 36 in all, each within its allowance.
         let mut asks = tokio::task::JoinSet::new();
@@ -446,16 +437,6 @@ fn searches_from_many_peer_ids_are_forwarded_within_one_budget() {
     assert!(forwarded <= 20 * 8, "{forwarded} forwarded requests");
     assert!(node.log().contains("forwarding budget is spent") || forwarded <= 8 * 8, "{}", node.log());
     node.json(&["chain", "info"]);
-}
-
-async fn wait_for_peer(handle: &peerchain_net::Handle) -> peerchain_net::Peer {
-    for _ in 0..100 {
-        if let Some(info) = handle.peers().await.first() {
-            return info.peer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no connection to the node");
 }
 
 /// Starts `peerchain file get` against `node` in the background, as a user would.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use peerchain_consensus::{Params, coinbase_transaction};
-use peerchain_net::{Announcement, Config, Event, Keypair, Request, Response, Status, Topic};
+use peerchain_net::{Announcement, Config, Keypair, Request, Response, Status, SyncEvent, Topic};
 use peerchain_primitives::{
     Address, Amount, Block, BlockHash, BlockHeader, CompactBlock, Decode, Encode, Network, OutPoint, SecretKey,
     SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness, Work,
@@ -99,8 +99,8 @@ impl Hostile {
         let answering = {
             let (net, script) = (net.clone(), script.clone());
             tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    let Event::Request { id, request, .. } = event else { continue };
+                while let Some(event) = events.sync.recv().await {
+                    let SyncEvent::Request { id, request, .. } = event else { continue };
                     let response = {
                         let script = script.lock().unwrap();
                         match request {

@@ -5,23 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_peerchain");
 
-/// Waits until `condition` holds, polling, or panics with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = condition() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use peerchain_testing::wait_for;
 
 /// A node process on its own data directory.
 pub struct TestNode {

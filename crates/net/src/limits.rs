@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::{ConnectionClosed, ListenFailure};
 use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
@@ -18,6 +17,8 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 use tracing::warn;
+
+use crate::address::{ip_of, is_relayed};
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up.
 #[derive(Debug, Clone)]
@@ -60,20 +61,6 @@ impl TokenBucket {
         self.tokens -= amount;
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
     }
-}
-
-/// The IP address a connection comes from, if the address has one.
-pub(crate) fn ip_of(address: &Multiaddr) -> Option<IpAddr> {
-    address.iter().find_map(|protocol| match protocol {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        _ => None,
-    })
-}
-
-/// Whether a connection or address goes through a relay (`/p2p-circuit`).
-pub(crate) fn is_relayed(address: &Multiaddr) -> bool {
-    address.iter().any(|protocol| matches!(protocol, Protocol::P2pCircuit))
 }
 
 /// Caps the inbound connections from one IP address, so that one machine cannot take every

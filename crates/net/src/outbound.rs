@@ -31,13 +31,13 @@ pub(crate) enum AddressGroup {
 impl AddressGroup {
     /// The group of `address`.
     pub(crate) fn of(address: &Multiaddr) -> AddressGroup {
-        if crate::limits::is_relayed(address) {
+        if crate::address::is_relayed(address) {
             // A relayed peer is reached through its relay: the relay is what one controls.
             let relay: Multiaddr =
                 address.iter().take_while(|p| !matches!(p, libp2p::multiaddr::Protocol::P2pCircuit)).collect();
             return AddressGroup::Other(relay.to_string());
         }
-        match crate::limits::ip_of(address) {
+        match crate::address::ip_of(address) {
             Some(ip) if ip.is_loopback() => AddressGroup::Local,
             Some(IpAddr::V4(ip)) => {
                 let [a, b, ..] = ip.octets();

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use libp2p::multiaddr::Protocol;
-use peerchain_net::{Config, Event, Handle, Keypair, Request, Response, Status};
+use peerchain_net::{Config, Handle, Keypair, Request, Response, Status, SyncEvent as Event};
 use peerchain_primitives::{BlockHash, Work};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 struct Node {
     handle: Handle,
     events: mpsc::Receiver<Event>,
+    _files: mpsc::Receiver<peerchain_net::FileEvent>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -24,7 +25,7 @@ impl Node {
         config.mdns = false;
         configure(&mut config);
         let (handle, events, task) = peerchain_net::spawn(keypair, config, cancel.clone()).unwrap();
-        Node { handle, events, cancel, task }
+        Node { handle, events: events.sync, _files: events.files, cancel, task }
     }
 
     fn plain() -> Node {
@@ -37,13 +38,7 @@ impl Node {
     }
 
     async fn listen_addr(&self) -> peerchain_net::Address {
-        for _ in 0..100 {
-            if let Some(address) = self.handle.local().await.and_then(|l| l.listen_addrs.into_iter().next()) {
-                return address;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no listen address");
+        peerchain_testing::listen_addr(&self.handle).await
     }
 
     /// Waits up to `within` for `peer` to connect; whether it did.

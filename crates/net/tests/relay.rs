@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
-use peerchain_net::{Config, Event, Handle, Keypair, Request, Response, Status};
+use peerchain_net::{Config, Handle, Keypair, Request, Response, Status, SyncEvent};
 use peerchain_primitives::{BlockHash, Work};
+use peerchain_testing::free_loopback_address;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn start(
     listen: Vec<peerchain_net::Address>,
     relays: Vec<peerchain_net::Address>,
-) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
+) -> (Handle, mpsc::Receiver<SyncEvent>, CancellationToken) {
     let mut config = Config::new("regtest", listen.clone());
     config.mdns = false;
     config.relays = relays;
@@ -21,15 +22,10 @@ fn start(
     spawn(config)
 }
 
-fn spawn(config: Config) -> (Handle, mpsc::Receiver<Event>, CancellationToken) {
+fn spawn(config: Config) -> (Handle, mpsc::Receiver<SyncEvent>, CancellationToken) {
     let cancel = CancellationToken::new();
     let (handle, events, _task) = peerchain_net::spawn(Keypair::generate_ed25519(), config, cancel.clone()).unwrap();
-    (handle, events, cancel)
-}
-
-fn loopback_address() -> peerchain_net::Address {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    (handle, events.sync, cancel)
 }
 
 async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
@@ -44,7 +40,7 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_listens_nowhere_is_reached_through_a_relay() {
-    let relay_listen = loopback_address();
+    let relay_listen = free_loopback_address();
     let (relay, _relay_events, relay_cancel) = start(vec![relay_listen.clone()], vec![]);
     let relay_addr = relay_listen.with(peerchain_net::Protocol::P2p(relay.local_peer()));
 
@@ -72,7 +68,7 @@ async fn a_node_that_listens_nowhere_is_reached_through_a_relay() {
     let responder = hidden.clone();
     let answering = tokio::spawn(async move {
         while let Some(event) = hidden_events.recv().await {
-            if let Event::Request { request: Request::Status(status), id, .. } = event {
+            if let SyncEvent::Request { request: Request::Status(status), id, .. } = event {
                 responder.respond(id, Response::Status(status)).await;
                 return true;
             }
@@ -99,15 +95,15 @@ async fn peers_find_each_other_through_a_rendezvous_point() {
         config
     };
     // The rendezvous point: a node the others dial.
-    let point_listen = loopback_address();
+    let point_listen = free_loopback_address();
     let (point, _point_events, point_cancel) = spawn(config(point_listen.clone(), vec![]));
     let point_addr = point_listen.with(peerchain_net::Protocol::P2p(point.local_peer()));
     // A knows the address others reach it at, so it registers; B does not, so it only asks.
-    let a_listen = loopback_address();
+    let a_listen = free_loopback_address();
     let mut a_config = config(a_listen.clone(), vec![point_addr.clone()]);
     a_config.external_addrs = vec![a_listen.clone()];
     let (a, _a_events, a_cancel) = spawn(a_config);
-    let (b, _b_events, b_cancel) = spawn(config(loopback_address(), vec![point_addr]));
+    let (b, _b_events, b_cancel) = spawn(config(free_loopback_address(), vec![point_addr]));
 
     let a_peer = a.local_peer();
     let (_, addresses) = wait_for("B to learn of A from the rendezvous point", async || {

@@ -6,6 +6,8 @@
 
 pub mod config;
 mod files;
+mod peers;
+mod relay;
 mod sync;
 mod wallet_sync;
 
@@ -18,6 +20,7 @@ use peerchain_consensus::Params;
 use peerchain_primitives::{Address, Network};
 use peerchain_store::Store;
 use peerchain_wallet::{SharedWallet, Wallet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -119,12 +122,15 @@ fn parse_addrs(texts: &[String], what: &str) -> Result<Vec<peerchain_net::Addres
         .collect()
 }
 
+/// The network and the parts of the node that talk to peers (chain sync, file sharing), each
+/// running in a task of `tasks` until `cancel`.
 fn start_network(
     network: Network,
     data_dir: &Path,
     config: &Config,
     chain: peerchain_chain::Handle,
     blobs: Arc<peerchain_blobs::Store>,
+    tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
 ) -> Result<(peerchain_net::Handle, Arc<files::Files>), Error> {
     let key_path = data_dir.join(NODE_KEY_FILE);
@@ -148,35 +154,24 @@ fn start_network(
     net_config.tls = config.network.tls;
     net_config.rendezvous_server = config.network.rendezvous_server;
     net_config.external_addrs = parse_addrs(&config.network.external_addrs, "external_addrs")?;
-    let (net, mut events, _task) =
+    let (net, events, net_task) =
         peerchain_net::spawn(keypair, net_config, cancel.clone()).map_err(|e| Error::Network(e.to_string()))?;
     info!(peer_id = %net.local_peer(), "network started");
+    tasks.spawn(async move {
+        if let Err(e) = net_task.await {
+            warn!(error = %e, "network task failed");
+        }
+    });
+    let book = peers::Book::new(net.clone());
     let limits = files::Limits {
         max_upload_bytes_per_sec: config.files.max_upload_kib_per_sec * 1024,
         max_download_bytes_per_sec: config.files.max_download_kib_per_sec * 1024,
         max_concurrent_uploads: config.files.max_concurrent_uploads,
     };
-    let files = files::Files::new(blobs, net.clone(), limits, cancel.clone());
-    // Route network events: file requests to file sharing, the rest to chain sync.
-    let (sync_events, sync_receiver) = tokio::sync::mpsc::channel(1024);
-    let router_files = files.clone();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            match event {
-                peerchain_net::Event::FileRequest { peer, request, id } => {
-                    router_files.handle_request(peer, request, id)
-                }
-                other => {
-                    if sync_events.send(other).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    tokio::spawn(sync::Sync::new(chain, net.clone(), config.network.compact_blocks).run(sync_receiver, cancel));
-    let starting = files.clone();
-    tokio::spawn(async move { starting.start().await });
+    let files = files::Files::new(blobs, net.clone(), book.clone(), limits, cancel.clone());
+    tasks.spawn(files.clone().run(events.files));
+    let sync = sync::ChainSync::new(chain, net.clone(), book, config.network.compact_blocks);
+    tasks.spawn(sync.run(events.sync, cancel));
     Ok((net, files))
 }
 
@@ -223,9 +218,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     if let Some(n) = config.rpc.max_body_bytes {
         rpc_config.max_body_bytes = n;
     }
-    let tasks = CancellationToken::new();
+    // Every task of the node, stopped by `cancel` and awaited before the chain is saved.
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
     let blobs = Arc::new(peerchain_blobs::Store::open(&data_dir.join(BLOBS_DIR))?);
-    let (net, files) = start_network(network, &data_dir, &config, chain.clone(), blobs.clone(), tasks.clone())?;
+    let (net, files) =
+        start_network(network, &data_dir, &config, chain.clone(), blobs.clone(), &mut tasks, cancel.clone())?;
     let wallet = match Wallet::open(&data_dir, network) {
         Ok(wallet) => SharedWallet::new(Some(wallet)),
         Err(peerchain_wallet::Error::Missing(_)) => SharedWallet::new(None),
@@ -235,7 +233,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             SharedWallet::new(None)
         }
     };
-    tokio::spawn(wallet_sync::run(wallet.clone(), chain.clone(), net.clone(), tasks.clone()));
+    tasks.spawn(wallet_sync::WalletSync::new(wallet.clone(), chain.clone(), net.clone()).run(cancel.clone()));
     let context = Arc::new(peerchain_rpc::Context {
         net: net.clone(),
         chain: chain.clone(),
@@ -246,10 +244,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         wallet: wallet.clone(),
         wallet_sends: tokio::sync::Mutex::new(()),
         files: Arc::new(files::Service(files)),
+        relay: Arc::new(relay::Relay::new(chain.clone(), net.clone())),
     });
-    let rpc_task = tokio::spawn(peerchain_rpc::serve(listener, rpc_config, cookie, context, tasks.clone()));
+    let rpc = peerchain_rpc::serve(listener, rpc_config, cookie, context, cancel.clone());
+    tasks.spawn(async move {
+        if let Err(e) = rpc.await {
+            warn!(error = %e, "JSON-RPC server stopped with an error");
+        }
+    });
 
-    let miner_task = if config.mining.enabled {
+    if config.mining.enabled {
         let reward_to = match &config.mining.address {
             Some(text) => Address::parse(text, network)?,
             None => peerchain_wallet::mining_address(&wallet, &data_dir, network, chain.tip().height)?,
@@ -258,21 +262,18 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             config.mining.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         info!(address = %reward_to, threads, "mining");
         let miner = MinerConfig { reward_to: reward_to.key_hash, threads, refresh: std::time::Duration::from_secs(5) };
-        Some(tokio::spawn(peerchain_chain::run_miner(chain.clone(), miner, tasks.clone())))
-    } else {
-        None
-    };
+        tasks.spawn(peerchain_chain::run_miner(chain.clone(), miner, cancel.clone()));
+    }
 
     shutdown.cancelled().await;
     info!("shutting down");
-    tasks.cancel();
-    if let Some(miner) = miner_task {
-        let _ = miner.await;
-    }
-    match rpc_task.await {
-        Ok(Err(e)) => warn!(error = %e, "JSON-RPC server stopped with an error"),
-        Err(e) => warn!(error = %e, "JSON-RPC task failed"),
-        Ok(Ok(())) => {}
+    cancel.cancel();
+    // Correctness: every task has stopped (the miner submits no more, RPC takes no more
+    // calls, downloads have saved their progress) before the chain is made durable.
+    while let Some(ended) = tasks.join_next().await {
+        if let Err(e) = ended {
+            warn!(error = %e, "a task of the node failed");
+        }
     }
     if let Err(e) = tokio::task::spawn_blocking(move || blobs.sync_all()).await.unwrap_or(Ok(())) {
         warn!(error = %e, "cannot save download progress");

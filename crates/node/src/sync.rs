@@ -8,9 +8,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::peers::Offence;
 use peerchain_chain::{BlockOutcome, HeadersOutcome, MempoolReject, SubmitBlockError, SubmitTxError};
 use peerchain_net::protocol::{MAX_BLOCK_TRANSACTIONS_REQUEST, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS};
-use peerchain_net::{Announcement, Event, InboundId, MessageId, Peer, Request, Response, Status, Topic, Verdict};
+use peerchain_net::{Announcement, InboundId, MessageId, Peer, Request, Response, Status, SyncEvent, Topic, Verdict};
 use peerchain_primitives::{Block, BlockHash, CompactBlock, Decode, Encode, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,101 +29,8 @@ const LACKING_RETRY: Duration = Duration::from_secs(5);
 /// How often peers are asked for new headers, whatever gossip says.
 const HEADER_POLL: Duration = Duration::from_secs(5);
 
-/// Misbehaviour points at which a peer is banned.
-const BAN_SCORE: u32 = 100;
-/// How long a ban lasts.
-const BAN_DURATION: Duration = Duration::from_secs(3600);
-
-/// What a peer did wrong, and what it costs.
-#[derive(Debug, Clone, Copy)]
-enum Offence {
-    /// An invalid header, or a chain through a block known to be invalid: consensus says so.
-    Invalid,
-    /// A block body that does not match its header (an honest node stores and serves only
-    /// bodies that do).
-    Mutated,
-    /// A second, different compact announcement of a block already being rebuilt: an honest
-    /// node announces a block one way.
-    RepeatedAnnouncement,
-    /// Bytes that do not decode, or the wrong kind of answer.
-    Malformed,
-    /// Data nobody asked for.
-    Unrequested,
-    /// Another chain's genesis.
-    WrongNetwork,
-    /// A transaction that breaks a rule.
-    InvalidTransaction,
-    /// No answer in time.
-    Timeout,
-    /// Headers that do not connect to anything known (can happen in a race; not often).
-    Disconnected,
-}
-
-impl Offence {
-    fn points(self) -> u32 {
-        match self {
-            Offence::Invalid | Offence::Mutated | Offence::Unrequested | Offence::WrongNetwork => 100,
-            Offence::Malformed => 50,
-            Offence::InvalidTransaction | Offence::Disconnected | Offence::RepeatedAnnouncement => 20,
-            // Slowness is not misbehaviour: a loaded machine or a slow link times out too. The
-            // work goes to another peer; the peer is not held to account.
-            Offence::Timeout => 0,
-        }
-    }
-}
-
-/// Misbehaviour points a peer is forgiven per hour: an honest peer that now and then trips a
-/// rule in a race (headers that do not connect yet) never reaches a ban, a hostile one does.
-const FORGIVEN_PER_HOUR: f64 = 50.0;
-
-/// Misbehaviour points per peer (or per address). They outlive the connection (a peer cannot
-/// wipe its record by reconnecting) and fade at [`FORGIVEN_PER_HOUR`].
-#[derive(Debug)]
-struct Scores<K> {
-    points: HashMap<K, (f64, Instant)>,
-}
-
-impl<K> Default for Scores<K> {
-    fn default() -> Self {
-        Self { points: HashMap::new() }
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Copy> Scores<K> {
-    fn decayed((points, since): (f64, Instant), now: Instant) -> f64 {
-        (points - now.saturating_duration_since(since).as_secs_f64() * FORGIVEN_PER_HOUR / 3600.0).max(0.0)
-    }
-
-    /// Adds `points` to `key`'s score as of `now`; returns the new score.
-    fn add(&mut self, key: K, points: u32, now: Instant) -> u32 {
-        if self.points.len() >= REMEMBERED && !self.points.contains_key(&key) {
-            // Bounded: the forgiven records go first, then the lowest.
-            self.points.retain(|_, record| Self::decayed(*record, now) > 0.0);
-            if self.points.len() >= REMEMBERED
-                && let Some(lowest) = self
-                    .points
-                    .iter()
-                    .min_by(|a, b| Self::decayed(*a.1, now).total_cmp(&Self::decayed(*b.1, now)))
-                    .map(|(k, _)| *k)
-            {
-                self.points.remove(&lowest);
-            }
-        }
-        let current = self.points.get(&key).map_or(0.0, |record| Self::decayed(*record, now));
-        let score = current + f64::from(points);
-        self.points.insert(key, (score, now));
-        score.ceil() as u32
-    }
-
-    fn forget(&mut self, key: &K) {
-        self.points.remove(key);
-    }
-}
-
 #[derive(Debug, Default)]
 struct PeerState {
-    /// The address its limits and bans hold against (see [`peerchain_net::PeerInfo::ip`]).
-    ip: Option<std::net::IpAddr>,
     status: Option<Status>,
     in_flight: usize,
     syncing_headers: bool,
@@ -154,14 +62,13 @@ const HELD_BLOCKS: usize = 8;
 /// How long the announcer of a compact block has to send the transactions it lacks.
 const COMPACT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) struct Sync {
+pub(crate) struct ChainSync {
     chain: peerchain_chain::Handle,
     net: peerchain_net::Handle,
     genesis: BlockHash,
     peers: HashMap<Peer, PeerState>,
-    scores: Scores<Peer>,
-    /// Points per address too: new peer ids cost nothing, addresses do.
-    address_scores: Scores<std::net::IpAddr>,
+    /// The node's misbehaviour book.
+    book: crate::peers::Book,
     requested: HashMap<BlockHash, (Peer, Instant)>,
     /// Who announced a block we do not have yet: the first peer to ask for it.
     announced_by: HashMap<BlockHash, Peer>,
@@ -182,7 +89,7 @@ pub(crate) struct Sync {
     rebuilt_results: mpsc::Receiver<Rebuilt>,
     /// Blocks a compact announcement was rebuilt for (or is being): each is rebuilt once.
     rebuilds: VecDeque<BlockHash>,
-    /// Answers to block requests being read (see [`Sync::serve_blocks`]).
+    /// Answers to block requests being read (see [`ChainSync::serve_blocks`]).
     serving: tokio::task::JoinSet<()>,
     serving_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -193,8 +100,13 @@ const MAX_SERVING: usize = 4;
 /// How many announcers and announced tips are remembered.
 const REMEMBERED: usize = 4_096;
 
-impl Sync {
-    pub(crate) fn new(chain: peerchain_chain::Handle, net: peerchain_net::Handle, compact: bool) -> Self {
+impl ChainSync {
+    pub(crate) fn new(
+        chain: peerchain_chain::Handle,
+        net: peerchain_net::Handle,
+        book: crate::peers::Book,
+        compact: bool,
+    ) -> Self {
         let genesis = chain.params().genesis_hash();
         let (done_sender, done) = mpsc::channel(256);
         let (rebuilt_sender, rebuilt_results) = mpsc::channel(64);
@@ -203,8 +115,7 @@ impl Sync {
             net,
             genesis,
             peers: HashMap::new(),
-            scores: Scores::default(),
-            address_scores: Scores::default(),
+            book,
             requested: HashMap::new(),
             announced_by: HashMap::new(),
             lacking: HashMap::new(),
@@ -226,7 +137,7 @@ impl Sync {
         Status { genesis: self.genesis, best_height: tip.height, best_hash: tip.hash, total_work: tip.total_work }
     }
 
-    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>, cancel: CancellationToken) {
+    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<SyncEvent>, cancel: CancellationToken) {
         let mut tips = self.chain.subscribe_tip();
         let mut mined = self.chain.subscribe_mined();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -250,7 +161,7 @@ impl Sync {
                 Some(done) = self.done.recv() => {
                     // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
                     let fetch_now = matches!(done, Done::Headers(..) | Done::Blocks(..));
-                    self.finished(done);
+                    self.finished(done).await;
                     if fetch_now {
                         self.fetch().await;
                     }
@@ -315,10 +226,11 @@ impl Sync {
         }
     }
 
-    async fn event(&mut self, event: Event) {
+    async fn event(&mut self, event: SyncEvent) {
         match event {
-            Event::PeerConnected(info) => {
-                self.peers.insert(info.peer, PeerState { ip: info.ip, ..PeerState::default() });
+            SyncEvent::PeerConnected(info) => {
+                self.book.set_address(info.peer, info.ip);
+                self.peers.insert(info.peer, PeerState::default());
                 let (net, status, done) = (self.net.clone(), self.status(), self.done_sender.clone());
                 tokio::spawn(async move {
                     let result = match net.request(info.peer, Request::Status(status)).await {
@@ -329,24 +241,23 @@ impl Sync {
                     let _ = done.send(Done::Status(info.peer, result)).await;
                 });
             }
-            Event::PeerDisconnected(peer) => {
+            SyncEvent::PeerDisconnected(peer) => {
+                self.book.set_address(peer, None);
                 self.peers.remove(&peer);
                 self.requested.retain(|_, (p, _)| *p != peer);
             }
-            Event::Request {
+            SyncEvent::Request {
                 request: request @ (Request::GetBlocks(_) | Request::GetBlockTransactions { .. }),
                 id,
                 ..
             } => {
                 self.serve_blocks(request, id).await;
             }
-            Event::Request { request, id, .. } => {
+            SyncEvent::Request { request, id, .. } => {
                 let response = self.answer(request).await;
                 self.net.respond(id, response).await;
             }
-            // The node's router hands these to file sharing.
-            Event::FileRequest { .. } => {}
-            Event::Gossip { topic: Topic::Transactions, data, source, id } => {
+            SyncEvent::Gossip { topic: Topic::Transactions, data, source, id } => {
                 // A batch travels on when one of its transactions is new here and none is
                 // invalid; one that brings nothing new stops (its transactions are spreading
                 // in another batch).
@@ -373,16 +284,16 @@ impl Sync {
                 };
                 self.net.report(id, source, verdict).await;
                 if verdict == Verdict::Reject {
-                    self.penalise(source, Offence::InvalidTransaction, "invalid transaction gossip");
+                    self.penalise(source, Offence::InvalidTransaction, "invalid transaction gossip").await;
                 }
             }
-            Event::Gossip { topic: Topic::Blocks, data, source, id } => {
+            SyncEvent::Gossip { topic: Topic::Blocks, data, source, id } => {
                 let (header, compact) = match Announcement::from_bytes(&data) {
                     Ok(Announcement::Header(header)) => (header, None),
                     Ok(Announcement::Compact(compact)) => (compact.header, Some(compact)),
                     Err(_) => {
                         self.net.report(id, source, Verdict::Reject).await;
-                        self.penalise(source, Offence::Malformed, "undecodable block announcement");
+                        self.penalise(source, Offence::Malformed, "undecodable block announcement").await;
                         return;
                     }
                 };
@@ -410,7 +321,8 @@ impl Sync {
                                                 source,
                                                 offence,
                                                 "compact announcement of a block being rebuilt",
-                                            );
+                                            )
+                                            .await;
                                         }
                                         self.fetch().await;
                                         return;
@@ -436,7 +348,7 @@ impl Sync {
                     Err(SubmitBlockError::KnownInvalid(_)) => Verdict::Ignore,
                     Err(SubmitBlockError::Rejected(reject)) => {
                         self.net.report(id, source, Verdict::Reject).await;
-                        self.penalise(source, Offence::Invalid, &format!("invalid block announcement: {reject}"));
+                        self.penalise(source, Offence::Invalid, &format!("invalid block announcement: {reject}")).await;
                         return;
                     }
                     Err(_) => Verdict::Ignore,
@@ -470,7 +382,7 @@ impl Sync {
         self.held_block(hash).is_some() || self.chain.has_block(hash)
     }
 
-    /// A block held here (see [`Sync::hold`]).
+    /// A block held here (see [`ChainSync::hold`]).
     fn held_block(&self, hash: &BlockHash) -> Option<&Arc<Block>> {
         self.held.iter().find(|(held, _)| held == hash).map(|(_, block)| block)
     }
@@ -593,38 +505,19 @@ impl Sync {
         });
     }
 
-    /// Adds an offence to a peer's score; at [`BAN_SCORE`] the peer is banned.
-    fn penalise(&mut self, peer: Peer, offence: Offence, reason: &str) {
-        if offence.points() == 0 {
-            debug!(%peer, ?offence, %reason, "peer was slow");
-            return;
-        }
-        let now = Instant::now();
-        let score = self.scores.add(peer, offence.points(), now);
-        let ip = self.peers.get(&peer).and_then(|state| state.ip);
-        let address_score = ip.map_or(0, |ip| self.address_scores.add(ip, offence.points(), now));
-        warn!(%peer, ?offence, score, address_score, %reason, "peer misbehaved");
-        let net = self.net.clone();
-        tokio::spawn(async move { net.set_score(peer, score).await });
-        if score >= BAN_SCORE || address_score >= BAN_SCORE {
-            // The ban is the sentence (of the address too, which net bans with the peer);
-            // the record starts clean when it ends.
-            self.scores.forget(&peer);
-            if let Some(ip) = ip {
-                self.address_scores.forget(&ip);
-            }
+    /// Adds an offence to a peer's record in the node's book; a banned peer is dropped here.
+    async fn penalise(&mut self, peer: Peer, offence: Offence, reason: &str) {
+        if self.book.penalise(peer, offence, reason).await {
             self.peers.remove(&peer);
             self.requested.retain(|_, (p, _)| *p != peer);
-            let net = self.net.clone();
-            tokio::spawn(async move { net.ban(peer, BAN_DURATION).await });
         }
     }
 
-    fn finished(&mut self, done: Done) {
+    async fn finished(&mut self, done: Done) {
         match done {
             Done::Status(peer, Ok(status)) => {
                 if status.genesis != self.genesis {
-                    self.penalise(peer, Offence::WrongNetwork, "another genesis");
+                    self.penalise(peer, Offence::WrongNetwork, "another genesis").await;
                     return;
                 }
                 info!(%peer, height = status.best_height, "peer status");
@@ -644,7 +537,7 @@ impl Sync {
                 match result {
                     Ok(count) if count >= MAX_HEADERS => self.sync_headers(peer),
                     Ok(_) => {}
-                    Err((offence, reason)) => self.penalise(peer, offence, &format!("header sync: {reason}")),
+                    Err((offence, reason)) => self.penalise(peer, offence, &format!("header sync: {reason}")).await,
                 }
             }
             Done::Blocks(peer, hashes, result) => {
@@ -664,7 +557,7 @@ impl Sync {
                             self.lacking.entry(hash).or_default().push((peer, Instant::now()));
                         }
                     }
-                    Err((offence, reason)) => self.penalise(peer, offence, &format!("block download: {reason}")),
+                    Err((offence, reason)) => self.penalise(peer, offence, &format!("block download: {reason}")).await,
                 }
             }
         }
@@ -866,36 +759,4 @@ async fn download(
         }
     }
     Ok(hashes.iter().filter(|h| !delivered.contains(h)).copied().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scores_outlive_connections_and_fade_with_time() {
-        let mut scores = Scores::<Peer>::default();
-        let peer = Peer::random();
-        let start = Instant::now();
-        assert_eq!(scores.add(peer, 50, start), 50);
-        // Half an hour later, 25 points are forgiven; the next 50 make 75, not 100.
-        assert_eq!(scores.add(peer, 50, start + Duration::from_secs(1800)), 75);
-        // Two offences at once still add up.
-        assert_eq!(scores.add(peer, 30, start + Duration::from_secs(1800)), 105);
-        // Long after, everything is forgiven.
-        assert_eq!(scores.add(peer, 20, start + Duration::from_secs(3 * 3600)), 20);
-    }
-
-    #[test]
-    fn the_score_book_stays_bounded() {
-        let mut scores = Scores::<Peer>::default();
-        let now = Instant::now();
-        for _ in 0..REMEMBERED + 10 {
-            scores.add(Peer::random(), 10, now);
-        }
-        assert!(scores.points.len() <= REMEMBERED);
-        let bad = Peer::random();
-        scores.add(bad, 90, now);
-        assert_eq!(scores.add(bad, 10, now), 100, "a new record is kept over the lowest");
-    }
 }

@@ -5,7 +5,8 @@
 use peerchain_primitives::{Address, Block, BlockHash, ContentId, Network, Transaction};
 use serde_json::Value;
 
-use crate::methods::{METHODS, Params, decode_hex};
+use crate::methods::{METHODS, decode_hex};
+use crate::params::Params;
 
 /// Reads `body` as the server does and runs every parameter reader on each request in it.
 pub fn check_request(body: &[u8]) {
@@ -17,7 +18,8 @@ pub fn check_request(body: &[u8]) {
     for request in requests {
         let Value::Object(mut object) = request else { continue };
         let Some(Value::String(method)) = object.remove("method") else { continue };
-        let Some((_, names)) = METHODS.iter().find(|(name, _)| *name == method) else { continue };
+        let Some(entry) = METHODS.iter().find(|entry| entry.name == method) else { continue };
+        let names = entry.params;
         let params = Params::new(object.remove("params").unwrap_or(Value::Null), names);
         if params.validate().is_err() {
             continue;
@@ -25,7 +27,7 @@ pub fn check_request(body: &[u8]) {
         for name in names.iter() {
             let _ = params.optional_u64(name);
             let _ = params.optional_bool(name);
-            let _ = crate::wallet::amount_param(&params, name);
+            let _ = crate::methods::amount_param(&params, name);
             if let Ok(Some(text)) = params.optional_str(name) {
                 let _ = text.parse::<BlockHash>();
                 let _ = text.parse::<ContentId>();

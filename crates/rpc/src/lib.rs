@@ -6,11 +6,11 @@
 //! decide what is valid.
 
 mod auth;
-pub mod files;
 pub mod fuzzing;
 mod listener;
 mod methods;
-mod wallet;
+mod params;
+pub mod services;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,8 +31,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 pub use auth::{COOKIE_USER, Cookie, write_cookie};
-pub use methods::METHODS;
-pub use wallet::ChainReader;
+pub use methods::{ChainReader, MAX_STATUS_WAIT_MS, METHODS, Method};
+pub use services::{Relay, ServiceError};
+
+/// The file service's types, where the node and older callers look for them.
+pub mod files {
+    pub use crate::services::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
+}
 
 /// RPC settings.
 #[derive(Debug, Clone)]
@@ -69,9 +74,9 @@ impl Config {
 pub struct Context {
     /// The chain.
     pub chain: peerchain_chain::Handle,
-    /// The network.
+    /// The peer-to-peer network.
     pub net: peerchain_net::Handle,
-    /// The network.
+    /// Which chain (devnet, testnet, ...).
     pub network: Network,
     /// The data directory.
     pub data_dir: PathBuf,
@@ -84,7 +89,9 @@ pub struct Context {
     /// Held while a payment is made, so that two never choose the same coins.
     pub wallet_sends: tokio::sync::Mutex<()>,
     /// File sharing.
-    pub files: std::sync::Arc<dyn files::FileService>,
+    pub files: std::sync::Arc<dyn services::FileService>,
+    /// Sending transactions to the network.
+    pub relay: std::sync::Arc<dyn services::Relay>,
 }
 
 /// A JSON-RPC error: code, message and optional data.

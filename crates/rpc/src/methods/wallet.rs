@@ -1,11 +1,10 @@
 //! The `wallet.*` methods, and the adapter through which the wallet reads the chain.
 
-use peerchain_chain::SubmitTxError;
 use peerchain_primitives::{Address, Amount, Block, BlockHash, Encode};
 use peerchain_wallet::{ChainSource, Error as WalletError, TxStatus, Wallet, generate_mnemonic};
 use serde_json::{Value, json};
 
-use crate::methods::Params;
+use crate::params::Params;
 use crate::{Context, RpcError};
 
 /// The chain as the wallet reads it: the store, through the chain handle.
@@ -97,53 +96,57 @@ fn passphrase(params: &Params) -> Result<Option<String>, RpcError> {
     Ok(params.optional_str("passphrase")?.map(str::to_owned))
 }
 
-pub(crate) async fn call(context: &Context, method: &str, params: &Params) -> Result<Value, RpcError> {
-    match method {
-        "wallet.create" | "wallet.restore" => create(context, method == "wallet.restore", params).await,
-        "wallet.address" => {
-            let new = params.optional_bool("new")?.unwrap_or(false);
-            let passphrase = passphrase(params)?;
-            with_wallet(context, move |wallet, _| {
-                let address = wallet.address(new, passphrase.as_deref()).map_err(wallet_error)?;
-                Ok(json!({ "address": address.to_string() }))
-            })
-            .await
-        }
-        "wallet.balance" => {
-            with_wallet(context, |wallet, chain| {
-                let tip = chain.tip_height();
-                let balance = wallet.balance(tip, chain.coinbase_maturity());
-                let scanned = wallet.scanned_height();
-                Ok(json!({
-                    "confirmed": balance.confirmed.units(),
-                    "unconfirmed": balance.unconfirmed.units(),
-                    "immature": balance.immature.units(),
-                    "scanned_height": scanned,
-                    "scanning": scanned.is_none_or(|h| h < tip),
-                }))
-            })
-            .await
-        }
-        "wallet.history" => {
-            let limit = params.optional_u64("limit")?.unwrap_or(u64::MAX) as usize;
-            with_wallet(context, move |wallet, chain| {
-                let entries = wallet.history(chain.tip_height(), chain.coinbase_maturity());
-                Ok(Value::Array(entries.iter().take(limit).map(history_json).collect()))
-            })
-            .await
-        }
-        "wallet.send" => send(context, params).await,
-        "wallet.rescan" => {
-            let from = params.optional_u64("from_height")?.map(|h| h.min(u32::MAX as u64) as u32);
-            with_wallet(context, move |wallet, _| {
-                wallet.rescan(from).map_err(wallet_error)?;
-                let next = wallet.scanned_height().map_or(wallet.keystore().birth_height(), |h| h + 1);
-                Ok(json!({ "rescanning_from": next }))
-            })
-            .await
-        }
-        _ => unreachable!("only wallet methods are routed here"),
-    }
+pub(super) async fn create(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    create_or_restore(context, false, params).await
+}
+
+pub(super) async fn restore(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    create_or_restore(context, true, params).await
+}
+
+pub(super) async fn address(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let new = params.optional_bool("new")?.unwrap_or(false);
+    let passphrase = passphrase(params)?;
+    with_wallet(context, move |wallet, _| {
+        let address = wallet.address(new, passphrase.as_deref()).map_err(wallet_error)?;
+        Ok(json!({ "address": address.to_string() }))
+    })
+    .await
+}
+
+pub(super) async fn balance(context: &Context, _: &Params) -> Result<Value, RpcError> {
+    with_wallet(context, |wallet, chain| {
+        let tip = chain.tip_height();
+        let balance = wallet.balance(tip, chain.coinbase_maturity());
+        let scanned = wallet.scanned_height();
+        Ok(json!({
+            "confirmed": balance.confirmed.units(),
+            "unconfirmed": balance.unconfirmed.units(),
+            "immature": balance.immature.units(),
+            "scanned_height": scanned,
+            "scanning": scanned.is_none_or(|h| h < tip),
+        }))
+    })
+    .await
+}
+
+pub(super) async fn history(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let limit = params.optional_u64("limit")?.unwrap_or(u64::MAX) as usize;
+    with_wallet(context, move |wallet, chain| {
+        let entries = wallet.history(chain.tip_height(), chain.coinbase_maturity());
+        Ok(Value::Array(entries.iter().take(limit).map(history_json).collect()))
+    })
+    .await
+}
+
+pub(super) async fn rescan(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let from = params.optional_u64("from_height")?.map(|h| h.min(u32::MAX as u64) as u32);
+    with_wallet(context, move |wallet, _| {
+        wallet.rescan(from).map_err(wallet_error)?;
+        let next = wallet.scanned_height().map_or(wallet.keystore().birth_height(), |h| h + 1);
+        Ok(json!({ "rescanning_from": next }))
+    })
+    .await
 }
 
 fn history_json(e: &peerchain_wallet::HistoryEntry) -> Value {
@@ -174,7 +177,7 @@ fn history_json(e: &peerchain_wallet::HistoryEntry) -> Value {
     })
 }
 
-async fn create(context: &Context, restore: bool, params: &Params) -> Result<Value, RpcError> {
+async fn create_or_restore(context: &Context, restore: bool, params: &Params) -> Result<Value, RpcError> {
     let passphrase = passphrase(params)?;
     let mnemonic = match params.optional_str("mnemonic")? {
         Some(words) => zeroize::Zeroizing::new(words.to_owned()),
@@ -206,7 +209,7 @@ async fn create(context: &Context, restore: bool, params: &Params) -> Result<Val
 /// Blocks a payment should confirm within when no fee rate is given.
 const DEFAULT_CONFIRMATION_TARGET: u32 = 2;
 
-async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
+pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let to = parse_address(params.required_str("address")?, context)?;
     let amount = amount_param(params, "amount")?;
     let fee_rate = match params.optional_u64("fee_rate")? {
@@ -225,16 +228,9 @@ async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
             .map_err(wallet_error)
     })
     .await?;
-    let bytes = payment.tx.to_bytes();
-    let txid = match context.chain.submit_transaction(payment.tx.clone()).await {
-        Ok(txid) => txid,
-        Err(SubmitTxError::Rejected(reason)) => {
-            return Err(RpcError::new(RpcError::REJECTED, format!("transaction rejected: {reason}")));
-        }
-        Err(SubmitTxError::Stopped) => return Err(RpcError::internal("the node is shutting down")),
-    };
-    context.net.publish(peerchain_net::Topic::Transactions, bytes.clone()).await;
+    let size = payment.tx.encoded_len();
+    let txid = context.relay.submit(payment.tx.clone()).await.map_err(super::chain::submit_tx_error)?;
     let tx = payment.tx;
     with_wallet(context, move |wallet, _| wallet.add_pending(tx, true).map_err(wallet_error)).await?;
-    Ok(json!({ "txid": txid, "fee": payment.fee.units(), "fee_rate": fee_rate, "size": bytes.len() }))
+    Ok(json!({ "txid": txid, "fee": payment.fee.units(), "fee_rate": fee_rate, "size": size }))
 }

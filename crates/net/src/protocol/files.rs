@@ -7,7 +7,7 @@ use libp2p::{Multiaddr, PeerId};
 use peerchain_primitives::encode::{Reader, Sink, put_bytes, put_varint};
 use peerchain_primitives::{ContentId, Decode, DecodeError, Encode};
 
-use crate::protocol::{Message, ReadBuffer};
+use super::codec::{Message, ReadBuffer};
 
 /// Most chunk groups in one range request.
 pub const MAX_RANGE_GROUPS: u32 = 256;
@@ -349,12 +349,12 @@ mod tests {
     }
 
     fn read_stream(wire: &[u8]) -> std::io::Result<FileResponse> {
-        futures::executor::block_on(crate::protocol::read_message(&mut futures::io::Cursor::new(wire)))
+        futures::executor::block_on(super::super::codec::read_message(&mut futures::io::Cursor::new(wire)))
     }
 
     fn write_stream(response: &FileResponse) -> Vec<u8> {
         let mut wire = futures::io::Cursor::new(Vec::new());
-        futures::executor::block_on(crate::protocol::write_message(&mut wire, response.clone())).unwrap();
+        futures::executor::block_on(super::super::codec::write_message(&mut wire, response.clone())).unwrap();
         wire.into_inner()
     }
 
