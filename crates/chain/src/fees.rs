@@ -9,7 +9,9 @@
 use peerchain_consensus::Params;
 use peerchain_primitives::{Amount, Block, Encode};
 
-use crate::mempool::{FeeRate, Mempool};
+use peerchain_primitives::FeeRate;
+
+use crate::mempool::Mempool;
 
 /// How many recent blocks are looked at.
 pub const RECENT_BLOCKS: usize = 6;

@@ -26,10 +26,12 @@ use tracing::error;
 
 pub use fees::FeeEstimate;
 pub use mempool::{
-    FeeRate, MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANTS, MAX_REPLACEMENT_EVICTIONS, Mempool, MempoolLimits,
+    MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANTS, MAX_REPLACEMENT_EVICTIONS, Mempool, MempoolLimits,
     MempoolReject,
 };
 pub use miner::{MinerConfig, run_miner, search_nonce, solve};
+/// Fee rates, as the mempool and the wallet both speak them.
+pub use peerchain_primitives::FeeRate;
 pub use state::BlockOutcome;
 pub use verify::{MAX_PROBLEMS, VerifyReport, verify};
 
@@ -246,89 +248,122 @@ pub fn spawn(
     params: Params,
     config: Config,
 ) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
-    let mut state = state::ChainState::open(store.clone(), params.clone(), config)?;
-    let (commands, mut receiver) = mpsc::channel(COMMAND_QUEUE);
+    let state = state::ChainState::open(store.clone(), params.clone(), config)?;
+    let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let (tip_sender, tip) = watch::channel(state.tip_info());
+    let actor = Actor { state, receiver, tip_sender };
     let thread = std::thread::Builder::new()
         .name("chain".into())
-        .spawn(move || {
-            while let Some(command) = receiver.blocking_recv() {
-                match command {
-                    Command::SubmitBlock(block, reply) => {
-                        let outcome = state.submit_block(block);
-                        // Correctness: publish the new tip before replying, so that whoever
-                        // submitted the block sees it as the tip.
-                        tip_sender.send_if_modified(|tip| {
-                            let now = state.tip_info();
-                            std::mem::replace(tip, now) != now
-                        });
-                        let _ = reply.send(outcome);
-                    }
-                    Command::SubmitTx(tx, reply) => {
-                        let _ = reply.send(state.accept_transaction(tx));
-                    }
-                    Command::Template(key_hash, extra, reply) => {
-                        let _ = reply.send(state.template(key_hash, extra));
-                    }
-                    Command::MempoolInfo(reply) => {
-                        let _ = reply.send(MempoolInfo {
-                            size: state.mempool.len(),
-                            bytes: state.mempool.bytes(),
-                            signatures_verified: state.mempool.signatures_verified(),
-                        });
-                    }
-                    Command::MempoolTx(txid, reply) => {
-                        let _ = reply.send(state.mempool.get(&txid).cloned());
-                    }
-                    Command::MempoolTxids(reply) => {
-                        let _ = reply.send(state.mempool.transactions().map(Transaction::txid).collect());
-                    }
-                    Command::SubmitHeaders(headers, reply) => {
-                        let _ = reply.send(state.submit_headers(&headers));
-                    }
-                    Command::SyncState(locator, max, reply) => {
-                        let _ = reply.send(state.sync_state(&locator, max));
-                    }
-                    Command::MissingBlocks(max, reply) => {
-                        let _ = reply.send(state.missing_blocks(max));
-                    }
-                    Command::EstimateFee(target, reply) => {
-                        let _ = reply.send(state.estimate_fee(target));
-                    }
-                    Command::MempoolMatching(filter, reply) => {
-                        let _ = reply.send(state.mempool.transactions().filter(|tx| filter(tx)).cloned().collect());
-                    }
-                    Command::MatchCompact(compact, reply) => {
-                        let _ = reply.send(compact.match_transactions(state.mempool.with_wtxids()));
-                    }
-                    Command::TxLocation(txid, reply) => {
-                        let _ = reply.send(state.tx_location(&txid));
-                    }
-                    Command::Snapshot(reply) => {
-                        let _ = reply.send(state.snapshot());
-                    }
-                    Command::Reconsider(hash, reply) => {
-                        let outcome = state.reconsider(hash);
-                        tip_sender.send_if_modified(|tip| {
-                            let now = state.tip_info();
-                            std::mem::replace(tip, now) != now
-                        });
-                        let _ = reply.send(outcome);
-                    }
-                    Command::Shutdown(reply) => {
-                        let _ = reply.send(state.shutdown());
-                        return;
-                    }
-                }
-            }
-            // Every handle is gone without an explicit shutdown: save anyway.
-            if let Err(e) = state.shutdown() {
-                error!(error = %e, "chain state not saved at exit");
-            }
-        })
+        .spawn(move || actor.run())
         .map_err(|e| Error::Inconsistent(format!("cannot start the chain thread: {e}")))?;
     let (mined, _) = broadcast::channel(MINED_QUEUE);
     Ok((Handle { commands, tip, mined, store, params: Arc::new(params) }, thread))
+}
+
+/// The chain actor: the state, its commands, and the watchers of its tip. It runs on a thread
+/// of its own (connecting a block is CPU and disk work the async executor must not wait on)
+/// until a `Shutdown` command or until every handle is gone.
+struct Actor {
+    state: state::ChainState,
+    receiver: mpsc::Receiver<Command>,
+    tip_sender: watch::Sender<TipInfo>,
+}
+
+impl Actor {
+    fn run(mut self) {
+        while let Some(command) = self.receiver.blocking_recv() {
+            if self.handle(command).is_break() {
+                return;
+            }
+        }
+        // Every handle is gone without an explicit shutdown: save anyway.
+        if let Err(e) = self.state.shutdown() {
+            error!(error = %e, "chain state not saved at exit");
+        }
+    }
+
+    /// Correctness: the new tip is published before the submitter is answered, so that
+    /// whoever submitted a block sees it as the tip.
+    fn publish_tip(&self) {
+        self.tip_sender.send_if_modified(|tip| {
+            let now = self.state.tip_info();
+            std::mem::replace(tip, now) != now
+        });
+    }
+
+    fn handle(&mut self, command: Command) -> std::ops::ControlFlow<()> {
+        match command {
+            Command::SubmitBlock(block, reply) => {
+                let outcome = self.state.submit_block(block);
+                self.publish_tip();
+                let _ = reply.send(outcome);
+            }
+            Command::Reconsider(hash, reply) => {
+                let outcome = self.state.reconsider(hash);
+                self.publish_tip();
+                let _ = reply.send(outcome);
+            }
+            Command::Shutdown(reply) => {
+                let _ = reply.send(self.state.shutdown());
+                return std::ops::ControlFlow::Break(());
+            }
+            other => self.answer(other),
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    /// Commands that only read or change the mempool.
+    fn answer(&mut self, command: Command) {
+        let state = &mut self.state;
+        match command {
+            Command::SubmitTx(tx, reply) => {
+                let _ = reply.send(state.accept_transaction(tx));
+            }
+            Command::Template(key_hash, extra, reply) => {
+                let _ = reply.send(state.template(key_hash, extra));
+            }
+            Command::MempoolInfo(reply) => {
+                let _ = reply.send(MempoolInfo {
+                    size: state.mempool.len(),
+                    bytes: state.mempool.bytes(),
+                    signatures_verified: state.mempool.signatures_verified(),
+                });
+            }
+            Command::MempoolTx(txid, reply) => {
+                let _ = reply.send(state.mempool.get(&txid).cloned());
+            }
+            Command::MempoolTxids(reply) => {
+                let _ = reply.send(state.mempool.transactions().map(Transaction::txid).collect());
+            }
+            Command::SubmitHeaders(headers, reply) => {
+                let _ = reply.send(state.submit_headers(&headers));
+            }
+            Command::SyncState(locator, max, reply) => {
+                let _ = reply.send(state.sync_state(&locator, max));
+            }
+            Command::MissingBlocks(max, reply) => {
+                let _ = reply.send(state.missing_blocks(max));
+            }
+            Command::EstimateFee(target, reply) => {
+                let _ = reply.send(state.estimate_fee(target));
+            }
+            Command::MempoolMatching(filter, reply) => {
+                let _ = reply.send(state.mempool.transactions().filter(|tx| filter(tx)).cloned().collect());
+            }
+            Command::MatchCompact(compact, reply) => {
+                let _ = reply.send(compact.match_transactions(state.mempool.with_wtxids()));
+            }
+            Command::TxLocation(txid, reply) => {
+                let _ = reply.send(state.tx_location(&txid));
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(state.snapshot());
+            }
+            Command::SubmitBlock(..) | Command::Reconsider(..) | Command::Shutdown(..) => {
+                unreachable!("handled by Actor::handle")
+            }
+        }
+    }
 }
 
 impl Handle {
@@ -400,11 +435,6 @@ impl Handle {
     /// The network parameters.
     pub fn params(&self) -> &Params {
         &self.params
-    }
-
-    /// The store, for reads.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
     }
 
     /// A main-chain block by height.

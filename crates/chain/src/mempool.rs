@@ -4,33 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use peerchain_consensus::{Params, SigBatch, SigCache, TxReject, UtxoView, ViewError, check_spends, check_transaction};
-use peerchain_primitives::{Amount, Coin, Encode, OutPoint, Transaction, TxId, WtxId};
-
-/// Fee per byte, in thousandths of a base unit, so that low rates keep precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct FeeRate(u64);
-
-impl FeeRate {
-    /// The rate of `fee` over `size` bytes.
-    pub fn of(fee: Amount, size: usize) -> Self {
-        FeeRate(fee.units().saturating_mul(1000) / size.max(1) as u64)
-    }
-
-    /// A rate in whole base units per byte.
-    pub fn per_byte(units: u64) -> Self {
-        FeeRate(units.saturating_mul(1000))
-    }
-
-    /// The fee this rate asks of `size` bytes, rounded up.
-    pub fn fee_for(self, size: usize) -> Amount {
-        Amount::from_units((self.0.saturating_mul(size as u64)).div_ceil(1000))
-    }
-
-    /// Base units per byte, as a decimal.
-    pub fn units_per_byte(self) -> f64 {
-        self.0 as f64 / 1000.0
-    }
-}
+use peerchain_primitives::{Amount, Coin, Encode, FeeRate, OutPoint, Transaction, TxId, WtxId};
 
 /// Why the mempool refused a transaction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -89,8 +89,10 @@ pub(crate) struct ChainSync {
     rebuilt_results: mpsc::Receiver<Rebuilt>,
     /// Blocks a compact announcement was rebuilt for (or is being): each is rebuilt once.
     rebuilds: VecDeque<BlockHash>,
-    /// Answers to block requests being read (see [`ChainSync::serve_blocks`]).
-    serving: tokio::task::JoinSet<()>,
+    /// Every task the loop starts: status and header requests, block downloads, compact
+    /// blocks' missing transactions, answers to block requests (see [`ChainSync::serve_blocks`]).
+    /// Stopped and awaited when the loop ends.
+    tasks: tokio::task::JoinSet<()>,
     serving_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -127,7 +129,7 @@ impl ChainSync {
             rebuilt_sender,
             rebuilt_results,
             rebuilds: VecDeque::new(),
-            serving: tokio::task::JoinSet::new(),
+            tasks: tokio::task::JoinSet::new(),
             serving_slots: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         }
     }
@@ -148,7 +150,7 @@ impl ChainSync {
         loop {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return,
+                _ = cancel.cancelled() => break,
                 // A block mined here goes out while it connects, not after.
                 Ok((hash, block)) = mined.recv() => {
                     if self.remember_announced(hash) {
@@ -157,7 +159,7 @@ impl ChainSync {
                     }
                 }
                 Some(rebuilt) = self.rebuilt_results.recv() => self.rebuilt_block(rebuilt).await,
-                Some(_) = self.serving.join_next(), if !self.serving.is_empty() => {}
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 Some(done) = self.done.recv() => {
                     // Bodies are fetched as soon as headers or blocks arrive, not at the next tick.
                     let fetch_now = matches!(done, Done::Headers(..) | Done::Blocks(..));
@@ -168,7 +170,7 @@ impl ChainSync {
                 }
                 event = events.recv() => match event {
                     Some(event) => self.event(event).await,
-                    None => return,
+                    None => break,
                 },
                 Ok(()) = tips.changed() => {
                     let tip = *tips.borrow_and_update();
@@ -185,6 +187,7 @@ impl ChainSync {
                 }
             }
         }
+        self.tasks.shutdown().await;
     }
 
     /// Keeps a block to answer requests for its transactions, dropping the oldest held.
@@ -232,7 +235,7 @@ impl ChainSync {
                 self.book.set_address(info.peer, info.ip);
                 self.peers.insert(info.peer, PeerState::default());
                 let (net, status, done) = (self.net.clone(), self.status(), self.done_sender.clone());
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let result = match net.request(info.peer, Request::Status(status)).await {
                         Ok(Response::Status(theirs)) => Ok(theirs),
                         Ok(other) => Err(format!("answered status with {other:?}")),
@@ -258,105 +261,106 @@ impl ChainSync {
                 self.net.respond(id, response).await;
             }
             SyncEvent::Gossip { topic: Topic::Transactions, data, source, id } => {
-                // A batch travels on when one of its transactions is new here and none is
-                // invalid; one that brings nothing new stops (its transactions are spreading
-                // in another batch).
-                let verdict = match peerchain_net::protocol::decode_transaction_batch(&data) {
-                    Err(_) => Verdict::Reject,
-                    Ok(transactions) => {
-                        let mut verdict = Verdict::Ignore;
-                        for tx in transactions {
-                            match self.chain.submit_transaction(tx).await {
-                                Ok(_) => verdict = Verdict::Accept,
-                                // Security: valid a block later, and a peer a block ahead of us
-                                // relays it in good faith: not misbehaviour.
-                                Err(SubmitTxError::Rejected(MempoolReject::Invalid(reason)))
-                                    if reason.depends_on_height() => {}
-                                Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
-                                    verdict = Verdict::Reject;
-                                    break;
-                                }
-                                Err(_) => {}
-                            }
-                        }
-                        verdict
-                    }
-                };
-                self.net.report(id, source, verdict).await;
-                if verdict == Verdict::Reject {
-                    self.penalise(source, Offence::InvalidTransaction, "invalid transaction gossip").await;
-                }
+                self.on_transactions(&data, source, id).await
             }
             SyncEvent::Gossip { topic: Topic::Blocks, data, source, id } => {
-                let (header, compact) = match Announcement::from_bytes(&data) {
-                    Ok(Announcement::Header(header)) => (header, None),
-                    Ok(Announcement::Compact(compact)) => (compact.header, Some(compact)),
-                    Err(_) => {
-                        self.net.report(id, source, Verdict::Reject).await;
-                        self.penalise(source, Offence::Malformed, "undecodable block announcement").await;
-                        return;
-                    }
-                };
-                let hash = header.hash();
-                let verdict = match self.chain.submit_headers(vec![header]).await {
-                    Ok(outcome) => {
-                        if self.announced_by.len() >= REMEMBERED {
-                            self.announced_by.clear();
-                        }
-                        // Correctness: the announcer has the block now; its status from the
-                        // handshake may be older.
-                        self.announced_by.insert(hash, source);
-                        match compact {
-                            Some(compact) if !self.has_block(&hash) => {
-                                match self.rebuild_allowed(hash, &outcome) {
-                                    Ok(()) => {
-                                        // The verdict waits for the whole block.
-                                        self.rebuild(compact, id, source).await;
-                                        return;
-                                    }
-                                    Err(offence) => {
-                                        self.net.report(id, source, Verdict::Ignore).await;
-                                        if let Some(offence) = offence {
-                                            self.penalise(
-                                                source,
-                                                offence,
-                                                "compact announcement of a block being rebuilt",
-                                            )
-                                            .await;
-                                        }
-                                        self.fetch().await;
-                                        return;
-                                    }
-                                }
-                            }
-                            _ if outcome.new > 0 => Verdict::Accept,
-                            _ => Verdict::Ignore,
-                        }
-                    }
-                    Err(SubmitBlockError::UnknownParent { .. }) => {
-                        self.sync_headers(source);
-                        Verdict::Ignore
-                    }
-                    // Security: a header a little ahead of our clock is valid on a machine
-                    // whose clock is right; one whose ancestor (or itself) turned out invalid
-                    // was relayed, headers first, before anyone could know. Neither is the
-                    // relayer's fault: dropped, not held against it.
-                    Err(SubmitBlockError::Rejected(reject)) if reject.depends_on_clock() || reject.is_inherited() => {
-                        debug!(%hash, %reject, "announcement not relayed");
-                        Verdict::Ignore
-                    }
-                    Err(SubmitBlockError::KnownInvalid(_)) => Verdict::Ignore,
-                    Err(SubmitBlockError::Rejected(reject)) => {
-                        self.net.report(id, source, Verdict::Reject).await;
-                        self.penalise(source, Offence::Invalid, &format!("invalid block announcement: {reject}")).await;
-                        return;
-                    }
-                    Err(_) => Verdict::Ignore,
-                };
-                self.net.report(id, source, verdict).await;
-                self.fetch().await;
+                self.on_announcement(&data, source, id).await
             }
         }
+    }
+
+    /// A batch of transactions from gossip. It travels on when one of its transactions is
+    /// new here and none is invalid; one that brings nothing new stops (its transactions are
+    /// spreading in another batch).
+    async fn on_transactions(&mut self, data: &[u8], source: Peer, id: MessageId) {
+        let verdict = match peerchain_net::protocol::decode_transaction_batch(data) {
+            Err(_) => Verdict::Reject,
+            Ok(transactions) => {
+                let mut verdict = Verdict::Ignore;
+                for tx in transactions {
+                    match self.chain.submit_transaction(tx).await {
+                        Ok(_) => verdict = Verdict::Accept,
+                        // Security: valid a block later, and a peer a block ahead of us relays
+                        // it in good faith: not misbehaviour.
+                        Err(SubmitTxError::Rejected(MempoolReject::Invalid(reason))) if reason.depends_on_height() => {}
+                        Err(SubmitTxError::Rejected(MempoolReject::Invalid(_) | MempoolReject::Coinbase)) => {
+                            verdict = Verdict::Reject;
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                verdict
+            }
+        };
+        self.net.report(id, source, verdict).await;
+        if verdict == Verdict::Reject {
+            self.penalise(source, Offence::InvalidTransaction, "invalid transaction gossip").await;
+        }
+    }
+
+    /// A block announcement from gossip: its header goes to the chain; a compact one is
+    /// rebuilt from the mempool when the block would be our next tip.
+    async fn on_announcement(&mut self, data: &[u8], source: Peer, id: MessageId) {
+        let (header, compact) = match Announcement::from_bytes(data) {
+            Ok(Announcement::Header(header)) => (header, None),
+            Ok(Announcement::Compact(compact)) => (compact.header, Some(compact)),
+            Err(_) => {
+                self.net.report(id, source, Verdict::Reject).await;
+                self.penalise(source, Offence::Malformed, "undecodable block announcement").await;
+                return;
+            }
+        };
+        let hash = header.hash();
+        let verdict = match self.chain.submit_headers(vec![header]).await {
+            Ok(outcome) => {
+                if self.announced_by.len() >= REMEMBERED {
+                    self.announced_by.clear();
+                }
+                // Correctness: the announcer has the block now; its status from the handshake
+                // may be older.
+                self.announced_by.insert(hash, source);
+                match compact {
+                    Some(compact) if !self.has_block(&hash) => {
+                        match self.rebuild_allowed(hash, &outcome) {
+                            // The verdict waits for the whole block.
+                            Ok(()) => return self.rebuild(compact, id, source).await,
+                            Err(offence) => {
+                                self.net.report(id, source, Verdict::Ignore).await;
+                                if let Some(offence) = offence {
+                                    let reason = "compact announcement of a block being rebuilt";
+                                    self.penalise(source, offence, reason).await;
+                                }
+                                return self.fetch().await;
+                            }
+                        }
+                    }
+                    _ if outcome.new > 0 => Verdict::Accept,
+                    _ => Verdict::Ignore,
+                }
+            }
+            Err(SubmitBlockError::UnknownParent { .. }) => {
+                self.sync_headers(source);
+                Verdict::Ignore
+            }
+            // Security: a header a little ahead of our clock is valid on a machine whose clock
+            // is right; one whose ancestor (or itself) turned out invalid was relayed, headers
+            // first, before anyone could know. Neither is the relayer's fault: dropped, not
+            // held against it.
+            Err(SubmitBlockError::Rejected(reject)) if reject.depends_on_clock() || reject.is_inherited() => {
+                debug!(%hash, %reject, "announcement not relayed");
+                Verdict::Ignore
+            }
+            Err(SubmitBlockError::KnownInvalid(_)) => Verdict::Ignore,
+            Err(SubmitBlockError::Rejected(reject)) => {
+                self.net.report(id, source, Verdict::Reject).await;
+                self.penalise(source, Offence::Invalid, &format!("invalid block announcement: {reject}")).await;
+                return;
+            }
+            Err(_) => Verdict::Ignore,
+        };
+        self.net.report(id, source, verdict).await;
+        self.fetch().await;
     }
 
     /// Whether a compact announcement of `hash` (whose header `outcome` describes) is worth
@@ -406,7 +410,7 @@ impl ChainSync {
             return;
         }
         let (net, done) = (self.net.clone(), self.rebuilt_sender.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let request = Request::GetBlockTransactions { block: hash, slots: missing.clone() };
             let block = match tokio::time::timeout(COMPACT_TIMEOUT, net.request(source, request)).await {
                 Ok(Ok(Response::Transactions(found))) if found.len() == missing.len() => {
@@ -446,7 +450,7 @@ impl ChainSync {
                 let block = Arc::new(block);
                 self.hold(hash, block.clone());
                 let chain = self.chain.clone();
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     match chain.submit_block(block).await {
                         Ok(BlockOutcome::NewTip { height, .. }) => debug!(%hash, height, "block connected"),
                         Ok(_) => {}
@@ -496,7 +500,7 @@ impl ChainSync {
         };
         let held: Vec<Arc<Block>> = wanted.iter().filter_map(|h| self.held_block(h).cloned()).collect();
         let (chain, net) = (self.chain.clone(), self.net.clone());
-        self.serving.spawn(async move {
+        self.tasks.spawn(async move {
             let response = tokio::task::spawn_blocking(move || serve_from_store(&chain, request, &held))
                 .await
                 .unwrap_or_else(|_| Response::Refused("failed".into()));
@@ -571,7 +575,7 @@ impl ChainSync {
         }
         state.syncing_headers = true;
         let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let result = async {
                 let locator =
                     chain.sync_state(Vec::new(), 0).await.map_err(|e| (Offence::Timeout, e.to_string()))?.locator;
@@ -668,7 +672,7 @@ impl ChainSync {
                     self.requested.insert(*hash, (peer, now));
                 }
                 let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let result = download(&chain, &net, peer, &hashes).await;
                     let _ = done.send(Done::Blocks(peer, hashes, result)).await;
                 });
