@@ -26,8 +26,8 @@ use tracing::error;
 
 pub use fees::FeeEstimate;
 pub use mempool::{
-    MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANTS, MAX_REPLACEMENT_EVICTIONS, Mempool, MempoolLimits,
-    MempoolReject,
+    EXPIRY_MARGIN, MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANTS, MAX_REPLACEMENT_EVICTIONS, Mempool,
+    MempoolLimits, MempoolReject,
 };
 pub use miner::{MinerConfig, run_miner, search_nonce, solve};
 /// Fee rates, as the mempool and the wallet both speak them.

@@ -57,6 +57,17 @@ pub enum MempoolReject {
         /// Which limit.
         reason: String,
     },
+    /// Its signatures expire too soon to be sure of a block: it could confirm and then, in a
+    /// reorganisation, become invalid with everything built on it.
+    #[error(
+        "its signatures expire at height {expiry}; the mempool takes only transactions valid for {EXPIRY_MARGIN} more blocks (from {next_height})"
+    )]
+    ExpiresTooSoon {
+        /// The earliest expiry of its signatures.
+        expiry: u32,
+        /// The height of the next block.
+        next_height: u32,
+    },
     /// The mempool is full of transactions paying more.
     #[error("mempool full: the fee rate is too low to enter")]
     Full,
@@ -75,6 +86,8 @@ pub(crate) struct Entry {
     pub(crate) rate: FeeRate,
     /// Arrival order, to keep ties stable.
     pub(crate) sequence: u64,
+    /// The last height it may be mined at, if its signatures expire.
+    pub(crate) expiry: Option<u32>,
 }
 
 /// The mempool.
@@ -125,6 +138,10 @@ pub const MAX_ANCESTORS: usize = 25;
 pub const MAX_ANCESTOR_BYTES: usize = 101_000;
 /// Most unconfirmed descendants of a transaction, itself included.
 pub const MAX_DESCENDANTS: usize = 25;
+/// How many blocks, from the next, a transaction's signatures must stay valid for it to
+/// enter (Zcash keeps "expiring soon" transactions out the same way): one that confirms just
+/// before expiring would be invalid after a small reorganisation, and its children with it.
+pub const EXPIRY_MARGIN: u32 = 2;
 
 /// The chain UTXO set seen with the mempool's outputs added and its spends removed.
 struct MempoolView<'a, V> {
@@ -238,6 +255,12 @@ impl Mempool {
             return Err(MempoolReject::AlreadyInMempool(txid));
         }
         check_transaction(&tx, params)?;
+        let expiry = tx.expiry();
+        if let Some(expiry) = expiry
+            && expiry < next_height.saturating_add(EXPIRY_MARGIN - 1)
+        {
+            return Err(MempoolReject::ExpiresTooSoon { expiry, next_height });
+        }
 
         let mut conflicts: HashSet<TxId> = HashSet::new();
         for input in &tx.inputs {
@@ -305,7 +328,7 @@ impl Mempool {
             self.remove_one(&id);
         }
         let wtxid = tx.wtxid();
-        self.insert(txid, Entry { tx, wtxid, fee, size, rate, sequence: 0 });
+        self.insert(txid, Entry { tx, wtxid, fee, size, rate, sequence: 0, expiry });
         self.trim();
         if !self.entries.contains_key(&txid) {
             return Err(MempoolReject::Full);
@@ -422,6 +445,21 @@ impl Mempool {
         for txid in self.with_descendants(doomed) {
             self.remove_one(&txid);
         }
+    }
+
+    /// Removes transactions (and their descendants) that cannot be mined in the block at
+    /// `next_height` because their signatures expired; returns how many left.
+    pub fn remove_expired(&mut self, next_height: u32) -> usize {
+        let expired: Vec<TxId> =
+            self.entries.iter().filter(|(_, e)| e.expiry.is_some_and(|h| h < next_height)).map(|(id, _)| *id).collect();
+        if expired.is_empty() {
+            return 0;
+        }
+        let doomed = self.with_descendants(expired);
+        for txid in &doomed {
+            self.remove_one(txid);
+        }
+        doomed.len()
     }
 
     /// Takes every transaction out, for revalidation after a reorganisation.

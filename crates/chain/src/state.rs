@@ -504,6 +504,7 @@ impl ChainState {
             for (block, _) in blocks {
                 self.mempool.remove_for_block(&block.transactions);
             }
+            self.mempool.remove_expired(self.index.height() + 1);
         } else {
             // Correctness: after a reorganisation, transactions of the abandoned branch and
             // everything that waited are revalidated against the new chain, in an order that

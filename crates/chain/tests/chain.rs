@@ -1,96 +1,14 @@
 //! The chain actor end to end on regtest: mining, restarts, reorganisations, invalid blocks,
 //! mempool policy and verification.
 
-use std::sync::Arc;
-
-use peerchain_chain::{
-    BlockOutcome, Config, Handle, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve,
-};
+use peerchain_chain::{BlockOutcome, Config, MempoolLimits, MempoolReject, SubmitBlockError, SubmitTxError, solve};
 use peerchain_consensus::{BlockReject, Params, TxReject};
-use peerchain_primitives::{
-    Amount, Block, Encode, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
-};
+use peerchain_primitives::{Amount, Block, Encode, Network, OutPoint, SecretKey, Transaction, TxIn, TxOut, Witness};
 use peerchain_store::Store;
 
-struct Node {
-    handle: Handle,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: Option<tempfile::TempDir>,
-    path: std::path::PathBuf,
-}
+mod support;
 
-impl Node {
-    fn start_at(path: std::path::PathBuf, config: Config) -> Node {
-        Self::start_with(path, config, Params::for_network(Network::Regtest))
-    }
-
-    fn start_with(path: std::path::PathBuf, config: Config, params: Params) -> Node {
-        let store = Arc::new(Store::open(&path, &params).unwrap());
-        let (handle, thread) = peerchain_chain::spawn(store, params, config).unwrap();
-        Node { handle, thread: Some(thread), _dir: None, path }
-    }
-
-    fn new() -> Node {
-        Self::with_config(Config::default())
-    }
-
-    fn with_config(config: Config) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let mut node = Self::start_at(dir.path().join("chain.redb"), config);
-        node._dir = Some(dir);
-        node
-    }
-
-    async fn stop(mut self) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
-        self.handle.shutdown().await.unwrap();
-        self.thread.take().unwrap().join().unwrap();
-        (self._dir.take(), self.path.clone())
-    }
-
-    async fn template(&self, key: &SecretKey) -> Block {
-        self.handle.block_template(key.public_key().key_hash(), vec![]).await.unwrap()
-    }
-
-    /// Mines `n` blocks on the tip paying `key`.
-    async fn mine(&self, n: usize, key: &SecretKey) -> Vec<Block> {
-        let mut blocks = Vec::new();
-        for _ in 0..n {
-            let block = solve(self.template(key).await, 1);
-            let outcome = self.handle.submit_block(block.clone()).await.unwrap();
-            assert!(matches!(outcome, BlockOutcome::NewTip { .. }), "{outcome:?}");
-            blocks.push(block);
-        }
-        blocks
-    }
-}
-
-/// Spends `outpoint` (holding `value`, locked to `key`) into `outputs` paying `fee`.
-fn spend(outpoint: OutPoint, value: Amount, key: &SecretKey, to: &[(Amount, &SecretKey)], fee: Amount) -> Transaction {
-    let mut outputs: Vec<TxOut> = to.iter().map(|(a, k)| TxOut::coins_to(*a, k.public_key().key_hash())).collect();
-    let sent = to.iter().fold(Amount::ZERO, |s, (a, _)| s.checked_add(*a).unwrap());
-    let change = value.checked_sub(sent).unwrap().checked_sub(fee).unwrap();
-    if change > Amount::ZERO {
-        outputs.push(TxOut::coins_to(change, key.public_key().key_hash()));
-    }
-    let mut tx = Transaction {
-        version: 1,
-        inputs: vec![TxIn { prev_out: outpoint, witness: Witness::Multisig { signatures: vec![] } }],
-        outputs,
-        lock_time: 0,
-    };
-    let spent = TxOut::coins_to(value, key.public_key().key_hash());
-    let message = tx.signature_hash(0, &spent, SigHashMode::All, Network::Regtest.magic());
-    tx.inputs[0].witness = Witness::Key {
-        public_key: key.public_key(),
-        signature: TxSignature { mode: SigHashMode::All, signature: key.sign(&message) },
-    };
-    tx
-}
-
-fn coinbase_out(block: &Block) -> (OutPoint, Amount) {
-    let tx = &block.transactions[0];
-    (OutPoint::new(tx.txid(), 0), tx.outputs[0].amount)
-}
+use support::{Node, coinbase_out, spend};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mined_blocks_survive_a_restart_and_verify() {

@@ -17,6 +17,7 @@ use peerchain_primitives::{
     Address, Amount, Block, BlockHash, BlockHeader, CompactBlock, Decode, Encode, Network, OutPoint, SecretKey,
     SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness, Work,
 };
+use peerchain_testing::wait_for_async;
 use serde_json::Value;
 use support::{TestNode, wait_for};
 
@@ -124,8 +125,8 @@ impl Hostile {
         Hostile { net, script, cancel, answering }
     }
 
-    /// Dials `node` and waits until connected; the node's peer id.
-    async fn connect(&self, node: &TestNode) -> peerchain_net::Peer {
+    /// Dials `node`; the node's peer id.
+    async fn dial(&self, node: &TestNode) -> peerchain_net::Peer {
         let address: peerchain_net::Address = node.p2p_addr().parse().unwrap();
         let peer = address
             .iter()
@@ -135,6 +136,12 @@ impl Hostile {
             })
             .expect("p2p_addr names the peer");
         self.net.dial(address).await;
+        peer
+    }
+
+    /// Dials `node` and waits until connected; the node's peer id.
+    async fn connect(&self, node: &TestNode) -> peerchain_net::Peer {
+        let peer = self.dial(node).await;
         for _ in 0..100 {
             if connected_to(&self.net, peer).await {
                 return peer;
@@ -263,7 +270,13 @@ fn a_peer_serving_a_body_that_does_not_match_its_header_is_banned_and_the_block_
             // The honest header with an empty body: `header ‖ 0x00`.
             script.bodies.insert(blocks[2].hash(), [blocks[2].header.to_bytes(), vec![0]].concat());
         }
-        let victim_peer = hostile.connect(&victim).await;
+        // The victim may ban the hostile peer within milliseconds of connecting: dial, and
+        // judge by the outcome, not by catching the connection while it lasts.
+        let victim_peer = hostile.dial(&victim).await;
+        wait_for_async("the victim to ban the hostile peer", Duration::from_secs(30), || async {
+            victim.log().contains("peer banned").then_some(())
+        })
+        .await;
         for _ in 0..300 {
             if !connected_to(&hostile.net, victim_peer).await {
                 break;

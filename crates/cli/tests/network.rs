@@ -173,7 +173,9 @@ fn a_node_of_another_network_is_refused() {
             node.json(&["peers"]).as_array()?.is_empty().then_some(())
         });
     }
-    assert!(regtest.log().contains("peer of another network disconnected"), "{}", regtest.log());
+    // Whichever identifies the other first lets it go; the other may only see it leave.
+    let noticed = [&regtest, &devnet].iter().any(|n| n.log().contains("peer of another network disconnected"));
+    assert!(noticed, "{}\n{}", regtest.log(), devnet.log());
     devnet.stop();
     regtest.stop();
 }

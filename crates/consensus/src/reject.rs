@@ -81,6 +81,33 @@ pub enum TxReject {
     /// commit to the whole transaction.
     #[error("token issuance needs every signature on the first input to commit to the whole transaction")]
     IssuanceNotAuthorised,
+    /// It pays out less of a token than it spends: tokens are burnt only by burn outputs.
+    #[error("inputs exceed outputs for {asset:?}; burn a token with an explicit burn output")]
+    TokenNotConserved {
+        /// The asset.
+        asset: AssetId,
+    },
+    /// It issues a token without exactly one valid metadata output (a burn of zero of the new
+    /// token carrying its name and decimals).
+    #[error("token issuance needs exactly one valid metadata output")]
+    BadTokenMetadata,
+    /// It spends a mint right to mint, but a signature on it does not commit to the whole
+    /// transaction.
+    #[error(
+        "input {outpoint:?} holds a mint right, and minting needs its signatures to commit to the whole transaction"
+    )]
+    MintNotAuthorised {
+        /// The mint right spent.
+        outpoint: OutPoint,
+    },
+    /// A signature past its expiry height.
+    #[error("input {input} has a signature that expired at height {expiry}")]
+    SignatureExpired {
+        /// Which input.
+        input: usize,
+        /// The last height it was valid at.
+        expiry: u32,
+    },
     /// A public key that is not a usable curve point.
     #[error("input {input} has an invalid public key")]
     BadPublicKey {
@@ -214,10 +241,17 @@ pub enum BlockReject {
 
 impl TxReject {
     /// Whether the rejection depends on the height the transaction is judged at: valid a
-    /// block later (not final yet, an immature coinbase, a refund too early). A peer one block
-    /// ahead relays such a transaction in good faith, so it is never misbehaviour.
+    /// block later or earlier (not final yet, an immature coinbase, a refund too early, a
+    /// signature just expired). A peer a block away relays such a transaction in good faith,
+    /// so it is never misbehaviour.
     pub fn depends_on_height(&self) -> bool {
-        matches!(self, TxReject::NotFinal { .. } | TxReject::ImmatureCoinbase { .. } | TxReject::RefundTooEarly { .. })
+        matches!(
+            self,
+            TxReject::NotFinal { .. }
+                | TxReject::ImmatureCoinbase { .. }
+                | TxReject::RefundTooEarly { .. }
+                | TxReject::SignatureExpired { .. }
+        )
     }
 }
 

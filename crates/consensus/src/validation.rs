@@ -9,10 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use peerchain_primitives::transaction::SighashCache;
 use peerchain_primitives::{
-    Amount, AssetId, Block, BlockHeader, Coin, Encode, Lock, OutPoint, SigHashMode, Transaction, TxId, TxOut,
-    TxSignature, Witness,
+    Amount, AssetId, Block, BlockHeader, Coin, Encode, Lock, OutPoint, Transaction, TxId, TxOut, TxSignature, Witness,
 };
-use peerchain_primitives::{BlockHash, KeyHash, PublicKey, TokenId, WtxId, merkle_root};
+use peerchain_primitives::{BlockHash, KeyHash, PublicKey, TokenId, TokenMetadata, WtxId, merkle_root};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -49,14 +48,14 @@ pub fn check_transaction(tx: &Transaction, params: &Params) -> Result<(), TxReje
     }
     // Coins are summed directly; only transactions that move tokens pay for a map.
     let mut coin_total = Amount::ZERO;
-    let mut token_totals: HashMap<TokenId, Amount> = HashMap::new();
+    let mut token_totals: HashMap<AssetId, Amount> = HashMap::new();
     for output in &tx.outputs {
         if !output.amount.is_valid_money() {
             return Err(TxReject::OutputOutOfRange);
         }
         let total = match output.asset {
             AssetId::Coin => &mut coin_total,
-            AssetId::Token(id) => token_totals.entry(id).or_default(),
+            asset => token_totals.entry(asset).or_default(),
         };
         *total = total.checked_add(output.amount).filter(|t| t.is_valid_money()).ok_or(TxReject::OutputOutOfRange)?;
         if let Lock::Multisig { threshold, keys } = &output.lock
@@ -114,7 +113,7 @@ pub fn check_spends(
         return Err(TxReject::NotFinal { lock_time: tx.lock_time });
     }
     let mut coins_in = Amount::ZERO;
-    let mut tokens_in: HashMap<TokenId, Amount> = HashMap::new();
+    let mut tokens_in: HashMap<AssetId, Amount> = HashMap::new();
     for (input, coin) in tx.inputs.iter().zip(spent) {
         if coin.is_coinbase {
             let mature_at = coin.height.saturating_add(params.coinbase_maturity);
@@ -122,42 +121,27 @@ pub fn check_spends(
                 return Err(TxReject::ImmatureCoinbase { outpoint: input.prev_out, mature_at });
             }
         }
-        let amount = coin.output.amount;
         let total = match coin.output.asset {
             AssetId::Coin => &mut coins_in,
-            AssetId::Token(id) => tokens_in.entry(id).or_default(),
+            asset => tokens_in.entry(asset).or_default(),
         };
-        *total = total.checked_add(amount).filter(|t| t.is_valid_money()).ok_or(TxReject::OutputOutOfRange)?;
+        *total =
+            total.checked_add(coin.output.amount).filter(|t| t.is_valid_money()).ok_or(TxReject::OutputOutOfRange)?;
     }
 
     let mut coins_out = Amount::ZERO;
-    let mut tokens_out: HashMap<TokenId, Amount> = HashMap::new();
+    let mut tokens_out: HashMap<AssetId, Amount> = HashMap::new();
     for output in &tx.outputs {
         let total = match output.asset {
             AssetId::Coin => &mut coins_out,
-            AssetId::Token(id) => tokens_out.entry(id).or_default(),
+            asset => tokens_out.entry(asset).or_default(),
         };
         // check_transaction bounded each asset's sum already.
         *total = total.checked_add(output.amount).ok_or(TxReject::OutputOutOfRange)?;
     }
     let fee = coins_in.checked_sub(coins_out).ok_or(TxReject::Overspend { asset: AssetId::Coin })?;
-    // A transaction may create any amount of the one token its first input names (issuance);
-    // every other token must be spent before it is paid.
-    let issued = if tokens_out.is_empty() { None } else { Some(TokenId::issued_by(&tx.inputs[0].prev_out)) };
-    for (id, out) in &tokens_out {
-        if Some(*id) != issued && tokens_in.get(id).copied().unwrap_or_default() < *out {
-            return Err(TxReject::Overspend { asset: AssetId::Token(*id) });
-        }
-    }
-    // Security: issuing is the first input's owner's decision, so every signature on that
-    // input must commit to the whole transaction. A signature that commits to one input and
-    // output only (an offer) would let whoever completes the transaction mint the token
-    // named after the signer's coin.
-    if let Some(issued) = issued
-        && tokens_out.contains_key(&issued)
-        && witness_signatures(&tx.inputs[0].witness).any(|s| s.mode != SigHashMode::All)
-    {
-        return Err(TxReject::IssuanceNotAuthorised);
+    if !tokens_in.is_empty() || !tokens_out.is_empty() {
+        check_token_conservation(tx, spent, &tokens_in, &tokens_out)?;
     }
 
     let mut sighashes = SighashCache::new(tx);
@@ -166,8 +150,15 @@ pub fn check_spends(
         let mut require = |public_key: &PublicKey, signature: &TxSignature| -> Result<(), TxReject> {
             // Security: a signature over one input and its paired output needs that output;
             // without it, it would commit to no output at all (a blank cheque).
-            if signature.mode == SigHashMode::SingleInputOutput && index >= tx.outputs.len() {
+            if !signature.mode.commits_to_all() && index >= tx.outputs.len() {
                 return Err(TxReject::WitnessMismatch { input: index });
+            }
+            // Checked here, not by the verifier, so that a cached verification cannot
+            // outlive the signature.
+            if let Some(expiry) = signature.mode.expiry()
+                && spend_height > expiry
+            {
+                return Err(TxReject::SignatureExpired { input: index, expiry });
             }
             let message = sighashes.signature_hash(index, &coin.output, signature.mode, params.network.magic());
             signatures.push(*public_key, message, signature.signature.to_dalek(), origin);
@@ -222,16 +213,64 @@ pub fn check_spends(
     Ok(fee)
 }
 
-/// The signatures a witness carries.
-fn witness_signatures(witness: &Witness) -> impl Iterator<Item = &TxSignature> {
-    let (single, many): (Option<&TxSignature>, &[(u8, TxSignature)]) = match witness {
-        Witness::Coinbase { .. } => (None, &[]),
-        Witness::Key { signature, .. }
-        | Witness::HashLockClaim { signature, .. }
-        | Witness::TimeLockRefund { signature, .. } => (Some(signature), &[]),
-        Witness::Multisig { signatures } => (None, signatures),
-    };
-    single.into_iter().chain(many.iter().map(|(_, signature)| signature))
+/// Token rules: every token and mint right is conserved exactly (burns are explicit
+/// outputs), except that a transaction may issue the token its first input names, and a
+/// transaction spending a token's mint right may pay out more of the token than it spends.
+fn check_token_conservation(
+    tx: &Transaction,
+    spent: &[Coin],
+    tokens_in: &HashMap<AssetId, Amount>,
+    tokens_out: &HashMap<AssetId, Amount>,
+) -> Result<(), TxReject> {
+    let issued = TokenId::issued_by(&tx.inputs[0].prev_out);
+    let issuing =
+        tokens_out.contains_key(&AssetId::Token(issued)) || tokens_out.contains_key(&AssetId::MintRight(issued));
+    if issuing {
+        // Security: issuing is the first input's owner's decision, so every signature on
+        // that input must commit to the whole transaction. A signature that commits to one
+        // input and output only (an offer) would let whoever completes the transaction mint
+        // the token named after the signer's coin.
+        if tx.inputs[0].witness.signatures().any(|s| !s.mode.commits_to_all()) {
+            return Err(TxReject::IssuanceNotAuthorised);
+        }
+        // The name is part of the issuance, once: exactly one burn of zero of the new token
+        // whose data is its metadata.
+        let mut metadata = tx
+            .outputs
+            .iter()
+            .filter(|o| o.asset == AssetId::Token(issued) && o.lock.is_burn() && o.amount == Amount::ZERO);
+        match (metadata.next(), metadata.next()) {
+            (Some(TxOut { lock: Lock::Burn { data }, .. }), None) if TokenMetadata::from_burn_data(data).is_ok() => {}
+            _ => return Err(TxReject::BadTokenMetadata),
+        }
+    }
+    let zero = Amount::ZERO;
+    for asset in tokens_in.keys().chain(tokens_out.keys()) {
+        let inflow = tokens_in.get(asset).unwrap_or(&zero);
+        let outflow = tokens_out.get(asset).unwrap_or(&zero);
+        let balanced = match asset {
+            AssetId::Token(id) | AssetId::MintRight(id) if issuing && *id == issued => continue,
+            AssetId::Token(id) if tokens_in.contains_key(&AssetId::MintRight(*id)) => {
+                // Minting, like issuing, is the right holder's decision alone.
+                let holders = tx.inputs.iter().zip(spent).filter(|(_, c)| c.output.asset == AssetId::MintRight(*id));
+                for (input, _) in holders {
+                    if input.witness.signatures().any(|s| !s.mode.commits_to_all()) {
+                        return Err(TxReject::MintNotAuthorised { outpoint: input.prev_out });
+                    }
+                }
+                outflow >= inflow
+            }
+            _ => outflow == inflow,
+        };
+        if !balanced {
+            return Err(if outflow > inflow {
+                TxReject::Overspend { asset: *asset }
+            } else {
+                TxReject::TokenNotConserved { asset: *asset }
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What the header of the block after a parent must satisfy.
@@ -416,6 +455,10 @@ pub fn connect_checked_block(
         }
         let is_coinbase = tx_index == 0;
         for (index, output) in tx.outputs.iter().enumerate() {
+            // A burn is destroyed: it never enters the UTXO set.
+            if output.lock.is_burn() {
+                continue;
+            }
             let coin = Coin { output: output.clone(), height, is_coinbase };
             created.insert(OutPoint::new(*txid, index as u32), coin);
         }

@@ -39,6 +39,11 @@ impl Amount {
         self.0.checked_add(other.0).map(Self)
     }
 
+    /// `self + other`, at most the largest amount representable.
+    pub fn saturating_add(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+
     /// `self - other`, or `None` if negative.
     pub fn checked_sub(self, other: Self) -> Option<Self> {
         self.0.checked_sub(other.0).map(Self)

@@ -15,19 +15,26 @@ fn bytes32() -> impl Strategy<Value = [u8; 32]> {
 }
 
 fn signature() -> impl Strategy<Value = TxSignature> {
-    (any::<bool>(), vec(any::<u8>(), 64)).prop_map(|(single, bytes)| {
+    let mode = prop_oneof![
+        Just(SigHashMode::All),
+        Just(SigHashMode::SingleInputOutput),
+        any::<u32>().prop_map(SigHashMode::AllUntil),
+        any::<u32>().prop_map(SigHashMode::SingleInputOutputUntil),
+    ];
+    (mode, vec(any::<u8>(), 64)).prop_map(|(mode, bytes)| {
         let mut sig = [0u8; 64];
         sig.copy_from_slice(&bytes);
-        TxSignature {
-            mode: if single { SigHashMode::SingleInputOutput } else { SigHashMode::All },
-            signature: Signature(sig),
-        }
+        TxSignature { mode, signature: Signature(sig) }
     })
 }
 
 /// Any asset id.
 pub fn asset() -> impl Strategy<Value = AssetId> {
-    prop_oneof![Just(AssetId::Coin), bytes32().prop_map(|b| AssetId::Token(TokenId(b)))]
+    prop_oneof![
+        Just(AssetId::Coin),
+        bytes32().prop_map(|b| AssetId::Token(TokenId(b))),
+        bytes32().prop_map(|b| AssetId::MintRight(TokenId(b))),
+    ]
 }
 
 /// Any lock.
@@ -42,6 +49,7 @@ pub fn lock() -> impl Strategy<Value = Lock> {
             refund: KeyHash(r),
             refund_height: height
         }),
+        vec(any::<u8>(), 0..=80).prop_map(|data| Lock::Burn { data }),
     ]
 }
 

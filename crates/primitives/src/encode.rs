@@ -243,6 +243,11 @@ pub fn put_varint<S: Sink + ?Sized>(sink: &mut S, mut value: u64) {
     sink.put(&buf[..len]);
 }
 
+/// How many bytes [`put_varint`] writes for `value`.
+pub fn varint_len(value: u64) -> usize {
+    (64 - value.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Writes a length-prefixed byte string.
 pub fn put_bytes<S: Sink + ?Sized>(sink: &mut S, bytes: &[u8]) {
     put_varint(sink, bytes.len() as u64);
@@ -254,6 +259,20 @@ pub fn put_list<S: Sink + ?Sized, T: Encode>(sink: &mut S, items: &[T]) {
     put_varint(sink, items.len() as u64);
     for item in items {
         item.encode_to(sink);
+    }
+}
+
+#[cfg(test)]
+mod varint_tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_is_what_put_varint_writes() {
+        for value in [0, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, value);
+            assert_eq!(varint_len(value), bytes.len(), "{value}");
+        }
     }
 }
 

@@ -14,7 +14,7 @@ impl FeeRate {
     }
 
     /// A rate in whole base units per byte.
-    pub fn per_byte(units: u64) -> Self {
+    pub const fn per_byte(units: u64) -> Self {
         FeeRate(units.saturating_mul(1000))
     }
 

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod keys;
 pub mod network;
 pub mod pow;
+pub mod token;
 pub mod transaction;
 
 #[cfg(any(test, feature = "arbitrary"))]
@@ -29,4 +30,5 @@ pub use hash::{BlockHash, ContentId, KeyHash, LockHash, MerkleRoot, TokenId, TxI
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use network::Network;
 pub use pow::{CompactTarget, Target, Work};
+pub use token::TokenMetadata;
 pub use transaction::{AssetId, Coin, Lock, OutPoint, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness};

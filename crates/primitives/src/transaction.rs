@@ -18,6 +18,8 @@ pub mod limits {
     pub const MAX_PREIMAGE: usize = 64;
     /// Longest free-form data in a coinbase witness.
     pub const MAX_COINBASE_EXTRA: usize = 100;
+    /// Longest data a burn output carries (token metadata, receipts).
+    pub const MAX_BURN_DATA: usize = 80;
 }
 
 /// Which asset an output holds.
@@ -28,6 +30,50 @@ pub enum AssetId {
     Coin,
     /// A token issued on the chain.
     Token(TokenId),
+    /// The right to create more of a token: a transaction spending some may pay out more of
+    /// the token than it spends. Conserved like a token; issued beside it, or never.
+    MintRight(TokenId),
+}
+
+impl std::fmt::Display for AssetId {
+    /// `coin`, a token's id in hex, or `mint:` and the id for its mint right.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AssetId::Coin => f.write_str("coin"),
+            AssetId::Token(id) => write!(f, "{id}"),
+            AssetId::MintRight(id) => write!(f, "mint:{id}"),
+        }
+    }
+}
+
+/// Why text is not an asset id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an asset is `coin`, a token id (64 hexadecimal characters) or `mint:` and a token id")]
+pub struct ParseAssetError;
+
+impl std::str::FromStr for AssetId {
+    type Err = ParseAssetError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("coin") {
+            return Ok(AssetId::Coin);
+        }
+        match text.strip_prefix("mint:") {
+            Some(id) => id.parse().map(AssetId::MintRight),
+            None => text.parse().map(AssetId::Token),
+        }
+        .map_err(|_| ParseAssetError)
+    }
+}
+
+impl AssetId {
+    /// The token this asset is or mints, if any.
+    pub fn token(&self) -> Option<TokenId> {
+        match self {
+            AssetId::Coin => None,
+            AssetId::Token(id) | AssetId::MintRight(id) => Some(*id),
+        }
+    }
 }
 
 impl TokenId {
@@ -49,6 +95,10 @@ impl Encode for AssetId {
                 sink.put(&[1]);
                 id.encode_to(sink);
             }
+            AssetId::MintRight(id) => {
+                sink.put(&[2]);
+                id.encode_to(sink);
+            }
         }
     }
 }
@@ -58,6 +108,7 @@ impl Decode for AssetId {
         match reader.u8("asset id")? {
             0 => Ok(AssetId::Coin),
             1 => Ok(AssetId::Token(TokenId::decode(reader)?)),
+            2 => Ok(AssetId::MintRight(TokenId::decode(reader)?)),
             tag => Err(DecodeError::UnknownTag { what: "asset id", tag }),
         }
     }
@@ -132,6 +183,20 @@ pub enum Lock {
         /// The first block height at which the refund path opens.
         refund_height: u32,
     },
+    /// Never spendable: the output is destroyed, and never enters the UTXO set. Burns an
+    /// asset explicitly (conservation counts it as paid out) and carries data, such as a
+    /// token's metadata.
+    Burn {
+        /// At most [`limits::MAX_BURN_DATA`] bytes.
+        data: Vec<u8>,
+    },
+}
+
+impl Lock {
+    /// Whether outputs under this lock are destroyed rather than kept in the UTXO set.
+    pub fn is_burn(&self) -> bool {
+        matches!(self, Lock::Burn { .. })
+    }
 }
 
 impl Encode for Lock {
@@ -152,6 +217,10 @@ impl Encode for Lock {
                 refund.encode_to(sink);
                 refund_height.encode_to(sink);
             }
+            Lock::Burn { data } => {
+                sink.put(&[3]);
+                put_bytes(sink, data);
+            }
         }
     }
 }
@@ -171,6 +240,7 @@ impl Decode for Lock {
                 refund: KeyHash::decode(reader)?,
                 refund_height: reader.u32("refund height")?,
             }),
+            3 => Ok(Lock::Burn { data: reader.bytes("burn data", limits::MAX_BURN_DATA)?.to_vec() }),
             tag => Err(DecodeError::UnknownTag { what: "lock", tag }),
         }
     }
@@ -208,7 +278,7 @@ impl Decode for TxOut {
     }
 }
 
-/// What part of the transaction a signature commits to.
+/// What part of the transaction a signature commits to, and until when it is valid.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum SigHashMode {
     /// Every input and every output: the transaction cannot change at all.
@@ -216,6 +286,11 @@ pub enum SigHashMode {
     /// Only the signer's own input and the output at the same index, so that a counterparty
     /// can add its own inputs and outputs to a partially signed transaction.
     SingleInputOutput,
+    /// [`SigHashMode::All`], valid only in blocks up to this height.
+    AllUntil(u32),
+    /// [`SigHashMode::SingleInputOutput`], valid only in blocks up to this height: an offer
+    /// that expires on chain, for free.
+    SingleInputOutputUntil(u32),
 }
 
 impl SigHashMode {
@@ -223,7 +298,23 @@ impl SigHashMode {
         match self {
             SigHashMode::All => 0,
             SigHashMode::SingleInputOutput => 1,
+            SigHashMode::AllUntil(_) => 2,
+            SigHashMode::SingleInputOutputUntil(_) => 3,
         }
+    }
+
+    /// The last block height the signature is valid at, if it expires.
+    pub fn expiry(self) -> Option<u32> {
+        match self {
+            SigHashMode::AllUntil(height) | SigHashMode::SingleInputOutputUntil(height) => Some(height),
+            SigHashMode::All | SigHashMode::SingleInputOutput => None,
+        }
+    }
+
+    /// Whether the signature commits to every input and output (else to its own input and
+    /// the output paired with it).
+    pub fn commits_to_all(self) -> bool {
+        matches!(self, SigHashMode::All | SigHashMode::AllUntil(_))
     }
 }
 
@@ -239,6 +330,9 @@ pub struct TxSignature {
 impl Encode for TxSignature {
     fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
         sink.put(&[self.mode.tag()]);
+        if let Some(height) = self.mode.expiry() {
+            height.encode_to(sink);
+        }
         self.signature.encode_to(sink);
     }
 }
@@ -248,6 +342,8 @@ impl Decode for TxSignature {
         let mode = match reader.u8("signature hash mode")? {
             0 => SigHashMode::All,
             1 => SigHashMode::SingleInputOutput,
+            2 => SigHashMode::AllUntil(reader.u32("signature expiry")?),
+            3 => SigHashMode::SingleInputOutputUntil(reader.u32("signature expiry")?),
             tag => return Err(DecodeError::UnknownTag { what: "signature hash mode", tag }),
         };
         Ok(Self { mode, signature: Signature::decode(reader)? })
@@ -294,6 +390,20 @@ pub enum Witness {
         /// Its signature.
         signature: TxSignature,
     },
+}
+
+impl Witness {
+    /// The signatures it carries.
+    pub fn signatures(&self) -> impl Iterator<Item = &TxSignature> {
+        let (single, many): (Option<&TxSignature>, &[(u8, TxSignature)]) = match self {
+            Witness::Coinbase { .. } => (None, &[]),
+            Witness::Key { signature, .. }
+            | Witness::HashLockClaim { signature, .. }
+            | Witness::TimeLockRefund { signature, .. } => (Some(signature), &[]),
+            Witness::Multisig { signatures } => (None, signatures),
+        };
+        single.into_iter().chain(many.iter().map(|(_, signature)| signature))
+    }
 }
 
 impl Encode for Witness {
@@ -403,6 +513,11 @@ impl Transaction {
         self.inputs.len() == 1 && self.inputs[0].prev_out.is_null()
     }
 
+    /// The last block height it may be mined at: the earliest expiry of its signatures.
+    pub fn expiry(&self) -> Option<u32> {
+        self.inputs.iter().flat_map(|input| input.witness.signatures()).filter_map(|s| s.mode.expiry()).min()
+    }
+
     /// The id, over everything but the signature witnesses.
     pub fn txid(&self) -> TxId {
         TxId(hash_encoded(&WithoutWitness(self)))
@@ -449,34 +564,41 @@ impl<'a> SighashCache<'a> {
         let mut hasher = Sha256::new();
         hasher.update(b"peerchain/sighash");
         hasher.update([network_magic, mode.tag()]);
+        // The expiry is signed, so that nobody can extend an offer; it is checked against the
+        // spend height by consensus, never by the signature verifier (a cached verification
+        // must not outlive it).
+        if let Some(height) = mode.expiry() {
+            height.encode_to(&mut hasher);
+        }
         tx.version.encode_to(&mut hasher);
-        match mode {
-            SigHashMode::All => {
-                let prevouts = *self.prevouts.get_or_insert_with(|| {
-                    let mut inner = Sha256::new();
-                    for input in &tx.inputs {
-                        input.prev_out.encode_to(&mut inner);
-                    }
-                    finish_sha256d(inner)
-                });
-                let outputs = *self.outputs.get_or_insert_with(|| {
-                    let mut inner = Sha256::new();
-                    for output in &tx.outputs {
-                        output.encode_to(&mut inner);
-                    }
-                    finish_sha256d(inner)
-                });
-                hasher.update(prevouts);
-                hasher.update(outputs);
-                (input_index as u32).encode_to(&mut hasher);
-            }
-            SigHashMode::SingleInputOutput => match tx.outputs.get(input_index) {
+        if mode.commits_to_all() {
+            let prevouts = *self.prevouts.get_or_insert_with(|| {
+                let mut inner = Sha256::new();
+                for input in &tx.inputs {
+                    input.prev_out.encode_to(&mut inner);
+                }
+                finish_sha256d(inner)
+            });
+            let outputs = *self.outputs.get_or_insert_with(|| {
+                let mut inner = Sha256::new();
+                for output in &tx.outputs {
+                    output.encode_to(&mut inner);
+                }
+                finish_sha256d(inner)
+            });
+            hasher.update(prevouts);
+            hasher.update(outputs);
+            (input_index as u32).encode_to(&mut hasher);
+        } else {
+            match tx.outputs.get(input_index) {
                 Some(output) => {
                     hasher.update([1]);
                     output.encode_to(&mut hasher);
                 }
+                // Consensus refuses such a signature (it would commit to no output); the
+                // hash exists only so that computing it never panics.
                 None => hasher.update([0]),
-            },
+            }
         }
         match tx.inputs.get(input_index) {
             Some(input) => input.prev_out.encode_to(&mut hasher),

@@ -1,8 +1,15 @@
-//! Coin selection and signing of a payment.
+//! Laying out and signing a transaction: what it must contain (a [`Plan`]), the wallet's
+//! coins chosen per asset to cover it, change per asset, and the fee at the asked rate.
+//!
+//! One builder serves every product (payments, token issues and burns, swaps, contracts), so
+//! that both sides of a deal lay a transaction out the same way.
 
+use std::collections::BTreeMap;
+
+use peerchain_primitives::encode::varint_len;
 use peerchain_primitives::{
-    Amount, AssetId, Encode, KeyHash, Lock, Network, OutPoint, PublicKey, SigHashMode, Signature, Transaction, TxIn,
-    TxOut, TxSignature, Witness,
+    Amount, AssetId, Encode, FeeRate, KeyHash, Lock, Network, OutPoint, PublicKey, SecretKey, SigHashMode, Signature,
+    Transaction, TxIn, TxOut, TxSignature, Witness,
 };
 
 use crate::Error;
@@ -12,174 +19,279 @@ use crate::ledger::Spendable;
 /// spending it later is a loss to its owner and a burden on everyone's UTXO set.
 pub const DUST: Amount = Amount::from_units(1_000);
 
-/// The most inputs one payment gathers; beyond it the transaction grows past what relays well.
+/// The most inputs one transaction gathers; beyond it the transaction grows past what relays
+/// well.
 pub const MAX_INPUTS: usize = 2_000;
 
-/// A payment chosen and laid out, not yet signed.
+/// An input someone else signed, with the output its signature pairs it with (the same
+/// index): a maker's side of an offer. It is placed as signed.
+#[derive(Debug, Clone)]
+pub struct SignedPair {
+    /// The signed input.
+    pub input: TxIn,
+    /// The output it spends.
+    pub spent: TxOut,
+    /// The output its signature demands, at the input's index.
+    pub output: TxOut,
+}
+
+/// What a transaction must contain beyond the coins the wallet chooses.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Pairs signed by others, first in the transaction, each at its own index.
+    pub signed: Vec<SignedPair>,
+    /// The wallet's outputs that must be spent (the coin that names an issued token, a mint
+    /// right, an offer's anchor), right after the signed pairs.
+    pub must_spend: Vec<Spendable>,
+    /// Outputs to create.
+    pub outputs: Vec<TxOut>,
+    /// Assets the transaction creates from nothing (an issue, a mint).
+    pub created: Vec<(AssetId, Amount)>,
+    /// The fee rate.
+    pub fee_rate: FeeRate,
+    /// How the wallet signs its inputs: [`SigHashMode::All`], or until a height.
+    pub mode: SigHashMode,
+}
+
+impl Plan {
+    /// A plan that pays `outputs` at `fee_rate`.
+    pub fn paying(outputs: Vec<TxOut>, fee_rate: FeeRate) -> Self {
+        Self { signed: vec![], must_spend: vec![], outputs, created: vec![], fee_rate, mode: SigHashMode::All }
+    }
+}
+
+/// A transaction laid out, not yet signed.
 #[derive(Debug)]
 pub(crate) struct Draft {
     pub(crate) tx: Transaction,
-    /// The outputs the inputs spend, in input order, with the key that unlocks each.
+    /// For the wallet's inputs (those after the signed pairs): the output spent and its key.
     pub(crate) spent: Vec<(TxOut, KeyHash)>,
+    /// How many inputs others signed (they come first).
+    pub(crate) presigned: usize,
+    /// Which outputs are change (their lock is set once a change key is chosen).
+    pub(crate) change: Vec<usize>,
     pub(crate) fee: Amount,
+    pub(crate) mode: SigHashMode,
 }
 
-/// Sizes of a key-spend transaction, from the encoding itself.
-struct Sizes {
-    base: usize,
-    per_input: usize,
-    per_output: usize,
+fn placeholder_witness(mode: SigHashMode) -> Witness {
+    Witness::Key { public_key: PublicKey([0; 32]), signature: TxSignature { mode, signature: Signature([0; 64]) } }
 }
 
-impl Sizes {
-    fn measure() -> Sizes {
-        let input = TxIn {
-            prev_out: OutPoint::NULL,
-            witness: Witness::Key {
-                public_key: PublicKey([0; 32]),
-                signature: TxSignature { mode: SigHashMode::All, signature: Signature([0; 64]) },
-            },
-        };
-        let output = TxOut::coins_to(Amount::ZERO, KeyHash::ZERO);
-        let tx = |inputs: usize, outputs: usize| {
-            Transaction {
-                version: 1,
-                inputs: vec![input.clone(); inputs],
-                outputs: vec![output.clone(); outputs],
-                lock_time: 0,
-            }
-            .encoded_len()
-        };
-        let one = tx(1, 1);
-        let per_input = tx(2, 1) - one;
-        let per_output = tx(1, 2) - one;
-        Sizes { base: one - per_input - per_output, per_input, per_output }
-    }
+fn add(total: &mut BTreeMap<AssetId, Amount>, asset: AssetId, amount: Amount) -> Result<(), Error> {
+    let sum = total.entry(asset).or_default();
+    *sum = sum.checked_add(amount).filter(|s| s.is_valid_money()).ok_or(Error::AmountTooLarge)?;
+    Ok(())
+}
 
-    /// The size with `inputs` and `outputs`, plus two bytes for count varints that grow.
-    fn of(&self, inputs: usize, outputs: usize) -> usize {
-        self.base + inputs * self.per_input + outputs * self.per_output + 2
+/// The size of a transaction from its parts, exactly as it encodes.
+struct Size {
+    fixed: usize,
+    per_wallet_input: usize,
+}
+
+impl Size {
+    fn of(&self, wallet_inputs: usize, other_inputs: usize, outputs: &[TxOut]) -> usize {
+        let inputs = wallet_inputs + other_inputs;
+        self.fixed
+            + varint_len(inputs as u64)
+            + wallet_inputs * self.per_wallet_input
+            + varint_len(outputs.len() as u64)
+            + outputs.iter().map(Encode::encoded_len).sum::<usize>()
     }
 }
 
-fn fee(rate: u64, size: usize) -> Amount {
-    Amount::from_units(rate.saturating_mul(size as u64))
-}
-
-fn total(coins: &[Spendable]) -> Amount {
-    coins.iter().fold(Amount::ZERO, |t, c| t.checked_add(c.output.amount).unwrap_or(Amount::MAX_MONEY))
-}
-
-/// Chooses coins to pay `amount` to `to` at `fee_rate` base units per byte, with change to
-/// `change` if any is worth keeping. Confirmed coins are used before the wallet's own
-/// unconfirmed change; one coin that pays without change is preferred; otherwise the largest
-/// coins first, so that few inputs (and a small fee) do.
-pub(crate) fn draft_payment(
-    mut coins: Vec<Spendable>,
-    to: KeyHash,
-    amount: Amount,
-    fee_rate: u64,
-    change: KeyHash,
-) -> Result<Draft, Error> {
-    let sizes = Sizes::measure();
-    let available = total(&coins);
+/// Chooses the wallet's coins (`coins`) to cover `plan`, adds change per asset to `change`,
+/// and lays the transaction out. Confirmed coins go before the wallet's own unconfirmed
+/// change; for the coin, one coin that pays without change is preferred, otherwise the
+/// largest first, so that few inputs (and a small fee) do.
+pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> Result<Draft, Error> {
+    let Plan { signed, must_spend, outputs, created, fee_rate, mode } = plan;
+    let mut provided: BTreeMap<AssetId, Amount> = BTreeMap::new();
+    let mut required: BTreeMap<AssetId, Amount> = BTreeMap::new();
+    for pair in &signed {
+        add(&mut provided, pair.spent.asset, pair.spent.amount)?;
+        add(&mut required, pair.output.asset, pair.output.amount)?;
+    }
+    for coin in &must_spend {
+        add(&mut provided, coin.output.asset, coin.output.amount)?;
+    }
+    for (asset, amount) in &created {
+        add(&mut provided, *asset, *amount)?;
+    }
+    for output in &outputs {
+        add(&mut required, output.asset, output.amount)?;
+    }
+    let taken: std::collections::HashSet<OutPoint> =
+        signed.iter().map(|p| p.input.prev_out).chain(must_spend.iter().map(|c| c.outpoint)).collect();
+    coins.retain(|c| !taken.contains(&c.outpoint));
     coins.sort_by(|a, b| b.confirmed.cmp(&a.confirmed).then(b.output.amount.cmp(&a.output.amount)));
-    let need = |inputs: usize, outputs: usize| amount.checked_add(fee(fee_rate, sizes.of(inputs, outputs)));
 
-    // One coin that covers the payment with less than a change output's worth left over.
-    let changeless_slack = fee(fee_rate, sizes.per_output).checked_add(DUST).unwrap_or(Amount::MAX_MONEY);
-    let single = coins.iter().enumerate().rev().find(|(_, c)| {
-        need(1, 1).is_some_and(|need| {
-            c.confirmed
-                && c.output.amount >= need
-                && c.output.amount.checked_sub(need).is_some_and(|excess| excess < changeless_slack)
-        })
-    });
-    let chosen: Vec<Spendable> = match single {
-        Some((index, _)) => vec![coins[index].clone()],
-        None => {
-            let mut chosen = Vec::new();
-            let mut sum = Amount::ZERO;
-            for coin in coins {
-                if chosen.len() == MAX_INPUTS {
-                    return Err(Error::TooManyInputs { inputs: MAX_INPUTS });
-                }
-                sum = sum.checked_add(coin.output.amount).unwrap_or(Amount::MAX_MONEY);
-                chosen.push(coin);
-                if need(chosen.len(), 1).is_some_and(|need| sum >= need) {
+    // What coin selection adds; `must_spend` is counted in `provided` already.
+    let mut chosen: Vec<Spendable> = Vec::new();
+    let mut tx_outputs: Vec<TxOut> = signed.iter().map(|p| p.output.clone()).collect();
+    tx_outputs.extend(outputs);
+    let mut change_outputs = Vec::new();
+
+    // Tokens first: exact amounts, with change in the same token.
+    let assets: Vec<AssetId> =
+        provided.keys().chain(required.keys()).copied().filter(|a| *a != AssetId::Coin).collect();
+    for asset in assets.into_iter().collect::<std::collections::BTreeSet<_>>() {
+        let need = required.get(&asset).copied().unwrap_or_default();
+        let mut have = provided.get(&asset).copied().unwrap_or_default();
+        if have < need {
+            let available =
+                coins.iter().filter(|c| c.output.asset == asset).fold(have, |t, c| t.saturating_add(c.output.amount));
+            for coin in coins.iter().filter(|c| c.output.asset == asset) {
+                if have >= need {
                     break;
                 }
+                have = have.saturating_add(coin.output.amount);
+                chosen.push(coin.clone());
             }
-            chosen
+            if have < need {
+                return Err(Error::InsufficientAsset { asset, needed: need, available });
+            }
+        }
+        if let Some(surplus) = have.checked_sub(need).filter(|s| *s > Amount::ZERO) {
+            change_outputs.push(tx_outputs.len());
+            tx_outputs.push(TxOut { asset, amount: surplus, lock: Lock::Key(change) });
+        }
+    }
+    coins.retain(|c| c.output.asset == AssetId::Coin && !chosen.iter().any(|k| k.outpoint == c.outpoint));
+
+    // Then coins, with the fee for the transaction's exact size.
+    let presigned: Vec<TxIn> = signed.into_iter().map(|p| p.input).collect();
+    let size = Size {
+        // Version and lock time, and the inputs others signed as they are.
+        fixed: 8 + presigned.iter().map(Encode::encoded_len).sum::<usize>(),
+        per_wallet_input: TxIn { prev_out: OutPoint::NULL, witness: placeholder_witness(mode) }.encoded_len(),
+    };
+    let must = must_spend.len();
+    let coin_need = required.get(&AssetId::Coin).copied().unwrap_or_default();
+    let coin_total = |chosen: &[Spendable]| {
+        chosen
+            .iter()
+            .filter(|c| c.output.asset == AssetId::Coin)
+            .fold(provided.get(&AssetId::Coin).copied().unwrap_or_default(), |t, c| t.saturating_add(c.output.amount))
+    };
+    let available = coins.iter().fold(coin_total(&chosen), |t, c| t.saturating_add(c.output.amount));
+    let coin_change = TxOut { asset: AssetId::Coin, amount: Amount::ZERO, lock: Lock::Key(change) };
+    let fee_without_change = |chosen: &[Spendable], outputs: &[TxOut]| {
+        fee_rate.fee_for(size.of(must + chosen.len(), presigned.len(), outputs))
+    };
+    let need_with_fee =
+        |chosen: &[Spendable], outputs: &[TxOut]| coin_need.checked_add(fee_without_change(chosen, outputs));
+
+    // One coin that covers everything with less than a change output's worth left over.
+    let slack = fee_rate.fee_for(coin_change.encoded_len()).saturating_add(DUST);
+    if coin_total(&chosen) < need_with_fee(&chosen, &tx_outputs).unwrap_or(Amount::MAX_MONEY) {
+        let single = coins.iter().rev().find(|c| {
+            let mut with = chosen.clone();
+            with.push((*c).clone());
+            c.confirmed
+                && need_with_fee(&with, &tx_outputs)
+                    .is_some_and(|need| coin_total(&with).checked_sub(need).is_some_and(|excess| excess < slack))
+        });
+        if let Some(single) = single.cloned() {
+            chosen.push(single);
+        }
+    }
+    let mut remaining = coins.into_iter();
+    let fee = loop {
+        let need = need_with_fee(&chosen, &tx_outputs).ok_or(Error::AmountTooLarge)?;
+        let have = coin_total(&chosen);
+        if have >= need {
+            let mut with_change = tx_outputs.clone();
+            with_change.push(coin_change.clone());
+            let fee = fee_without_change(&chosen, &with_change);
+            match have.checked_sub(coin_need).and_then(|left| left.checked_sub(fee)).filter(|c| *c >= DUST) {
+                Some(amount) => {
+                    change_outputs.push(tx_outputs.len());
+                    tx_outputs.push(TxOut { amount, ..coin_change });
+                    break fee;
+                }
+                None => break have.checked_sub(coin_need).ok_or(Error::AmountTooLarge)?,
+            }
+        }
+        if must + chosen.len() >= MAX_INPUTS {
+            return Err(Error::TooManyInputs { inputs: MAX_INPUTS });
+        }
+        match remaining.next() {
+            Some(coin) => chosen.push(coin),
+            None => return Err(Error::InsufficientFunds { needed: need, available }),
         }
     };
-    let sum = total(&chosen);
-    let without_change = need(chosen.len(), 1).ok_or(Error::AmountTooLarge)?;
-    if sum < without_change {
-        return Err(Error::InsufficientFunds { needed: without_change, available });
-    }
-    let with_change = need(chosen.len(), 2).ok_or(Error::AmountTooLarge)?;
-    let mut outputs = vec![TxOut::coins_to(amount, to)];
-    let change_amount = sum.checked_sub(with_change).filter(|c| *c >= DUST);
-    if let Some(change_amount) = change_amount {
-        outputs.push(TxOut::coins_to(change_amount, change));
-    }
-    let paid = amount.checked_add(change_amount.unwrap_or(Amount::ZERO)).ok_or(Error::AmountTooLarge)?;
-    let fee = sum.checked_sub(paid).ok_or(Error::AmountTooLarge)?;
-    let tx = Transaction {
-        version: 1,
-        inputs: chosen
-            .iter()
-            .map(|c| TxIn {
-                prev_out: c.outpoint,
-                witness: Witness::Key {
-                    public_key: PublicKey([0; 32]),
-                    signature: TxSignature { mode: SigHashMode::All, signature: Signature([0; 64]) },
-                },
-            })
-            .collect(),
-        outputs,
-        lock_time: 0,
-    };
+    let presigned_count = presigned.len();
+    let mut inputs = presigned;
+    let chosen: Vec<Spendable> = must_spend.into_iter().chain(chosen).collect();
+    inputs.extend(chosen.iter().map(|c| TxIn { prev_out: c.outpoint, witness: placeholder_witness(mode) }));
+    let tx = Transaction { version: 1, inputs, outputs: tx_outputs, lock_time: 0 };
     let spent = chosen.into_iter().map(|c| (c.output, c.key_hash)).collect();
-    Ok(Draft { tx, spent, fee })
+    Ok(Draft { tx, spent, presigned: presigned_count, change: change_outputs, fee, mode })
 }
 
-/// Signs every input of `draft` with the key `key_for` gives for its key hash.
+/// Signs the wallet's inputs of `draft` with the key `key_for` gives for each key hash.
 pub(crate) fn sign(
     draft: Draft,
     network: Network,
-    key_for: impl Fn(&KeyHash) -> Option<peerchain_primitives::SecretKey>,
+    key_for: impl Fn(&KeyHash) -> Option<SecretKey>,
 ) -> Result<Transaction, Error> {
-    let Draft { mut tx, spent, .. } = draft;
+    let Draft { mut tx, spent, presigned, mode, .. } = draft;
     let mut witnesses = Vec::with_capacity(spent.len());
     {
         let mut sighashes = peerchain_primitives::transaction::SighashCache::new(&tx);
-        for (index, (output, key_hash)) in spent.iter().enumerate() {
-            debug_assert!(output.asset == AssetId::Coin && output.lock == Lock::Key(*key_hash));
+        for (offset, (output, key_hash)) in spent.iter().enumerate() {
+            debug_assert!(output.lock == Lock::Key(*key_hash));
             let key = key_for(key_hash).ok_or(Error::MissingKey(*key_hash))?;
-            let message = sighashes.signature_hash(index, output, SigHashMode::All, network.magic());
+            let message = sighashes.signature_hash(presigned + offset, output, mode, network.magic());
             witnesses.push(Witness::Key {
                 public_key: key.public_key(),
-                signature: TxSignature { mode: SigHashMode::All, signature: key.sign(&message) },
+                signature: TxSignature { mode, signature: key.sign(&message) },
             });
         }
     }
-    for (input, witness) in tx.inputs.iter_mut().zip(witnesses) {
+    for (input, witness) in tx.inputs[presigned..].iter_mut().zip(witnesses) {
         input.witness = witness;
     }
     Ok(tx)
 }
 
+/// The maker's side of an offer: `coin` signed over itself and `want` (which the taker must
+/// put at the same index), valid up to block `expiry`.
+pub(crate) fn sign_offer(coin: &Spendable, want: &TxOut, expiry: u32, key: &SecretKey, network: Network) -> TxIn {
+    let mode = SigHashMode::SingleInputOutputUntil(expiry);
+    // The paired-output hash covers neither the index nor the other inputs and outputs, so a
+    // one-input, one-output transaction gives the message every layout will check.
+    let alone = Transaction {
+        version: 1,
+        inputs: vec![TxIn { prev_out: coin.outpoint, witness: placeholder_witness(mode) }],
+        outputs: vec![want.clone()],
+        lock_time: 0,
+    };
+    let message = alone.signature_hash(0, &coin.output, mode, network.magic());
+    TxIn {
+        prev_out: coin.outpoint,
+        witness: Witness::Key {
+            public_key: key.public_key(),
+            signature: TxSignature { mode, signature: key.sign(&message) },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peerchain_primitives::TxId;
+    use peerchain_primitives::{TokenId, TxId};
 
     fn coin(n: u8, units: u64, confirmed: bool) -> Spendable {
+        asset_coin(n, AssetId::Coin, units, confirmed)
+    }
+
+    fn asset_coin(n: u8, asset: AssetId, units: u64, confirmed: bool) -> Spendable {
         Spendable {
             outpoint: OutPoint::new(TxId([n; 32]), 0),
-            output: TxOut::coins_to(Amount::from_units(units), KeyHash([1; 32])),
+            output: TxOut { asset, amount: Amount::from_units(units), lock: Lock::Key(KeyHash([1; 32])) },
             key_hash: KeyHash([1; 32]),
             confirmed,
         }
@@ -188,36 +300,50 @@ mod tests {
     const TO: KeyHash = KeyHash([2; 32]);
     const CHANGE: KeyHash = KeyHash([3; 32]);
 
+    fn pay(units: u64, rate: u64) -> Plan {
+        Plan::paying(vec![TxOut::coins_to(Amount::from_units(units), TO)], FeeRate::per_byte(rate))
+    }
+
+    fn outputs_of(draft: &Draft, asset: AssetId) -> u64 {
+        draft.tx.outputs.iter().filter(|o| o.asset == asset).map(|o| o.amount.units()).sum()
+    }
+
     #[test]
     fn a_single_coin_that_fits_pays_without_change() {
-        let sizes = Sizes::measure();
-        let exact = 50_000 + sizes.of(1, 1) as u64;
+        let one_in_one_out = Transaction {
+            version: 1,
+            inputs: vec![TxIn { prev_out: OutPoint::NULL, witness: placeholder_witness(SigHashMode::All) }],
+            outputs: vec![TxOut::coins_to(Amount::from_units(50_000), TO)],
+            lock_time: 0,
+        }
+        .encoded_len() as u64;
+        let exact = 50_000 + one_in_one_out;
         let coins = vec![coin(1, 1_000_000, true), coin(2, exact, true), coin(3, 10_000, true)];
-        let draft = draft_payment(coins, TO, Amount::from_units(50_000), 1, CHANGE).unwrap();
+        let draft = draft(pay(50_000, 1), coins, CHANGE).unwrap();
         assert_eq!(draft.tx.inputs.len(), 1);
         assert_eq!(draft.tx.inputs[0].prev_out.txid, TxId([2; 32]));
         assert_eq!(draft.tx.outputs.len(), 1);
-        assert_eq!(draft.fee.units(), sizes.of(1, 1) as u64);
+        assert_eq!(draft.fee.units(), one_in_one_out);
+        assert_eq!(draft.fee.units(), draft.tx.encoded_len() as u64, "the fee covers the exact size");
     }
 
     #[test]
     fn largest_first_with_change_and_the_fee_covers_the_real_size() {
         let coins = vec![coin(1, 30_000, true), coin(2, 40_000, true), coin(3, 50_000, false)];
-        let draft = draft_payment(coins, TO, Amount::from_units(60_000), 2, CHANGE).unwrap();
+        let draft = draft(pay(60_000, 2), coins, CHANGE).unwrap();
         // Confirmed coins first: 40k and 30k, not the unconfirmed 50k.
         let used: Vec<_> = draft.tx.inputs.iter().map(|i| i.prev_out.txid).collect();
         assert_eq!(used, vec![TxId([2; 32]), TxId([1; 32])]);
         assert_eq!(draft.tx.outputs[1].lock, Lock::Key(CHANGE));
-        let size = draft.tx.encoded_len() as u64;
-        assert!(draft.fee.units() >= 2 * size && draft.fee.units() <= 2 * size + 4, "{draft:?}");
-        let out: u64 = draft.tx.outputs.iter().map(|o| o.amount.units()).sum();
-        assert_eq!(out + draft.fee.units(), 70_000);
+        assert_eq!(draft.change, vec![1]);
+        assert_eq!(draft.fee.units(), 2 * draft.tx.encoded_len() as u64);
+        assert_eq!(outputs_of(&draft, AssetId::Coin) + draft.fee.units(), 70_000);
     }
 
     #[test]
     fn insufficient_funds_says_how_much_there_is() {
         let coins = vec![coin(1, 30_000, true), coin(2, 40_000, true)];
-        match draft_payment(coins, TO, Amount::from_units(70_000), 1, CHANGE) {
+        match draft(pay(70_000, 1), coins, CHANGE) {
             Err(Error::InsufficientFunds { needed, available }) => {
                 assert_eq!(available.units(), 70_000);
                 assert!(needed.units() > 70_000);
@@ -228,11 +354,69 @@ mod tests {
 
     #[test]
     fn dust_change_goes_to_the_fee() {
-        let sizes = Sizes::measure();
-        let units = 50_000 + sizes.of(2, 2) as u64 + 500;
+        let probe = draft(pay(50_000, 1), vec![coin(1, 10_000_000, true), coin(2, 10_000_000, true)], CHANGE).unwrap();
+        // Two inputs, one output, plus 500 units: less than dust would be left.
+        let two_in_one_out = probe.fee.units() - TxOut::coins_to(Amount::ZERO, CHANGE).encoded_len() as u64
+            + probe.tx.inputs[0].encoded_len() as u64;
+        let units = 50_000 + two_in_one_out + 500;
         let coins = vec![coin(1, units / 2, true), coin(2, units - units / 2, true)];
-        let draft = draft_payment(coins, TO, Amount::from_units(50_000), 1, CHANGE).unwrap();
+        let draft = draft(pay(50_000, 1), coins, CHANGE).unwrap();
         assert_eq!(draft.tx.outputs.len(), 1);
         assert_eq!(draft.fee.units(), units - 50_000);
+    }
+
+    #[test]
+    fn tokens_are_chosen_per_asset_with_change_in_the_same_token() {
+        let gold = AssetId::Token(TokenId([9; 32]));
+        let coins = vec![
+            coin(1, 1_000_000, true),
+            asset_coin(2, gold, 700, true),
+            asset_coin(3, gold, 500, true),
+            asset_coin(4, AssetId::Token(TokenId([8; 32])), 5_000, true),
+        ];
+        let plan = Plan::paying(
+            vec![TxOut { asset: gold, amount: Amount::from_units(1_000), lock: Lock::Key(TO) }],
+            FeeRate::per_byte(1),
+        );
+        let draft = draft(plan, coins.clone(), CHANGE).unwrap();
+        assert_eq!(outputs_of(&draft, gold), 1_200, "1,000 paid and 200 back");
+        assert_eq!(draft.tx.inputs.len(), 3, "both gold coins and one coin for the fee");
+        assert!(draft.tx.outputs.iter().all(|o| o.asset != AssetId::Token(TokenId([8; 32]))));
+        assert_eq!(draft.change.len(), 2);
+
+        let too_much = Plan::paying(
+            vec![TxOut { asset: gold, amount: Amount::from_units(1_201), lock: Lock::Key(TO) }],
+            FeeRate::per_byte(1),
+        );
+        match super::draft(too_much, coins, CHANGE) {
+            Err(Error::InsufficientAsset { asset, needed, available }) => {
+                assert_eq!((asset, needed.units(), available.units()), (gold, 1_201, 1_200));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signed_pairs_keep_their_index_and_their_surplus_comes_to_the_wallet() {
+        // A maker gives 1,000 gold for 20,000 units of coin; the taker pays from its coins.
+        let gold = AssetId::Token(TokenId([9; 32]));
+        let maker = asset_coin(7, gold, 1_000, true);
+        let pair = SignedPair {
+            input: TxIn {
+                prev_out: maker.outpoint,
+                witness: placeholder_witness(SigHashMode::SingleInputOutputUntil(9)),
+            },
+            spent: maker.output.clone(),
+            output: TxOut::coins_to(Amount::from_units(20_000), KeyHash([7; 32])),
+        };
+        let plan = Plan { signed: vec![pair.clone()], ..Plan::paying(vec![], FeeRate::per_byte(1)) };
+        let draft = draft(plan, vec![coin(1, 100_000, true)], CHANGE).unwrap();
+        assert_eq!(draft.tx.inputs[0], pair.input);
+        assert_eq!(draft.tx.outputs[0], pair.output);
+        assert_eq!(draft.presigned, 1);
+        assert_eq!(outputs_of(&draft, gold), 1_000);
+        assert!(draft.tx.outputs.iter().any(|o| o.asset == gold && o.lock == Lock::Key(CHANGE)));
+        assert_eq!(outputs_of(&draft, AssetId::Coin) + draft.fee.units(), 100_000);
+        assert_eq!(draft.fee.units(), draft.tx.encoded_len() as u64);
     }
 }

@@ -19,6 +19,8 @@ const TXS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("wallet_txs_
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("wallet_meta_v1");
 /// Hashes of the last blocks scanned, by height: where to find the fork after a reorg.
 const SCANNED: TableDefinition<u32, &[u8; 32]> = TableDefinition::new("wallet_scanned_v1");
+/// Outputs set aside (offer anchors) until a height: coin selection leaves them alone.
+const RESERVED: TableDefinition<&[u8; 36], u32> = TableDefinition::new("wallet_reserved_v1");
 const SCAN_TIP: &str = "scan_tip";
 
 /// How many scanned block hashes are kept: a reorg deeper than this means a full rescan.
@@ -154,9 +156,15 @@ impl View<'_> {
         }
     }
 
-    /// The wallet's key hash that `output` pays, if it is a coin output the wallet owns.
-    pub fn owned_coin(&self, output: &TxOut) -> Option<KeyHash> {
-        self.owner(output).filter(|_| output.asset == AssetId::Coin)
+    /// Whether `output` is under a contract lock that names one of the wallet's keys (a
+    /// multisig or a hash-time lock): the wallet tracks it, though it is not the wallet's
+    /// alone to spend.
+    pub fn involves(&self, output: &TxOut) -> bool {
+        match &output.lock {
+            Lock::Key(_) | Lock::Burn { .. } => false,
+            Lock::Multisig { keys, .. } => keys.iter().any(|k| self.owned.contains(&k.key_hash())),
+            Lock::HashTimeLock { claim, refund, .. } => self.owned.contains(claim) || self.owned.contains(refund),
+        }
     }
 
     /// How many confirmations a status has at this tip (0 unless confirmed).
@@ -176,6 +184,8 @@ pub struct Ledger {
     /// Which tracked transactions spend each outpoint (more than one when they conflict).
     spenders: HashMap<OutPoint, Vec<TxId>>,
     scan_tip: Option<(u32, BlockHash)>,
+    /// Outputs coin selection leaves alone, up to a height.
+    reserved: HashMap<OutPoint, u32>,
 }
 
 impl Ledger {
@@ -187,8 +197,14 @@ impl Ledger {
     /// Opens (or creates) the ledger and loads it.
     pub fn open(path: &Path) -> Result<Ledger, Error> {
         let db = redb::Database::create(path).map_err(|e| store_error(path, e))?;
-        let mut ledger =
-            Ledger { path: path.to_owned(), db, txs: HashMap::new(), spenders: HashMap::new(), scan_tip: None };
+        let mut ledger = Ledger {
+            path: path.to_owned(),
+            db,
+            txs: HashMap::new(),
+            spenders: HashMap::new(),
+            scan_tip: None,
+            reserved: HashMap::new(),
+        };
         ledger.load()?;
         Ok(ledger)
     }
@@ -202,6 +218,7 @@ impl Ledger {
         write.open_table(TXS).map_err(|e| self.store_error(e))?;
         write.open_table(META).map_err(|e| self.store_error(e))?;
         write.open_table(SCANNED).map_err(|e| self.store_error(e))?;
+        write.open_table(RESERVED).map_err(|e| self.store_error(e))?;
         write.commit().map_err(|e| self.store_error(e))?;
         let read = self.db.begin_read().map_err(|e| self.store_error(e))?;
         let txs = read.open_table(TXS).map_err(|e| self.store_error(e))?;
@@ -211,6 +228,14 @@ impl Ledger {
                 .map_err(|e| Error::Corrupt { path: self.path.clone(), detail: e.to_string() })?;
             self.index(&wtx.tx);
             self.txs.insert(wtx.tx.txid(), wtx);
+        }
+        let reserved = read.open_table(RESERVED).map_err(|e| self.store_error(e))?;
+        for entry in reserved.iter().map_err(|e| self.store_error(e))? {
+            let (key, until) = entry.map_err(|e| self.store_error(e))?;
+            let key = key.value();
+            let txid = TxId(key[..32].try_into().expect("36-byte key"));
+            let index = u32::from_be_bytes(key[32..].try_into().expect("36-byte key"));
+            self.reserved.insert(OutPoint::new(txid, index), until.value());
         }
         let meta = read.open_table(META).map_err(|e| self.store_error(e))?;
         if let Some(value) = meta.get(SCAN_TIP).map_err(|e| self.store_error(e))? {
@@ -256,15 +281,68 @@ impl Ledger {
         self.txs.values()
     }
 
-    /// Whether `tx` touches the wallet: pays one of its keys or spends one of its outputs.
+    /// Whether `tx` touches the wallet: pays one of its keys, locks an output under a
+    /// contract naming one, or spends such an output.
     pub fn is_relevant(&self, tx: &Transaction, view: &View<'_>) -> bool {
-        tx.outputs.iter().any(|o| view.owner(o).is_some())
-            || tx.inputs.iter().any(|input| self.owned_output(&input.prev_out, view).is_some())
+        tx.outputs.iter().any(|o| view.owner(o).is_some() || view.involves(o))
+            || tx
+                .inputs
+                .iter()
+                .any(|input| self.output(&input.prev_out).is_some_and(|o| view.owner(o).is_some() || view.involves(o)))
+    }
+
+    /// A tracked transaction's output.
+    pub fn output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
+        self.txs.get(&outpoint.txid)?.tx.outputs.get(outpoint.index as usize)
     }
 
     fn owned_output(&self, outpoint: &OutPoint, view: &View<'_>) -> Option<&TxOut> {
-        let output = self.txs.get(&outpoint.txid)?.tx.outputs.get(outpoint.index as usize)?;
-        view.owner(output).map(|_| output)
+        self.output(outpoint).filter(|output| view.owner(output).is_some())
+    }
+
+    /// Sets `outpoints` aside until block `until` (inclusive): coin selection leaves them
+    /// alone, so that a payment does not cancel an offer they anchor.
+    pub fn reserve(&mut self, outpoints: &[OutPoint], until: u32) -> Result<(), Error> {
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut table = write.open_table(RESERVED).map_err(|e| self.store_error(e))?;
+            for outpoint in outpoints {
+                table.insert(&outpoint.to_key(), until).map_err(|e| self.store_error(e))?;
+            }
+        }
+        write.commit().map_err(|e| self.store_error(e))?;
+        self.reserved.extend(outpoints.iter().map(|o| (*o, until)));
+        Ok(())
+    }
+
+    /// Ends reservations: those of `outpoints`, and every one past its height at `tip_height`.
+    pub fn release(&mut self, outpoints: &[OutPoint], tip_height: u32) -> Result<(), Error> {
+        let ended: Vec<OutPoint> = self
+            .reserved
+            .iter()
+            .filter(|(o, until)| **until < tip_height || outpoints.contains(o))
+            .map(|(o, _)| *o)
+            .collect();
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let write = self.db.begin_write().map_err(|e| self.store_error(e))?;
+        {
+            let mut table = write.open_table(RESERVED).map_err(|e| self.store_error(e))?;
+            for outpoint in &ended {
+                table.remove(&outpoint.to_key()).map_err(|e| self.store_error(e))?;
+            }
+        }
+        write.commit().map_err(|e| self.store_error(e))?;
+        for outpoint in &ended {
+            self.reserved.remove(outpoint);
+        }
+        Ok(())
+    }
+
+    /// Whether `outpoint` is set aside at `tip_height`.
+    pub fn is_reserved(&self, outpoint: &OutPoint, tip_height: u32) -> bool {
+        self.reserved.get(outpoint).is_some_and(|until| *until >= tip_height)
     }
 
     /// Records the transactions of the main-chain block at `height` that touch the wallet,
@@ -455,18 +533,24 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether a tracked transaction that is not conflicted spends `outpoint`.
+    pub fn is_spent_by_tracked(&self, outpoint: &OutPoint) -> bool {
+        self.is_spent(outpoint)
+    }
+
     fn is_spent(&self, outpoint: &OutPoint) -> bool {
         self.spenders.get(outpoint).is_some_and(|spenders| {
             spenders.iter().any(|t| self.txs.get(t).is_some_and(|w| !matches!(w.status, TxStatus::Conflicted { .. })))
         })
     }
 
-    /// Every unspent coin output of the wallet, with the transaction holding it.
+    /// Every unspent output the wallet's keys alone unlock, of any asset, with the
+    /// transaction holding it.
     fn unspent<'a>(&'a self, view: &'a View<'a>) -> impl Iterator<Item = (&'a WalletTx, OutPoint, &'a TxOut, KeyHash)> {
         self.txs.iter().filter(|(_, w)| !matches!(w.status, TxStatus::Conflicted { .. })).flat_map(
             move |(txid, wtx)| {
                 wtx.tx.outputs.iter().enumerate().filter_map(move |(index, output)| {
-                    let key_hash = view.owned_coin(output)?;
+                    let key_hash = view.owner(output)?;
                     let outpoint = OutPoint::new(*txid, index as u32);
                     (!self.is_spent(&outpoint)).then_some((wtx, outpoint, output, key_hash))
                 })
@@ -478,10 +562,16 @@ impl Ledger {
         !wtx.tx.is_coinbase() || view.confirmations(&wtx.status) > view.coinbase_maturity
     }
 
-    /// The balance: confirmed, unconfirmed and immature.
+    /// The coin balance: confirmed, unconfirmed and immature.
     pub fn balance(&self, view: &View<'_>) -> Balance {
-        let mut balance = Balance::default();
+        self.balances(view).remove(&AssetId::Coin).unwrap_or_default()
+    }
+
+    /// The balance of every asset the wallet holds (the coin always).
+    pub fn balances(&self, view: &View<'_>) -> std::collections::BTreeMap<AssetId, Balance> {
+        let mut balances = std::collections::BTreeMap::from([(AssetId::Coin, Balance::default())]);
         for (wtx, _, output, _) in self.unspent(view) {
+            let balance = balances.entry(output.asset).or_default();
             let part = match wtx.status {
                 TxStatus::Pending => &mut balance.unconfirmed,
                 _ if !Self::is_mature(wtx, view) => &mut balance.immature,
@@ -489,12 +579,14 @@ impl Ledger {
             };
             *part = part.checked_add(output.amount).unwrap_or(Amount::MAX_MONEY);
         }
-        balance
+        balances
     }
 
-    /// What the wallet may spend: mature confirmed outputs and its own unconfirmed change.
+    /// What the wallet may spend, of every asset: mature confirmed outputs and its own
+    /// unconfirmed change, except what is set aside.
     pub fn spendable(&self, view: &View<'_>) -> Vec<Spendable> {
         self.unspent(view)
+            .filter(|(_, outpoint, ..)| !self.is_reserved(outpoint, view.tip_height))
             .filter(|(wtx, ..)| match wtx.status {
                 TxStatus::Confirmed { .. } => Self::is_mature(wtx, view),
                 TxStatus::Pending => wtx.from_me,
@@ -516,12 +608,19 @@ impl Ledger {
         let sum = |items: &mut dyn Iterator<Item = Amount>| {
             items.fold(Amount::ZERO, |total, a| total.checked_add(a).unwrap_or(Amount::MAX_MONEY))
         };
-        let received = sum(&mut wtx.tx.outputs.iter().filter(|o| view.owned_coin(o).is_some()).map(|o| o.amount));
+        let is_coin = |o: &&TxOut| o.asset == AssetId::Coin;
+        let received =
+            sum(&mut wtx.tx.outputs.iter().filter(is_coin).filter(|o| view.owner(o).is_some()).map(|o| o.amount));
         if wtx.tx.is_coinbase() {
             return (received, Amount::ZERO, None);
         }
-        let spent =
-            sum(&mut wtx.tx.inputs.iter().filter_map(|i| self.owned_output(&i.prev_out, view)).map(|o| o.amount));
+        let spent = sum(&mut wtx
+            .tx
+            .inputs
+            .iter()
+            .filter_map(|i| self.owned_output(&i.prev_out, view))
+            .filter(is_coin)
+            .map(|o| o.amount));
         let inputs: Option<Vec<Amount>> = wtx
             .tx
             .inputs
@@ -536,6 +635,32 @@ impl Ledger {
             sum(&mut inputs.into_iter()).checked_sub(paid_out)
         });
         (received, spent, fee)
+    }
+}
+
+impl Ledger {
+    /// What a tracked transaction moves for the wallet of every asset other than the coin:
+    /// per asset, what it pays the wallet's keys and what it spends of the wallet's outputs
+    /// (burns count as spent).
+    pub fn token_moves(
+        &self,
+        wtx: &WalletTx,
+        view: &View<'_>,
+    ) -> std::collections::BTreeMap<AssetId, (Amount, Amount)> {
+        let mut moves: std::collections::BTreeMap<AssetId, (Amount, Amount)> = std::collections::BTreeMap::new();
+        for output in wtx.tx.outputs.iter().filter(|o| o.asset != AssetId::Coin && view.owner(o).is_some()) {
+            let entry = moves.entry(output.asset).or_default();
+            entry.0 = entry.0.saturating_add(output.amount);
+        }
+        if !wtx.tx.is_coinbase() {
+            for input in &wtx.tx.inputs {
+                if let Some(output) = self.owned_output(&input.prev_out, view).filter(|o| o.asset != AssetId::Coin) {
+                    let entry = moves.entry(output.asset).or_default();
+                    entry.1 = entry.1.saturating_add(output.amount);
+                }
+            }
+        }
+        moves
     }
 }
 

@@ -14,9 +14,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use peerchain_primitives::{Address, Amount, Block, BlockHash, KeyHash, Network, OutPoint, Transaction, TxId};
+use peerchain_primitives::{
+    Address, Amount, AssetId, Block, BlockHash, FeeRate, KeyHash, Lock, Network, OutPoint, TokenId, TokenMetadata,
+    Transaction, TxId, TxIn, TxOut,
+};
 
-pub use builder::{DUST, MAX_INPUTS};
+pub use builder::{DUST, MAX_INPUTS, Plan, SignedPair};
 pub use derive::KeyChain;
 pub use keystore::{Keystore, LOOKAHEAD, Origin};
 pub use ledger::{Balance, Ledger, Spendable, TxStatus, View, WalletTx};
@@ -90,6 +93,22 @@ pub enum Error {
         /// What the wallet can spend now.
         available: Amount,
     },
+    /// Not enough of a token.
+    #[error("insufficient {asset}: {needed} base units needed, {available} available")]
+    InsufficientAsset {
+        /// The asset.
+        asset: AssetId,
+        /// What the transaction needs.
+        needed: Amount,
+        /// What the wallet can spend now.
+        available: Amount,
+    },
+    /// The wallet holds no such output, or it is not the wallet's alone to spend.
+    #[error("the wallet cannot spend {0:?}")]
+    NotSpendable(OutPoint),
+    /// A token's name or decimals are not acceptable.
+    #[error(transparent)]
+    Metadata(#[from] peerchain_primitives::token::MetadataError),
     /// The amount is zero, or would overflow with the fee.
     #[error("the amount must be more than zero and at most 21,000,000 coins")]
     AmountTooLarge,
@@ -152,6 +171,8 @@ pub struct HistoryEntry {
     pub confirmations: u32,
     /// The block time, or when the wallet first saw it.
     pub time: u64,
+    /// What it moved of other assets: per asset, received and sent.
+    pub tokens: Vec<(AssetId, Amount, Amount)>,
 }
 
 /// The wallet's keys and transactions.
@@ -331,7 +352,7 @@ impl Wallet {
                 w.tx.outputs
                     .iter()
                     .enumerate()
-                    .filter(move |(_, o)| view.owner(o).is_some())
+                    .filter(move |(_, o)| view.owner(o).is_some() || view.involves(o))
                     .map(move |(i, _)| OutPoint::new(txid, i as u32))
             })
             .collect();
@@ -390,6 +411,12 @@ impl Wallet {
                         TxStatus::Confirmed { time, .. } => time,
                         _ => wtx.first_seen,
                     },
+                    tokens: self
+                        .ledger
+                        .token_moves(wtx, &view)
+                        .into_iter()
+                        .map(|(asset, (received, sent))| (asset, received, sent))
+                        .collect(),
                 }
             })
             .collect();
@@ -402,14 +429,87 @@ impl Wallet {
         entries
     }
 
+    /// The balance of every asset the wallet holds, the coin always among them.
+    pub fn balances(&self, tip_height: u32, coinbase_maturity: u32) -> std::collections::BTreeMap<AssetId, Balance> {
+        self.ledger.balances(&self.view(tip_height, coinbase_maturity))
+    }
+
+    /// What the wallet may spend now, of every asset.
+    pub fn spendable(&self, tip_height: u32, coinbase_maturity: u32) -> Vec<Spendable> {
+        self.ledger.spendable(&self.view(tip_height, coinbase_maturity))
+    }
+
+    /// Outputs under contract locks (multisig, hash-time) that name one of the wallet's keys
+    /// and that no tracked transaction spends.
+    pub fn contract_outputs(&self) -> Vec<(OutPoint, TxOut, TxStatus)> {
+        let view = self.view(0, 0);
+        let mut found = Vec::new();
+        for wtx in self.ledger.transactions().filter(|w| !matches!(w.status, TxStatus::Conflicted { .. })) {
+            let txid = wtx.tx.txid();
+            for (index, output) in wtx.tx.outputs.iter().enumerate() {
+                let outpoint = OutPoint::new(txid, index as u32);
+                if view.involves(output) && !self.ledger.is_spent_by_tracked(&outpoint) {
+                    found.push((outpoint, output.clone(), wtx.status));
+                }
+            }
+        }
+        found
+    }
+
+    /// A tracked transaction's output, whoever it pays.
+    pub fn output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
+        self.ledger.output(outpoint)
+    }
+
+    /// Sets outputs aside until block `until`, so that coin selection leaves them alone.
+    pub fn reserve(&mut self, outpoints: &[OutPoint], until: u32) -> Result<(), Error> {
+        self.ledger.reserve(outpoints, until)
+    }
+
+    /// Ends the reservations of `outpoints` and every one that lapsed by `tip_height`.
+    pub fn release(&mut self, outpoints: &[OutPoint], tip_height: u32) -> Result<(), Error> {
+        self.ledger.release(outpoints, tip_height)
+    }
+
     /// Chooses coins, makes change to a fresh change address and signs a payment of
-    /// `amount` to `to` at `fee_rate` base units per byte. The wallet records the payment only
-    /// when [`Wallet::add_pending`] is called with it after the node accepted it.
+    /// `amount` to `to` at `fee_rate`. The wallet records the payment only when
+    /// [`Wallet::add_pending`] is called with it after the node accepted it.
     pub fn create_payment(
         &mut self,
         to: &Address,
         amount: Amount,
-        fee_rate: u64,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
+        self.send_asset(to, AssetId::Coin, amount, fee_rate, passphrase, tip_height, coinbase_maturity)
+    }
+
+    /// [`Wallet::create_payment`] of any asset.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_asset(
+        &mut self,
+        to: &Address,
+        asset: AssetId,
+        amount: Amount,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
+        check_amount(asset, amount)?;
+        let output = TxOut { asset, amount, lock: Lock::Key(to.key_hash) };
+        self.build(Plan::paying(vec![output], fee_rate), passphrase, tip_height, coinbase_maturity)
+    }
+
+    /// Burns `amount` of a token: an explicit burn output, which consensus counts as paid
+    /// out and which never enters the UTXO set.
+    pub fn burn(
+        &mut self,
+        asset: AssetId,
+        amount: Amount,
+        fee_rate: FeeRate,
         passphrase: Option<&str>,
         tip_height: u32,
         coinbase_maturity: u32,
@@ -417,17 +517,112 @@ impl Wallet {
         if amount == Amount::ZERO || !amount.is_valid_money() {
             return Err(Error::AmountTooLarge);
         }
-        if amount < DUST {
-            return Err(Error::AmountTooSmall);
+        let output = TxOut { asset, amount, lock: Lock::Burn { data: Vec::new() } };
+        self.build(Plan::paying(vec![output], fee_rate), passphrase, tip_height, coinbase_maturity)
+    }
+
+    /// Issues `supply` base units of a new token named by `metadata` to a fresh address of
+    /// the wallet, and with `mint_right` the right to mint more. The token's id comes from
+    /// the coin the issue spends first; it is returned with the transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_token(
+        &mut self,
+        metadata: &TokenMetadata,
+        supply: Amount,
+        mint_right: bool,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<(TokenId, Payment), Error> {
+        if !supply.is_valid_money() || (supply == Amount::ZERO && !mint_right) {
+            return Err(Error::AmountTooLarge);
         }
+        // The largest confirmed coin names the token: spent first, its id cannot recur.
+        let first = self
+            .spendable(tip_height, coinbase_maturity)
+            .into_iter()
+            .filter(|c| c.output.asset == AssetId::Coin && c.confirmed)
+            .max_by_key(|c| c.output.amount)
+            .ok_or(Error::InsufficientFunds { needed: DUST, available: Amount::ZERO })?;
+        let token = TokenId::issued_by(&first.outpoint);
+        let holder = self.address(true, passphrase)?.key_hash;
+        let mut outputs = vec![TxOut {
+            asset: AssetId::Token(token),
+            amount: Amount::ZERO,
+            lock: Lock::Burn { data: peerchain_primitives::Encode::to_bytes(metadata) },
+        }];
+        let mut created = Vec::new();
+        if supply > Amount::ZERO {
+            outputs.push(TxOut { asset: AssetId::Token(token), amount: supply, lock: Lock::Key(holder) });
+            created.push((AssetId::Token(token), supply));
+        }
+        if mint_right {
+            let right = Amount::from_units(1);
+            outputs.push(TxOut { asset: AssetId::MintRight(token), amount: right, lock: Lock::Key(holder) });
+            created.push((AssetId::MintRight(token), right));
+        }
+        let plan = Plan { must_spend: vec![first], created, ..Plan::paying(outputs, fee_rate) };
+        let payment = self.build(plan, passphrase, tip_height, coinbase_maturity)?;
+        Ok((token, payment))
+    }
+
+    /// Mints `amount` more of `token` with a mint right the wallet holds (kept in change).
+    pub fn mint(
+        &mut self,
+        token: TokenId,
+        amount: Amount,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
+        check_amount(AssetId::Token(token), amount)?;
+        let right = self
+            .spendable(tip_height, coinbase_maturity)
+            .into_iter()
+            .find(|c| c.output.asset == AssetId::MintRight(token))
+            .ok_or(Error::InsufficientAsset {
+                asset: AssetId::MintRight(token),
+                needed: Amount::from_units(1),
+                available: Amount::ZERO,
+            })?;
+        let holder = self.address(true, passphrase)?.key_hash;
+        let output = TxOut { asset: AssetId::Token(token), amount, lock: Lock::Key(holder) };
+        let plan = Plan {
+            must_spend: vec![right],
+            created: vec![(AssetId::Token(token), amount)],
+            ..Plan::paying(vec![output], fee_rate)
+        };
+        self.build(plan, passphrase, tip_height, coinbase_maturity)
+    }
+
+    /// Lays out, funds and signs `plan`: coins chosen per asset, change to one fresh change
+    /// address. Nothing is recorded until [`Wallet::add_pending`].
+    pub fn build(
+        &mut self,
+        plan: Plan,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
         let unlocked = self.keystore.unlock(passphrase)?;
-        let coins = self.ledger.spendable(&self.view(tip_height, coinbase_maturity));
+        let coins = self.spendable(tip_height, coinbase_maturity);
+        for coin in &plan.must_spend {
+            if !coins.iter().any(|c| c.outpoint == coin.outpoint)
+                && !self.ledger.is_reserved(&coin.outpoint, tip_height)
+            {
+                return Err(Error::NotSpendable(coin.outpoint));
+            }
+        }
         // Draft with a placeholder change key first, so that a failed payment uses no address.
-        let mut draft = builder::draft_payment(coins, to.key_hash, amount, fee_rate.max(1), KeyHash::ZERO)?;
-        if draft.tx.outputs.len() > 1 {
+        let mut draft = builder::draft(plan, coins, KeyHash::ZERO)?;
+        if !draft.change.is_empty() {
             let change = self.keystore.next_key(KeyChain::Change, Some(&unlocked))?;
             self.refresh_owned();
-            draft.tx.outputs[1].lock = peerchain_primitives::Lock::Key(change);
+            for index in &draft.change {
+                draft.tx.outputs[*index].lock = Lock::Key(change);
+            }
         }
         let fee = draft.fee;
         let keystore = &self.keystore;
@@ -436,6 +631,46 @@ impl Wallet {
         })?;
         Ok(Payment { tx, fee })
     }
+
+    /// Signs the maker's side of an offer: the wallet's output `outpoint` given for `want`
+    /// (paid to the wallet), valid until block `expiry`. Whoever completes it must put
+    /// `want` at the input's index. Returns the signed input and the output it spends.
+    pub fn sign_offer(
+        &mut self,
+        outpoint: &OutPoint,
+        want: &TxOut,
+        expiry: u32,
+        passphrase: Option<&str>,
+    ) -> Result<(TxIn, TxOut), Error> {
+        let unlocked = self.keystore.unlock(passphrase)?;
+        let view = self.view(0, 0);
+        let output =
+            self.ledger.output(outpoint).filter(|o| view.owner(o).is_some()).ok_or(Error::NotSpendable(*outpoint))?;
+        let key_hash = view.owner(output).expect("filtered above");
+        let key = self
+            .keystore
+            .find(&key_hash)
+            .and_then(|(_, origin)| unlocked.key(origin))
+            .ok_or(Error::MissingKey(key_hash))?;
+        let coin = Spendable { outpoint: *outpoint, output: output.clone(), key_hash, confirmed: true };
+        Ok((builder::sign_offer(&coin, want, expiry, &key, self.network()), coin.output))
+    }
+
+    /// A fresh receiving key hash of the wallet (for an offer's wanted output, say).
+    pub fn fresh_key_hash(&mut self, passphrase: Option<&str>) -> Result<KeyHash, Error> {
+        Ok(self.address(true, passphrase)?.key_hash)
+    }
+}
+
+fn check_amount(asset: AssetId, amount: Amount) -> Result<(), Error> {
+    if amount == Amount::ZERO || !amount.is_valid_money() {
+        return Err(Error::AmountTooLarge);
+    }
+    // Dust is a coin notion: a token's base unit may be worth anything.
+    if asset == AssetId::Coin && amount < DUST {
+        return Err(Error::AmountTooSmall);
+    }
+    Ok(())
 }
 
 /// A signed payment.
@@ -458,7 +693,7 @@ impl WatchList {
     /// Whether `tx` pays the wallet or spends one of its outputs.
     pub fn matches(&self, tx: &Transaction) -> bool {
         let view = View { owned: &self.key_hashes, tip_height: 0, coinbase_maturity: 0 };
-        tx.outputs.iter().any(|o| view.owner(o).is_some())
+        tx.outputs.iter().any(|o| view.owner(o).is_some() || view.involves(o))
             || tx.inputs.iter().any(|i| self.outpoints.contains(&i.prev_out))
     }
 }

@@ -1,104 +1,12 @@
 //! The wallet against an in-memory chain: scanning, balances, payments, conflicts, reorgs,
 //! restore, encryption and migration. (Real nodes exercise it end to end in the CLI tests.)
 
-use std::cell::RefCell;
-
-use peerchain_primitives::{
-    Address, Amount, Block, BlockHash, BlockHeader, CompactTarget, KeyHash, MerkleRoot, Network, OutPoint, Transaction,
-    TxIn, TxOut, Witness,
-};
+use peerchain_primitives::{Address, Amount, FeeRate, KeyHash, Network, OutPoint, Transaction, TxIn, TxOut, Witness};
 use peerchain_wallet::{ChainSource, Error, TxStatus, Wallet, generate_mnemonic};
 
-const MATURITY: u32 = 10;
-const NET: Network = Network::Regtest;
+mod support;
 
-/// A main chain held in memory; tests append and replace blocks at will.
-#[derive(Default)]
-struct FakeChain {
-    blocks: RefCell<Vec<Block>>,
-}
-
-impl FakeChain {
-    fn new() -> Self {
-        let chain = FakeChain::default();
-        chain.push(vec![coinbase(0, KeyHash::ZERO, 0)]);
-        chain
-    }
-
-    fn push(&self, transactions: Vec<Transaction>) -> BlockHash {
-        let mut blocks = self.blocks.borrow_mut();
-        let prev_hash = blocks.last().map_or(BlockHash::ZERO, |b| b.hash());
-        let time = 1_000 + blocks.len() as u64;
-        let mut block = Block {
-            header: BlockHeader {
-                version: 1,
-                prev_hash,
-                merkle_root: MerkleRoot::ZERO,
-                time,
-                bits: CompactTarget(0x207fffff),
-                nonce: 0,
-            },
-            transactions,
-        };
-        block.header.merkle_root = block.compute_merkle_root();
-        let hash = block.hash();
-        blocks.push(block);
-        hash
-    }
-
-    fn mine_to(&self, to: KeyHash, transactions: Vec<Transaction>) -> BlockHash {
-        let height = self.blocks.borrow().len() as u32;
-        let mut all = vec![coinbase(height, to, 50)];
-        all.extend(transactions);
-        self.push(all)
-    }
-
-    fn truncate(&self, height: u32) {
-        self.blocks.borrow_mut().truncate(height as usize + 1);
-    }
-}
-
-impl ChainSource for FakeChain {
-    fn tip_height(&self) -> u32 {
-        self.blocks.borrow().len() as u32 - 1
-    }
-    fn main_hash(&self, height: u32) -> Result<Option<BlockHash>, String> {
-        Ok(self.blocks.borrow().get(height as usize).map(|b| b.hash()))
-    }
-    fn block_at(&self, height: u32) -> Result<Option<Block>, String> {
-        Ok(self.blocks.borrow().get(height as usize).cloned())
-    }
-    fn coinbase_maturity(&self) -> u32 {
-        MATURITY
-    }
-}
-
-fn coinbase(height: u32, to: KeyHash, coins: u64) -> Transaction {
-    Transaction {
-        version: 1,
-        inputs: vec![TxIn { prev_out: OutPoint::NULL, witness: Witness::Coinbase { height, extra: vec![] } }],
-        outputs: vec![TxOut::coins_to(Amount::from_coins(coins), to)],
-        lock_time: 0,
-    }
-}
-
-fn sync(wallet: &mut Wallet, chain: &FakeChain) {
-    while wallet.sync(chain, 7).unwrap().more {}
-}
-
-fn balance(wallet: &Wallet, chain: &FakeChain) -> (u64, u64, u64) {
-    let b = wallet.balance(chain.tip_height(), MATURITY);
-    (b.confirmed.units(), b.unconfirmed.units(), b.immature.units())
-}
-
-fn coins(n: u64) -> u64 {
-    Amount::from_coins(n).units()
-}
-
-fn new_wallet(dir: &std::path::Path) -> (Wallet, String) {
-    let words = generate_mnemonic();
-    (Wallet::create(dir, NET, &words, None, 0).unwrap(), words)
-}
+use support::*;
 
 #[test]
 fn mining_rewards_mature_and_a_payment_moves_coins_between_wallets() {
@@ -115,7 +23,8 @@ fn mining_rewards_mature_and_a_payment_moves_coins_between_wallets() {
     // Heights 1..=12 at tip 12: the two oldest rewards have more than 10 confirmations.
     assert_eq!(balance(&alice, &chain), (coins(100), 0, coins(500)));
 
-    let payment = alice.create_payment(&bob_address, Amount::from_coins(30), 2, None, 12, MATURITY).unwrap();
+    let payment =
+        alice.create_payment(&bob_address, Amount::from_coins(30), FeeRate::per_byte(2), None, 12, MATURITY).unwrap();
     let tx = payment.tx.clone();
     assert!(alice.add_pending(tx.clone(), true).unwrap());
     bob.add_pending(tx.clone(), false).unwrap();
@@ -156,7 +65,8 @@ fn a_double_spend_that_confirms_marks_the_other_conflicted_and_a_reorg_undoes_it
     sync(&mut wallet, &chain);
     assert_eq!(balance(&wallet, &chain).0, coins(50));
     let to = Address::new(NET, KeyHash([5; 32]));
-    let first = wallet.create_payment(&to, Amount::from_coins(10), 1, None, 11, MATURITY).unwrap().tx;
+    let first =
+        wallet.create_payment(&to, Amount::from_coins(10), FeeRate::per_byte(1), None, 11, MATURITY).unwrap().tx;
     wallet.add_pending(first.clone(), true).unwrap();
     // The same coin spent again elsewhere (another copy of the wallet, say), and that one is mined.
     let mut rival = first.clone();
@@ -226,11 +136,11 @@ fn an_encrypted_wallet_needs_its_passphrase_and_refuses_a_wrong_one() {
     wallet.address(true, None).unwrap();
     let to = Address::new(Network::Testnet, KeyHash([5; 32]));
     assert!(matches!(
-        wallet.create_payment(&to, Amount::from_coins(1), 1, Some("wrong"), 0, MATURITY),
+        wallet.create_payment(&to, Amount::from_coins(1), FeeRate::per_byte(1), Some("wrong"), 0, MATURITY),
         Err(Error::WrongPassphrase)
     ));
     assert!(matches!(
-        wallet.create_payment(&to, Amount::from_coins(1), 1, Some("correct horse"), 0, MATURITY),
+        wallet.create_payment(&to, Amount::from_coins(1), FeeRate::per_byte(1), Some("correct horse"), 0, MATURITY),
         Err(Error::InsufficientFunds { available, .. }) if available == Amount::ZERO
     ));
     // Public networks refuse a wallet without a passphrase.
@@ -277,7 +187,7 @@ fn a_version_one_wallet_is_migrated_with_its_key() {
     }
     sync(&mut wallet, &chain);
     let to = Address::new(NET, KeyHash([5; 32]));
-    let payment = wallet.create_payment(&to, Amount::from_coins(70), 1, None, 12, MATURITY).unwrap();
+    let payment = wallet.create_payment(&to, Amount::from_coins(70), FeeRate::per_byte(1), None, 12, MATURITY).unwrap();
     assert_eq!(payment.tx.inputs.len(), 2);
 }
 

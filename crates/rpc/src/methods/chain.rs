@@ -101,14 +101,12 @@ fn lock_json(lock: &Lock, network: Network) -> Value {
             "refund_address": address_of(refund, network),
             "refund_height": refund_height,
         }),
+        Lock::Burn { data } => json!({ "type": "burn", "data": hex::encode(data) }),
     }
 }
 
 fn asset_json(asset: &AssetId) -> String {
-    match asset {
-        AssetId::Coin => "coin".into(),
-        AssetId::Token(id) => id.to_string(),
-    }
+    asset.to_string()
 }
 
 fn tx_json(tx: &Transaction, network: Network) -> Value {

@@ -224,7 +224,14 @@ pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, Rp
     let _turn = context.wallet_sends.lock().await;
     let payment = with_wallet(context, move |wallet, chain| {
         wallet
-            .create_payment(&to, amount, fee_rate, passphrase.as_deref(), chain.tip_height(), chain.coinbase_maturity())
+            .create_payment(
+                &to,
+                amount,
+                peerchain_primitives::FeeRate::per_byte(fee_rate),
+                passphrase.as_deref(),
+                chain.tip_height(),
+                chain.coinbase_maturity(),
+            )
             .map_err(wallet_error)
     })
     .await?;
