@@ -19,7 +19,9 @@ mod verify;
 use std::sync::Arc;
 
 use peerchain_consensus::{BlockReject, Params};
-use peerchain_primitives::{Block, BlockHash, BlockHeader, CompactBlock, KeyHash, Transaction, TxId, Work};
+use peerchain_primitives::{
+    Block, BlockHash, BlockHeader, Coin, CompactBlock, KeyHash, OutPoint, Transaction, TxId, Work,
+};
 use peerchain_store::Store;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::error;
@@ -182,9 +184,25 @@ enum Command {
     TxLocation(TxId, oneshot::Sender<Result<Option<peerchain_store::TxLocation>, Error>>),
     /// Writes the coin cache back and opens a snapshot of the store at the tip.
     Snapshot(oneshot::Sender<Result<peerchain_store::Reader, Error>>),
+    /// Unspent outputs at the tip, and the waiting transactions spending them.
+    Coins(Vec<OutPoint>, oneshot::Sender<Result<CoinsAt, Error>>),
     /// Clears invalid marks (see [`Handle::reconsider`]).
     Reconsider(BlockHash, oneshot::Sender<Result<TipInfo, SubmitBlockError>>),
     Shutdown(oneshot::Sender<Result<(), Error>>),
+}
+
+/// Outputs as the chain's tip sees them: for each asked, the unspent confirmed output (none if
+/// spent or unknown) and the waiting transaction that spends it, if any.
+#[derive(Debug, Clone, Default)]
+pub struct CoinsAt {
+    /// The tip's height.
+    pub height: u32,
+    /// The tip.
+    pub tip: BlockHash,
+    /// Per outpoint asked, in order.
+    pub coins: Vec<Option<Coin>>,
+    /// Per outpoint asked, in order.
+    pub spenders: Vec<Option<TxId>>,
 }
 
 /// What became of a batch of headers.
@@ -356,6 +374,9 @@ impl Actor {
             Command::TxLocation(txid, reply) => {
                 let _ = reply.send(state.tx_location(&txid));
             }
+            Command::Coins(outpoints, reply) => {
+                let _ = reply.send(state.coins(&outpoints));
+            }
             Command::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot());
             }
@@ -459,6 +480,18 @@ impl Handle {
     /// The mempool transactions that pass `filter` (a wallet's own, say).
     pub async fn mempool_matching(&self, filter: TxFilter) -> Result<Vec<Transaction>, Error> {
         self.ask(|r| Command::MempoolMatching(filter, r)).await.ok_or(Error::Stopped)
+    }
+
+    /// The unspent confirmed outputs at `outpoints`, through the coin cache, with the waiting
+    /// transactions spending them.
+    pub async fn coins(&self, outpoints: Vec<OutPoint>) -> Result<CoinsAt, Error> {
+        self.ask(|r| Command::Coins(outpoints, r)).await.ok_or(Error::Stopped)?
+    }
+
+    /// The outputs a connected block spent that existed before it (its undo data); none if it
+    /// was never connected.
+    pub fn spent_by_block(&self, hash: &BlockHash) -> Result<Option<Vec<(OutPoint, Coin)>>, Error> {
+        Ok(self.store.read()?.spent_by_block(hash)?)
     }
 
     /// A stored block by hash (main chain or not), with its height and whether it is on the

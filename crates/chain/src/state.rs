@@ -636,6 +636,19 @@ impl ChainState {
         Ok(())
     }
 
+    /// Unspent outputs at the tip through the coin cache, and who in the mempool spends them.
+    pub(crate) fn coins(&self, outpoints: &[OutPoint]) -> Result<crate::CoinsAt, Error> {
+        let reader = self.store.read()?;
+        let view = CachedView { cache: &self.coins, store: &reader };
+        let coins = outpoints
+            .iter()
+            .map(|o| peerchain_consensus::UtxoView::coin(&view, o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| peerchain_store::Error::Corrupt { what: "coin", detail: e.0 })?;
+        let spenders = outpoints.iter().map(|o| self.mempool.spender(o)).collect();
+        Ok(crate::CoinsAt { height: self.index.height(), tip: self.index.tip(), coins, spenders })
+    }
+
     /// Where a main-chain transaction is: in the coin cache, or else in the store.
     pub(crate) fn tx_location(&self, txid: &TxId) -> Result<Option<TxLocation>, Error> {
         self.coins.txs.get_or(txid, || Ok(self.store.read()?.tx_location(txid)?))

@@ -6,6 +6,7 @@
 mod client;
 mod devnet;
 mod file;
+mod market;
 mod wallet;
 
 #[global_allocator]
@@ -68,6 +69,12 @@ enum Command {
     /// Share, find and download files.
     #[command(subcommand)]
     File(file::FileCommand),
+    /// Issue, hold and send tokens.
+    #[command(subcommand)]
+    Token(market::TokenCommand),
+    /// Trade without intermediaries: offers, the order book, takes and trades.
+    #[command(subcommand)]
+    Market(market::MarketCommand),
     /// This node's peer id, listen addresses, RPC address and version.
     Id,
     /// The connected peers.
@@ -186,6 +193,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::File(command) => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             file::run(&client, command, cli.json)
+        }
+        Command::Token(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            market::token(&client, command, cli.json)
+        }
+        Command::Market(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            market::market(&client, command, cli.json)
         }
         Command::Id => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;

@@ -68,6 +68,8 @@ pub(crate) enum WalletCommand {
     },
     /// Show the recovery words (read from the wallet file here, never sent over RPC).
     Mnemonic(PassphraseArgs),
+    /// A public key of the wallet, to name it in escrows and loans.
+    Key(PassphraseArgs),
 }
 
 #[derive(Args)]
@@ -125,7 +127,7 @@ impl PassphraseArgs {
 
 /// Calls `method`; if the node says the passphrase is needed and none was given, asks for it
 /// (on a terminal) and calls again.
-fn call_with_passphrase(
+pub(crate) fn call_with_passphrase(
     client: &Client,
     method: &str,
     mut params: Value,
@@ -276,6 +278,10 @@ pub(crate) fn run(
                     .collect();
                 if rows.is_empty() { "no transactions".to_owned() } else { rows.join("\n") }
             });
+        }
+        WalletCommand::Key(passphrase) => {
+            let result = call_with_passphrase(&client()?, "wallet.key", json!({}), &passphrase)?;
+            print(&result, json, |r| r["key"].as_str().unwrap_or_default().to_owned());
         }
         WalletCommand::Rescan { from_height } => {
             let result = client()?.call("wallet.rescan", json!({ "from_height": from_height }))?;

@@ -15,6 +15,7 @@ use libp2p::{
 
 use crate::gossip::{Topics, content_id};
 use crate::protocol::files::{FileRequest, FileResponse};
+use crate::protocol::market::{MarketRequest, MarketResponse};
 use crate::protocol::{Codec, Request, Response};
 use crate::{Config, StartError, limits, secure};
 
@@ -36,6 +37,7 @@ pub(crate) struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<Codec<Request, Response>>,
     pub(crate) files: request_response::Behaviour<Codec<FileRequest, FileResponse>>,
+    pub(crate) market: request_response::Behaviour<Codec<MarketRequest, MarketResponse>>,
 }
 
 /// Most connections to one peer: two direct connections (the second for file ranges) and,
@@ -103,6 +105,12 @@ pub(crate) fn build_swarm(
                     .with_request_timeout(Duration::from_secs(30))
                     .with_max_concurrent_streams(256),
             );
+            let market = request_response::Behaviour::new(
+                [(StreamProtocol::try_from_owned(format!("/peerchain/{network}/market/1"))?, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(16),
+            );
             Ok(Behaviour {
                 banned: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(limits),
@@ -131,6 +139,7 @@ pub(crate) fn build_swarm(
                 mdns: Toggle::from(mdns),
                 sync,
                 files,
+                market,
             })
         })
         .map_err(|e| build(&e))?

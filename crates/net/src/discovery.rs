@@ -157,6 +157,10 @@ impl Task {
         if let Some(peer) = self.peers.get_mut(&peer_id) {
             peer.agent = Some(info.agent_version);
         }
+        // The market asks a peer of this network for its book once it is identified. A full
+        // queue drops the note: the market also asks peers it has not asked yet from time
+        // to time.
+        let _ = self.events.market.try_send(crate::MarketEvent::PeerReady(peer_id));
         // Hybrid overlay: a peer we could dial that keeps a rendezvous registry is a
         // super-peer to register at and ask for others.
         if dialled_it

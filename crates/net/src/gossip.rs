@@ -15,11 +15,13 @@ pub enum Topic {
     Transactions,
     /// Block announcements (headers or compact blocks).
     Blocks,
+    /// Market offers, one a message.
+    Offers,
 }
 
 impl Topic {
     /// Every topic a node subscribes to.
-    pub const ALL: [Topic; 2] = [Topic::Transactions, Topic::Blocks];
+    pub const ALL: [Topic; 3] = [Topic::Transactions, Topic::Blocks, Topic::Offers];
 
     /// The topic's name on `network`: each network has its own, so nodes of different
     /// networks never share a mesh.
@@ -27,6 +29,7 @@ impl Topic {
         match self {
             Topic::Transactions => format!("/peerchain/{network}/tx/3"),
             Topic::Blocks => format!("/peerchain/{network}/block/3"),
+            Topic::Offers => format!("/peerchain/{network}/offer/1"),
         }
     }
 }

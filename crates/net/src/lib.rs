@@ -1,7 +1,8 @@
 //! The peer-to-peer network: libp2p transports (TCP with TLS 1.3 or Noise, QUIC, relayed),
-//! identify and ping, a Kademlia DHT, gossipsub for transactions and block announcements, mDNS
-//! on the local network, rendezvous, relays and hole punching, the request-response sync
-//! protocol, and the file protocol (ranges, flooded search) with provider records in the DHT.
+//! identify and ping, a Kademlia DHT, gossipsub for transactions, block announcements and
+//! market offers, mDNS on the local network, rendezvous, relays and hole punching, the
+//! request-response sync protocol, the market protocol (order book pages), and the file
+//! protocol (ranges, flooded search) with provider records in the DHT.
 //!
 //! Exactly one task owns the `Swarm` (`task.rs`); everyone else holds a [`Handle`] and reads
 //! the [`Events`] stream meant for it. This crate moves typed messages and enforces size,
@@ -13,7 +14,7 @@
 //!   a request's reply waits in its protocol's `request_response::Requests` until the peer
 //!   answers, the request fails, or the network stops;
 //! - in: the behaviour → `Task::behaviour_event` → the consumer's event queue (`SyncEvent`,
-//!   `FileEvent`); gossip is routed by the topic table (`gossip.rs`), unknown topics dropped;
+//!   `FileEvent`, `MarketEvent`); gossip is routed by the topic table (`gossip.rs`), unknown topics dropped;
 //!   a peer's request waits in `Requests` until the consumer answers through the `Handle`.
 //!
 //! Modules: `behaviour.rs` (the composed behaviour and swarm), `task.rs` (the actor),
@@ -50,6 +51,7 @@ pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
 pub use protocol::files;
 pub use protocol::files::{FileRequest, FileResponse, Hit, Provider};
+pub use protocol::market::{MarketRequest, MarketResponse};
 pub use protocol::{Announcement, Request, Response, Status};
 
 /// Network settings.
@@ -234,6 +236,32 @@ pub enum FileEvent {
     },
 }
 
+/// What the network tells the market: offers gossiped, peers' requests for the book, and
+/// peers ready to be asked for theirs.
+#[derive(Debug)]
+pub enum MarketEvent {
+    /// A peer of this network finished its handshake: one to ask for its book.
+    PeerReady(PeerId),
+    /// An offer gossiped; answer with [`Handle::report`].
+    Offer {
+        /// Its bytes.
+        data: Vec<u8>,
+        /// Who relayed it to us.
+        source: PeerId,
+        /// Its id, for the verdict.
+        id: gossipsub::MessageId,
+    },
+    /// A peer asks for a page of the book; answer with [`Handle::respond_market`].
+    Request {
+        /// Who asks.
+        peer: PeerId,
+        /// What.
+        request: MarketRequest,
+        /// Where the answer goes.
+        id: InboundId,
+    },
+}
+
 /// The network's event streams, one per consumer: each part of the node reads its own, and a
 /// slow one holds up no other.
 #[derive(Debug)]
@@ -242,6 +270,8 @@ pub struct Events {
     pub sync: mpsc::Receiver<SyncEvent>,
     /// For file sharing.
     pub files: mpsc::Receiver<FileEvent>,
+    /// For the market.
+    pub market: mpsc::Receiver<MarketEvent>,
 }
 
 /// Why a request to a peer failed.
@@ -293,6 +323,8 @@ enum Command {
     Respond(InboundId, Response),
     FileRequest(PeerId, FileRequest, oneshot::Sender<Result<FileResponse, RequestError>>),
     FileRespond(InboundId, FileResponse),
+    MarketRequest(PeerId, MarketRequest, oneshot::Sender<Result<MarketResponse, RequestError>>),
+    MarketRespond(InboundId, MarketResponse),
     Provide(DhtKey),
     StopProviding(DhtKey),
     FindProviders(DhtKey, oneshot::Sender<Vec<PeerId>>),
@@ -371,6 +403,16 @@ impl Handle {
         self.tell(Command::FileRespond(id, response)).await;
     }
 
+    /// Asks a peer of the market protocol and waits for its answer.
+    pub async fn request_market(&self, peer: PeerId, request: MarketRequest) -> Result<MarketResponse, RequestError> {
+        self.ask(|reply| Command::MarketRequest(peer, request, reply)).await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// Answers an inbound market request.
+    pub async fn respond_market(&self, id: InboundId, response: MarketResponse) {
+        self.tell(Command::MarketRespond(id, response)).await;
+    }
+
     /// Announces in the DHT that this node provides `key` (republished until stopped).
     pub async fn provide(&self, key: DhtKey) {
         self.tell(Command::Provide(key)).await;
@@ -429,7 +471,9 @@ pub fn spawn(
     let (commands, command_receiver) = mpsc::channel(QUEUE);
     let (sync_sender, sync) = mpsc::channel(QUEUE);
     let (files_sender, files) = mpsc::channel(QUEUE);
-    let task = task::Task::new(swarm, config, topics, command_receiver, sync_sender, files_sender)?;
+    let (market_sender, market) = mpsc::channel(QUEUE);
+    let senders = task::Senders { sync: sync_sender, files: files_sender, market: market_sender };
+    let task = task::Task::new(swarm, config, topics, command_receiver, senders)?;
     let join = tokio::spawn(task.run(cancel));
-    Ok((Handle { commands, local_peer }, Events { sync, files }, join))
+    Ok((Handle { commands, local_peer }, Events { sync, files, market }, join))
 }

@@ -140,10 +140,15 @@ mod tests {
     fn peers_with_ids_ground_near_ours_do_not_get_every_outbound_slot() {
         let local = PeerId::random();
         let mut candidates = Vec::new();
-        // 20 honest peers, each in a network of its own.
+        // 20 honest peers, each in a network of its own, none near us by chance (one in 256
+        // random ids shares our first 8 bits).
+        let key = libp2p::kad::KBucketKey::from(local);
         for n in 0..20u8 {
             let address: Multiaddr = format!("/ip4/10.{n}.0.1/tcp/9333").parse().unwrap();
-            candidates.push(Candidate { peer: PeerId::random(), address: Some(address) });
+            let peer = std::iter::repeat_with(PeerId::random)
+                .find(|p| key.distance(&libp2p::kad::KBucketKey::from(*p)).ilog2().is_some_and(|log| log >= 248))
+                .expect("random ids are far from ours");
+            candidates.push(Candidate { peer, address: Some(address) });
         }
         // 8 peers of one attacker, ids ground 8 bits near ours, all in one /16.
         let mut ground = HashSet::new();
@@ -155,7 +160,6 @@ mod tests {
         }
         // Nearest first, as the DHT's buckets list them, the attacker would take all 8 slots.
         let mut by_distance = candidates.clone();
-        let key = libp2p::kad::KBucketKey::from(local);
         by_distance.sort_by_key(|c| key.distance(&libp2p::kad::KBucketKey::from(c.peer)));
         assert!(by_distance.iter().take(8).all(|c| ground.contains(&c.peer)), "the attack works on nearest-first");
 

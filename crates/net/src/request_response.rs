@@ -29,6 +29,12 @@ impl Refusal for crate::FileResponse {
     }
 }
 
+impl Refusal for crate::MarketResponse {
+    fn refusal(reason: &str) -> Self {
+        crate::MarketResponse::Refused(reason.to_owned())
+    }
+}
+
 /// A peer's request in the node's hands.
 pub(crate) struct Inbound<A> {
     pub(crate) peer: PeerId,

@@ -20,12 +20,25 @@ use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::gossip::{RecentGossip, Topics, TxBatch, content_id};
 use crate::request_response::{Inbound, Refusal, Requests};
 use crate::{
-    Command, Config, Direction, FileEvent, FileRequest, FileResponse, InboundId, LocalInfo, PeerInfo, Request,
-    Response, StartError, SyncEvent, TokenBucket, Topic, Verdict, limits, outbound, protocol,
+    Command, Config, Direction, FileEvent, FileRequest, FileResponse, InboundId, LocalInfo, MarketEvent, MarketRequest,
+    MarketResponse, PeerInfo, Request, Response, StartError, SyncEvent, TokenBucket, Topic, Verdict, limits, outbound,
+    protocol,
 };
+
+/// Where the network's events go: one queue per consumer.
+pub(crate) struct Senders {
+    pub(crate) sync: mpsc::Sender<SyncEvent>,
+    pub(crate) files: mpsc::Sender<FileEvent>,
+    pub(crate) market: mpsc::Sender<MarketEvent>,
+}
 
 /// Most requests of all peers of one protocol in the node's hands at once.
 const MAX_PENDING_INBOUND: usize = 256;
+/// Most market requests of one peer in the node's hands at once.
+const MAX_MARKET_REQUESTS_PER_PEER: usize = 2;
+/// Book pages a peer may ask for per second, and in a burst: a whole book of 100,000
+/// offers is about twenty pages.
+const MARKET_RATE: (f64, f64) = (5.0, 40.0);
 /// Most file requests of one peer in the node's hands at once.
 const MAX_FILE_REQUESTS_PER_PEER: usize = 32;
 /// Providers a DHT lookup collects before it answers.
@@ -43,12 +56,15 @@ pub(crate) struct Task {
     pub(crate) network: String,
     topics: Topics,
     commands: mpsc::Receiver<Command>,
-    sync_events: mpsc::Sender<SyncEvent>,
-    file_events: mpsc::Sender<FileEvent>,
+    pub(crate) events: Senders,
     /// The sync protocol's requests, both ways.
     sync: Requests<Response>,
     /// The file protocol's requests, both ways.
     files: Requests<FileResponse>,
+    /// The market protocol's requests, both ways.
+    market: Requests<MarketResponse>,
+    /// Each connected peer's allowance of book pages.
+    market_allowance: HashMap<PeerId, TokenBucket>,
     /// Sync responses handed to libp2p and not yet written to their peer.
     unsent_responses: limits::ResponseBudget<request_response::InboundRequestId>,
     /// Each connected peer's allowance of sync requests.
@@ -107,8 +123,7 @@ impl Task {
         config: Config,
         topics: Topics,
         commands: mpsc::Receiver<Command>,
-        sync_events: mpsc::Sender<SyncEvent>,
-        file_events: mpsc::Sender<FileEvent>,
+        events: Senders,
     ) -> Result<Task, StartError> {
         for address in &config.listen {
             swarm
@@ -148,10 +163,11 @@ impl Task {
             network: config.network.clone(),
             topics,
             commands,
-            sync_events,
-            file_events,
+            events,
             sync: Requests::new(MAX_PENDING_INBOUND, MAX_PENDING_INBOUND),
             files: Requests::new(MAX_FILE_REQUESTS_PER_PEER, MAX_PENDING_INBOUND),
+            market: Requests::new(MAX_MARKET_REQUESTS_PER_PEER, MAX_PENDING_INBOUND),
+            market_allowance: HashMap::new(),
             unsent_responses: limits::ResponseBudget::new(MAX_UNSENT_PER_PEER, MAX_UNSENT_TOTAL),
             sync_allowance: HashMap::new(),
             sync_rate: config.sync_requests,
@@ -191,7 +207,7 @@ impl Task {
         // connection to each bootstrap peer would take two of its inbound slots.
         let mut redial = tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_INTERVAL, REDIAL_INTERVAL);
         let mut rendezvous_tick = tokio::time::interval(self.rendezvous_interval);
-        let lifecycle_sender = self.sync_events.clone();
+        let lifecycle_sender = self.events.sync.clone();
         loop {
             tokio::select! {
                 biased;
@@ -222,6 +238,7 @@ impl Task {
         // Correctness: every waiting requester gets an answer, also at shutdown.
         self.sync.close();
         self.files.close();
+        self.market.close();
         info!("network stopped");
     }
 
@@ -273,6 +290,15 @@ impl Task {
             Command::FileRespond(id, response) => {
                 if let Some(inbound) = self.files.take(id) {
                     let _ = self.swarm.behaviour_mut().files.send_response(inbound.channel, response);
+                }
+            }
+            Command::MarketRequest(peer, request, reply) => {
+                let id = self.swarm.behaviour_mut().market.send_request(&peer, request);
+                self.market.asked(id, peer, reply);
+            }
+            Command::MarketRespond(id, response) => {
+                if let Some(inbound) = self.market.take(id) {
+                    let _ = self.swarm.behaviour_mut().market.send_response(inbound.channel, response);
                 }
             }
             Command::Provide(key) => {
@@ -447,6 +473,7 @@ impl Task {
         self.connections.remove(&peer_id);
         self.rendezvous_points.remove(&peer_id);
         self.sync_allowance.remove(&peer_id);
+        self.market_allowance.remove(&peer_id);
         self.dialled.retain(|_, peer| *peer != peer_id);
         self.bulk_dialled.remove(&peer_id);
         self.unidentified.remove(&peer_id);
@@ -525,6 +552,7 @@ impl Task {
             }
             BehaviourEvent::Sync(event) => self.on_sync(event),
             BehaviourEvent::Files(event) => self.on_files(event),
+            BehaviourEvent::Market(event) => self.on_market(event),
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. }) => {
                 self.on_providers(id, result, step)
             }
@@ -551,9 +579,13 @@ impl Task {
         self.recent_gossip.insert(id.clone());
         let delivered = match self.topics.topic_of(&message.topic) {
             Some(topic @ (Topic::Transactions | Topic::Blocks)) => self
-                .sync_events
+                .events
+                .sync
                 .try_send(SyncEvent::Gossip { topic, data: message.data, source, id: id.clone() })
                 .is_ok(),
+            Some(Topic::Offers) => {
+                self.events.market.try_send(MarketEvent::Offer { data: message.data, source, id: id.clone() }).is_ok()
+            }
             None => false,
         };
         if !delivered {
@@ -590,7 +622,7 @@ impl Task {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, Response::refusal("busy"));
                     return;
                 }
-                if self.sync_events.try_send(SyncEvent::Request { peer, request, id }).is_err()
+                if self.events.sync.try_send(SyncEvent::Request { peer, request, id }).is_err()
                     && let Some(inbound) = self.sync.take(id)
                 {
                     let _ = self.swarm.behaviour_mut().sync.send_response(inbound.channel, Response::refusal("busy"));
@@ -639,7 +671,7 @@ impl Task {
                     let _ = self.swarm.behaviour_mut().files.send_response(channel, FileResponse::refusal("busy"));
                     return;
                 }
-                if self.file_events.try_send(FileEvent::Request { peer, request, id }).is_err()
+                if self.events.files.try_send(FileEvent::Request { peer, request, id }).is_err()
                     && let Some(inbound) = self.files.take(id)
                 {
                     let _ =
@@ -652,6 +684,47 @@ impl Task {
             } => self.files.answered(request_id, response),
             request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
                 self.files.failed(request_id, peer, error)
+            }
+            request_response::Event::ResponseSent { .. } | request_response::Event::InboundFailure { .. } => {}
+        }
+    }
+
+    fn on_market(&mut self, event: request_response::Event<MarketRequest, MarketResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, request_id },
+                ..
+            } => {
+                let (rate, burst) = MARKET_RATE;
+                let allowed =
+                    self.market_allowance.entry(peer).or_insert_with(|| TokenBucket::full(rate, burst)).try_take(1.0);
+                if !allowed {
+                    let reply = MarketResponse::refusal("rate limited");
+                    let _ = self.swarm.behaviour_mut().market.send_response(channel, reply);
+                    return;
+                }
+                let id = self.next_inbound_id();
+                if let Err(channel) = self.market.admit(id, Inbound { peer, request_id, channel }) {
+                    let _ = self.swarm.behaviour_mut().market.send_response(channel, MarketResponse::refusal("busy"));
+                    return;
+                }
+                if self.events.market.try_send(MarketEvent::Request { peer, request, id }).is_err()
+                    && let Some(inbound) = self.market.take(id)
+                {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .market
+                        .send_response(inbound.channel, MarketResponse::refusal("busy"));
+                }
+            }
+            request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            } => self.market.answered(request_id, response),
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                self.market.failed(request_id, peer, error)
             }
             request_response::Event::ResponseSent { .. } | request_response::Event::InboundFailure { .. } => {}
         }

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod files;
+mod market;
 mod peers;
 mod relay;
 mod sync;
@@ -132,7 +133,7 @@ fn start_network(
     blobs: Arc<peerchain_blobs::Store>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
-) -> Result<(peerchain_net::Handle, Arc<files::Files>), Error> {
+) -> Result<(peerchain_net::Handle, Arc<files::Files>, market::MarketHandle), Error> {
     let key_path = data_dir.join(NODE_KEY_FILE);
     let keypair =
         peerchain_net::load_or_create_keypair(&key_path).map_err(|source| Error::DataDir { path: key_path, source })?;
@@ -170,9 +171,12 @@ fn start_network(
     };
     let files = files::Files::new(blobs, net.clone(), book.clone(), limits, cancel.clone());
     tasks.spawn(files.clone().run(events.files));
+    let (market, market_handle) = market::Market::new(data_dir, chain.clone(), net.clone(), book.clone())
+        .map_err(|e| Error::Network(format!("market index: {e}")))?;
+    tasks.spawn(market.run(events.market, cancel.clone()));
     let sync = sync::ChainSync::new(chain, net.clone(), book, config.network.compact_blocks);
     tasks.spawn(sync.run(events.sync, cancel));
-    Ok((net, files))
+    Ok((net, files, market_handle))
 }
 
 /// Runs a node until `shutdown` is cancelled (by a signal or `node.stop`), then stops every
@@ -222,7 +226,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let blobs = Arc::new(peerchain_blobs::Store::open(&data_dir.join(BLOBS_DIR))?);
-    let (net, files) =
+    let (net, files, market) =
         start_network(network, &data_dir, &config, chain.clone(), blobs.clone(), &mut tasks, cancel.clone())?;
     let wallet = match Wallet::open(&data_dir, network) {
         Ok(wallet) => SharedWallet::new(Some(wallet)),
@@ -234,6 +238,15 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         }
     };
     tasks.spawn(wallet_sync::WalletSync::new(wallet.clone(), chain.clone(), net.clone()).run(cancel.clone()));
+    let wallet_sends = Arc::new(tokio::sync::Mutex::new(()));
+    let market = market::Service {
+        market,
+        chain: chain.clone(),
+        net: net.clone(),
+        wallet: wallet.clone(),
+        wallet_sends: wallet_sends.clone(),
+        min_coin_give: peerchain_market::Policy::default().min_coin_give,
+    };
     let context = Arc::new(peerchain_rpc::Context {
         net: net.clone(),
         chain: chain.clone(),
@@ -242,9 +255,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         shutdown: shutdown.clone(),
         rpc_addr: bound,
         wallet: wallet.clone(),
-        wallet_sends: tokio::sync::Mutex::new(()),
+        wallet_sends,
         files: Arc::new(files::Service(files)),
         relay: Arc::new(relay::Relay::new(chain.clone(), net.clone())),
+        market: Arc::new(market),
     });
     let rpc = peerchain_rpc::serve(listener, rpc_config, cookie, context, cancel.clone());
     tasks.spawn(async move {

@@ -40,6 +40,10 @@ pub(crate) enum Offence {
     Disconnected,
     /// File data that fails verification against its content id (or a false size claim).
     BadData,
+    /// An offer its sender could have seen was invalid (a bad signature, a want of nothing).
+    InvalidOffer,
+    /// An offer whose coin is gone or whose expiry passed: honest in a race, a flood if many.
+    StaleOffer,
 }
 
 impl Offence {
@@ -50,6 +54,8 @@ impl Offence {
             }
             Offence::Malformed => 50,
             Offence::InvalidTransaction | Offence::Disconnected | Offence::RepeatedAnnouncement => 20,
+            Offence::InvalidOffer => 25,
+            Offence::StaleOffer => 5,
             // Slowness is not misbehaviour: a loaded machine or a slow link times out too. The
             // work goes to another peer; the peer is not held to account.
             Offence::Timeout => 0,

@@ -266,6 +266,10 @@ impl ChainSync {
             SyncEvent::Gossip { topic: Topic::Blocks, data, source, id } => {
                 self.on_announcement(&data, source, id).await
             }
+            // Offers go to the market's stream; none comes here.
+            SyncEvent::Gossip { topic: Topic::Offers, source, id, .. } => {
+                self.net.report(id, source, peerchain_net::Verdict::Ignore).await
+            }
         }
     }
 

@@ -32,7 +32,7 @@ use tracing::{debug, info};
 
 pub use auth::{COOKIE_USER, Cookie, write_cookie};
 pub use methods::{ChainReader, MAX_STATUS_WAIT_MS, METHODS, Method};
-pub use services::{Relay, ServiceError};
+pub use services::{BookEntry, MadeOffers, MarketService, OfferRequest, Relay, ServiceError};
 
 /// The file service's types, where the node and older callers look for them.
 pub mod files {
@@ -87,11 +87,13 @@ pub struct Context {
     /// The node's wallet (empty until one is created).
     pub wallet: peerchain_wallet::SharedWallet,
     /// Held while a payment is made, so that two never choose the same coins.
-    pub wallet_sends: tokio::sync::Mutex<()>,
+    pub wallet_sends: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// File sharing.
     pub files: std::sync::Arc<dyn services::FileService>,
     /// Sending transactions to the network.
     pub relay: std::sync::Arc<dyn services::Relay>,
+    /// The market: tokens, the order book, trades.
+    pub market: std::sync::Arc<dyn services::MarketService>,
 }
 
 /// A JSON-RPC error: code, message and optional data.

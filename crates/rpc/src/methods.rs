@@ -3,8 +3,10 @@
 
 mod chain;
 mod file;
+mod market;
 mod mempool;
 mod node;
+mod token;
 mod wallet;
 
 use serde_json::Value;
@@ -13,6 +15,7 @@ pub(crate) use chain::decode_hex;
 pub use file::MAX_STATUS_WAIT_MS;
 pub use wallet::ChainReader;
 pub(crate) use wallet::amount_param;
+pub(crate) use wallet::{INSUFFICIENT_FUNDS, NO_WALLET, UNLOCK_NEEDED};
 
 use crate::params::Params;
 use crate::services::BoxFuture;
@@ -61,6 +64,32 @@ pub const METHODS: &[Method] = &[
     method!("wallet.send", ["address", "amount", "fee_rate", "passphrase"], wallet::send),
     method!("wallet.history", ["limit"], wallet::history),
     method!("wallet.rescan", ["from_height"], wallet::rescan),
+    method!("wallet.key", ["passphrase"], token::key),
+    method!("token.issue", ["name", "supply", "decimals", "mintable", "fee_rate", "passphrase"], token::issue),
+    method!("token.list", [], token::list),
+    method!("token.balance", [], token::balance),
+    method!("token.send", ["address", "amount", "asset", "fee_rate", "passphrase"], token::send),
+    method!("token.burn", ["amount", "asset", "fee_rate", "passphrase"], token::burn),
+    method!("token.mint", ["asset", "amount", "fee_rate", "passphrase"], token::mint),
+    method!(
+        "market.offer",
+        [
+            "give_amount",
+            "give_asset",
+            "want_amount",
+            "want_asset",
+            "expires",
+            "ladder",
+            "step_percent",
+            "fee_rate",
+            "passphrase"
+        ],
+        market::offer
+    ),
+    method!("market.book", ["give", "want", "limit"], market::book),
+    method!("market.take", ["offer_ids", "fee_rate", "passphrase"], market::take),
+    method!("market.cancel", ["offer_id", "passphrase"], market::cancel),
+    method!("market.trades", ["give", "want", "limit"], market::trades),
     method!("file.add", ["path", "keywords"], file::add),
     method!("file.get", ["id", "path"], file::get),
     method!("file.status", ["id", "wait_ms"], file::status),

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use peerchain_chain::SubmitTxError;
-use peerchain_primitives::{ContentId, Transaction, TxId};
+use peerchain_market::{Listed, OfferId, TokenInfo, Trade};
+use peerchain_primitives::{Amount, AssetId, ContentId, FeeRate, Transaction, TxId};
 
 use crate::RpcError;
 
@@ -112,11 +113,100 @@ pub trait FileService: Send + Sync {
     fn remove(&self, id: ContentId) -> BoxFuture<'_, Result<bool, ServiceError>>;
 }
 
+impl ServiceError {
+    /// The service error for a wallet error, keeping its kind.
+    pub fn from_wallet(e: peerchain_wallet::Error) -> ServiceError {
+        use peerchain_wallet::Error as W;
+        let message = e.to_string();
+        match e {
+            W::InsufficientFunds { .. } | W::InsufficientAsset { .. } => ServiceError::InsufficientFunds(message),
+            W::PassphraseRequired | W::PoolExhausted | W::WrongPassphrase => ServiceError::Locked(message),
+            W::Missing(_) => ServiceError::NoWallet(message),
+            W::AmountTooLarge
+            | W::AmountTooSmall
+            | W::TooManyInputs { .. }
+            | W::NotSpendable(_)
+            | W::Metadata(_)
+            | W::InvalidMnemonic(_) => ServiceError::InvalidInput(message),
+            _ => ServiceError::Internal(message),
+        }
+    }
+}
+
 /// How the node sends a transaction to the network: into its mempool (which validates it),
 /// then to its peers. Written once, in the node, for every caller.
 pub trait Relay: Send + Sync {
     /// Submits `tx` and, once the mempool accepted it, publishes it.
     fn submit(&self, tx: Transaction) -> BoxFuture<'_, Result<TxId, SubmitTxError>>;
+}
+
+/// An offer of the book as the market shows it.
+#[derive(Debug, Clone)]
+pub struct BookEntry {
+    /// The offer, checked.
+    pub listed: Listed,
+    /// Whether this node's wallet made it.
+    pub mine: bool,
+    /// A waiting transaction that spends its coin (a take or a cancel), if any.
+    pub taken_by: Option<TxId>,
+}
+
+/// Offers to make: `give` for `want`, split into `ladder` offers whose prices rise by
+/// `step_percent` each (one offer when `ladder` is 1).
+#[derive(Debug, Clone)]
+pub struct OfferRequest {
+    /// What to give, in total.
+    pub give: (AssetId, Amount),
+    /// What to ask for it, in total at the first price.
+    pub want: (AssetId, Amount),
+    /// Blocks from the tip until the offers expire.
+    pub expires: u32,
+    /// How many offers.
+    pub ladder: u32,
+    /// How much dearer each offer of the ladder is than the one before, in percent.
+    pub step_percent: f64,
+    /// The fee rate of the transaction that makes coins of the offers' sizes, if needed.
+    pub fee_rate: Option<FeeRate>,
+    /// The wallet's passphrase, if it has one.
+    pub passphrase: Option<String>,
+}
+
+/// Offers made.
+#[derive(Debug, Clone)]
+pub struct MadeOffers {
+    /// Their ids, cheapest first.
+    pub ids: Vec<OfferId>,
+    /// The transaction that made coins of the offers' sizes, if one was needed: the offers
+    /// are published once it confirms.
+    pub funding: Option<TxId>,
+    /// The last height at which they can be taken.
+    pub expires_at: u32,
+}
+
+/// What the node does for the `market.*` and `token.list` methods.
+pub trait MarketService: Send + Sync {
+    /// Every token issued on the chain.
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>, ServiceError>>;
+    /// The book, of one pair (either side) or all, cheapest first per side, at most `limit`.
+    fn book(
+        &self,
+        pair: Option<(AssetId, AssetId)>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<BookEntry>, ServiceError>>;
+    /// The latest trades on chain, newest first.
+    fn trades(&self, pair: Option<(AssetId, AssetId)>, limit: usize)
+    -> BoxFuture<'_, Result<Vec<Trade>, ServiceError>>;
+    /// Makes offers.
+    fn offer(&self, request: OfferRequest) -> BoxFuture<'_, Result<MadeOffers, ServiceError>>;
+    /// Takes offers, all in one transaction.
+    fn take(
+        &self,
+        ids: Vec<OfferId>,
+        fee_rate: Option<FeeRate>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+    /// Cancels an own offer by spending its coin back to the wallet.
+    fn cancel(&self, id: OfferId, passphrase: Option<String>) -> BoxFuture<'_, Result<TxId, ServiceError>>;
 }
 
 /// What a service of the node (file sharing, and what comes next) reports when a call fails:
@@ -130,6 +220,18 @@ pub enum ServiceError {
     /// What the caller named does not exist here.
     #[error("{0}")]
     NotFound(String),
+    /// The wallet cannot pay for it.
+    #[error("{0}")]
+    InsufficientFunds(String),
+    /// The wallet needs its passphrase, or was given a wrong one.
+    #[error("{0}")]
+    Locked(String),
+    /// There is no wallet.
+    #[error("{0}")]
+    NoWallet(String),
+    /// The mempool refused the transaction.
+    #[error("{0}")]
+    Rejected(String),
     /// The node failed.
     #[error("{0}")]
     Internal(String),
@@ -140,6 +242,10 @@ impl From<ServiceError> for RpcError {
         match error {
             ServiceError::InvalidInput(message) => RpcError::new(RpcError::INVALID_PARAMS, message),
             ServiceError::NotFound(message) => RpcError::new(RpcError::NOT_FOUND, message),
+            ServiceError::InsufficientFunds(message) => RpcError::new(crate::methods::INSUFFICIENT_FUNDS, message),
+            ServiceError::Locked(message) => RpcError::new(crate::methods::UNLOCK_NEEDED, message),
+            ServiceError::NoWallet(message) => RpcError::new(crate::methods::NO_WALLET, message),
+            ServiceError::Rejected(message) => RpcError::new(RpcError::REJECTED, message),
             ServiceError::Internal(message) => RpcError::new(RpcError::INTERNAL_ERROR, message),
         }
     }

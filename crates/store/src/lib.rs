@@ -216,6 +216,7 @@ impl Store {
             main_chain: txn.open_table(MAIN_CHAIN)?,
             tx_index: txn.open_table(TX_INDEX)?,
             mempool: txn.open_table(MEMPOOL)?,
+            undo: txn.open_table(UNDO)?,
         })
     }
 
@@ -314,9 +315,17 @@ pub struct Reader {
     main_chain: ReadOnlyTable<u32, &'static [u8; 32]>,
     tx_index: ReadOnlyTable<&'static [u8; 32], [u8; 8]>,
     mempool: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    undo: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
 }
 
 impl Reader {
+    /// The outputs a connected block spent that existed before it (its undo data), in
+    /// spending order; none if the block was never connected.
+    pub fn spent_by_block(&self, hash: &BlockHash) -> Result<Option<Vec<(OutPoint, Coin)>>, Error> {
+        let Some(undo) = self.undo.get(&hash.0)? else { return Ok(None) };
+        decode_undo(undo.value()).map(Some)
+    }
+
     /// The block the stored UTXO set and transaction index reflect. The chain's tip may be
     /// ahead of it, by the blocks whose changes are still in the chain's coin cache.
     pub fn coins_tip(&self) -> Result<BlockHash, Error> {
@@ -419,6 +428,19 @@ pub struct Writer<'txn> {
     mempool: Table<'txn, &'static [u8; 32], &'static [u8]>,
 }
 
+fn decode_undo(undo: &[u8]) -> Result<Vec<(OutPoint, Coin)>, Error> {
+    let mut reader = ByteReader::new(undo);
+    let count = reader.varint("undo count").map_err(corrupt("undo data"))?;
+    let mut spent = Vec::with_capacity(count.min(1 << 20) as usize);
+    for _ in 0..count {
+        let outpoint = OutPoint::decode(&mut reader).map_err(corrupt("undo data"))?;
+        let coin = Coin::decode(&mut reader).map_err(corrupt("undo data"))?;
+        spent.push((outpoint, coin));
+    }
+    reader.finish().map_err(corrupt("undo data"))?;
+    Ok(spent)
+}
+
 impl Writer<'_> {
     /// The index entry of a known header.
     pub fn entry(&self, hash: &BlockHash) -> Result<Option<IndexEntry>, Error> {
@@ -474,15 +496,7 @@ impl Writer<'_> {
             .ok_or(Error::Corrupt { what: "undo data", detail: format!("missing for block {hash}") })?
             .value()
             .to_vec();
-        let mut reader = ByteReader::new(&undo);
-        let count = reader.varint("undo count").map_err(corrupt("undo data"))?;
-        let mut spent = Vec::with_capacity(count.min(1 << 20) as usize);
-        for _ in 0..count {
-            let outpoint = OutPoint::decode(&mut reader).map_err(corrupt("undo data"))?;
-            let coin = Coin::decode(&mut reader).map_err(corrupt("undo data"))?;
-            spent.push((outpoint, coin));
-        }
-        reader.finish().map_err(corrupt("undo data"))?;
+        let spent = decode_undo(&undo)?;
         // After a crash, blocks connected since the last write-back are disconnected again,
         // and the row may already be another branch's.
         if get_main_hash(&self.main_chain, height)? == Some(hash) {

@@ -585,8 +585,13 @@ impl Ledger {
     /// What the wallet may spend, of every asset: mature confirmed outputs and its own
     /// unconfirmed change, except what is set aside.
     pub fn spendable(&self, view: &View<'_>) -> Vec<Spendable> {
+        self.spendable_with(view, false)
+    }
+
+    /// [`Ledger::spendable`], with the outputs set aside too if `reserved`.
+    pub fn spendable_with(&self, view: &View<'_>, reserved: bool) -> Vec<Spendable> {
         self.unspent(view)
-            .filter(|(_, outpoint, ..)| !self.is_reserved(outpoint, view.tip_height))
+            .filter(|(_, outpoint, ..)| reserved || !self.is_reserved(outpoint, view.tip_height))
             .filter(|(wtx, ..)| match wtx.status {
                 TxStatus::Confirmed { .. } => Self::is_mature(wtx, view),
                 TxStatus::Pending => wtx.from_me,

@@ -439,6 +439,14 @@ impl Wallet {
         self.ledger.spendable(&self.view(tip_height, coinbase_maturity))
     }
 
+    /// One of the wallet's spendable outputs, set aside or not.
+    pub fn own_output(&self, outpoint: &OutPoint, tip_height: u32, coinbase_maturity: u32) -> Option<Spendable> {
+        self.ledger
+            .spendable_with(&self.view(tip_height, coinbase_maturity), true)
+            .into_iter()
+            .find(|c| c.outpoint == *outpoint)
+    }
+
     /// Outputs under contract locks (multisig, hash-time) that name one of the wallet's keys
     /// and that no tracked transaction spends.
     pub fn contract_outputs(&self) -> Vec<(OutPoint, TxOut, TxStatus)> {

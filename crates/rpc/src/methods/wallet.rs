@@ -26,23 +26,25 @@ impl ChainSource for ChainReader<'_> {
 }
 
 /// Bitcoin Core's codes for wallet errors, so that existing tools read them right.
-const INSUFFICIENT_FUNDS: i64 = -6;
+pub(crate) const INSUFFICIENT_FUNDS: i64 = -6;
 const INVALID_ADDRESS: i64 = -5;
-const UNLOCK_NEEDED: i64 = -13;
+pub(crate) const UNLOCK_NEEDED: i64 = -13;
 const WRONG_PASSPHRASE: i64 = -14;
-const NO_WALLET: i64 = -18;
+pub(crate) const NO_WALLET: i64 = -18;
 
 pub(crate) fn wallet_error(e: WalletError) -> RpcError {
     let code = match &e {
         WalletError::Missing(_) => NO_WALLET,
         WalletError::Exists(_) => RpcError::NOT_ALLOWED,
-        WalletError::InsufficientFunds { .. } => INSUFFICIENT_FUNDS,
+        WalletError::InsufficientFunds { .. } | WalletError::InsufficientAsset { .. } => INSUFFICIENT_FUNDS,
         WalletError::PassphraseRequired | WalletError::PoolExhausted => UNLOCK_NEEDED,
         WalletError::WrongPassphrase => WRONG_PASSPHRASE,
         WalletError::InvalidMnemonic(_)
         | WalletError::AmountTooLarge
         | WalletError::AmountTooSmall
-        | WalletError::TooManyInputs { .. } => RpcError::INVALID_PARAMS,
+        | WalletError::TooManyInputs { .. }
+        | WalletError::NotSpendable(_)
+        | WalletError::Metadata(_) => RpcError::INVALID_PARAMS,
         _ => RpcError::INTERNAL_ERROR,
     };
     RpcError::new(code, e.to_string())
@@ -50,7 +52,7 @@ pub(crate) fn wallet_error(e: WalletError) -> RpcError {
 
 /// Runs `work` on the wallet, off the async executor (key stretching and scans take time),
 /// after bringing it up to date with the chain.
-async fn with_wallet<T: Send + 'static>(
+pub(super) async fn with_wallet<T: Send + 'static>(
     context: &Context,
     work: impl FnOnce(&mut Wallet, &ChainReader<'_>) -> Result<T, RpcError> + Send + 'static,
 ) -> Result<T, RpcError> {
@@ -78,7 +80,7 @@ async fn with_wallet<T: Send + 'static>(
     .map_err(RpcError::internal)?
 }
 
-fn parse_address(text: &str, context: &Context) -> Result<Address, RpcError> {
+pub(super) fn parse_address(text: &str, context: &Context) -> Result<Address, RpcError> {
     Address::parse(text, context.network).map_err(|e| RpcError::new(INVALID_ADDRESS, format!("`{text}`: {e}")))
 }
 
@@ -92,7 +94,7 @@ pub(crate) fn amount_param(params: &Params, name: &str) -> Result<Amount, RpcErr
     }
 }
 
-fn passphrase(params: &Params) -> Result<Option<String>, RpcError> {
+pub(super) fn passphrase(params: &Params) -> Result<Option<String>, RpcError> {
     Ok(params.optional_str("passphrase")?.map(str::to_owned))
 }
 
@@ -174,6 +176,11 @@ fn history_json(e: &peerchain_wallet::HistoryEntry) -> Value {
         "confirmations": e.confirmations,
         "height": height,
         "time": e.time,
+        "tokens": e.tokens.iter().map(|(asset, received, sent)| json!({
+            "asset": asset.to_string(),
+            "received": received.units(),
+            "sent": sent.units(),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -209,16 +216,22 @@ async fn create_or_restore(context: &Context, restore: bool, params: &Params) ->
 /// Blocks a payment should confirm within when no fee rate is given.
 const DEFAULT_CONFIRMATION_TARGET: u32 = 2;
 
-pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
-    let to = parse_address(params.required_str("address")?, context)?;
-    let amount = amount_param(params, "amount")?;
-    let fee_rate = match params.optional_u64("fee_rate")? {
+/// The `fee_rate` parameter in base units per byte, or the estimate for a confirmation within
+/// a couple of blocks.
+pub(super) async fn fee_rate_param(context: &Context, params: &Params) -> Result<u64, RpcError> {
+    Ok(match params.optional_u64("fee_rate")? {
         Some(0) => return Err(RpcError::invalid_params("`fee_rate` must be at least 1 base unit per byte")),
         Some(rate) => rate,
         None => {
             context.chain.estimate_fee(DEFAULT_CONFIRMATION_TARGET).await.map_err(RpcError::internal)?.units_per_byte
         }
-    };
+    })
+}
+
+pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let to = parse_address(params.required_str("address")?, context)?;
+    let amount = amount_param(params, "amount")?;
+    let fee_rate = fee_rate_param(context, params).await?;
     let passphrase = passphrase(params)?;
     // One payment at a time, so that two never pick the same coins.
     let _turn = context.wallet_sends.lock().await;
