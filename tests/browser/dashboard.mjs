@@ -145,6 +145,38 @@ try {
     await sleep(100);
   }
   if (readFileSync(copy, "utf8") !== "what the dashboard shows\n") fail("the download differs");
+
+  // The Market page: issue a token, offer some of it for coins, take the offer from the book
+  // (this wallet takes its own; any wallet may), and see the swap among the trades.
+  await fillIn("issue-name", "acorns");
+  await fillIn("issue-supply", "5000");
+  await page.click("#issue button");
+  const issued = await answer("issue-result", true);
+  const asset = issued.split("issued ")[1].split(" ")[0];
+  cli("chain", "generate", "1");
+  await page.waitForFunction(() => document.getElementById("tokens").innerText.includes("acorns"), { timeout: 10000 })
+    .catch(() => fail("the issued token is not listed"));
+  expect("the tokens panel", await text("tokens"), "5000");
+  await fillIn("offer-give", "5000.5");
+  await fillIn("offer-give-asset", asset);
+  await fillIn("offer-want", "2");
+  await fillIn("offer-want-asset", "coin");
+  await page.click("#offer button");
+  expect("a refused token amount", await answer("offer-result", false), "whole number of base units");
+  await fillIn("offer-give", "1200");
+  await page.click("#offer button");
+  expect("an offer", await answer("offer-result", true), "offer ");
+  cli("chain", "generate", "1");
+  await page.waitForFunction(() => document.getElementById("book").innerText.includes("mine"), { timeout: 15000 })
+    .catch(() => fail("the offer never showed in the book"));
+  expect("the book", await text("book"), "2.00000000 coin");
+  await page.click("#book td button");
+  const taken = await answer("take-result", true);
+  const swap = taken.split("taken in ")[1];
+  cli("chain", "generate", "1");
+  await page.waitForFunction((swap) => document.getElementById("trades").innerText.includes(swap.slice(0, 10)),
+    { timeout: 15000 }, swap).catch(() => fail("the swap is not among the trades"));
+  if (!cli("market", "trades").some((t) => t.txid === swap)) fail("the node does not list the swap");
   if (errors.length) fail("script errors: " + JSON.stringify(errors));
   console.log("dashboard browser test: passed");
 } finally {

@@ -1,6 +1,8 @@
 //! `peerchain devnet`: a local network of real node processes on 127.0.0.1, all mining,
-//! paying each other (every few seconds one node's wallet pays the next node's), and sharing
-//! a file: node 1 shares one, every other node finds it by keyword and downloads it.
+//! paying each other (every few seconds one node's wallet pays the next node's), sharing a
+//! file (node 1 shares one, every other node finds it by keyword and downloads it), and
+//! trading: node 1 issues a token and keeps a ladder of offers in the book, the others take
+//! the cheapest in turn.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -109,6 +111,7 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
     let mut status = tokio::time::interval(Duration::from_secs(5));
     let mut payments = Payments::default();
     let mut sharing = Sharing::default();
+    let mut trading = Trading::default();
     let exit = loop {
         tokio::select! {
             _ = stop.cancelled() => break ExitCode::SUCCESS,
@@ -120,7 +123,14 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
                 let line = tokio::task::block_in_place(|| {
                     payments.next(&members);
                     sharing.next(&options.dir, &members);
-                    format!("{}   {}   {}", status_line(&members), payments.summary(&members), sharing.summary())
+                    trading.next(&members);
+                    format!(
+                        "{}   {}   {}   {}",
+                        status_line(&members),
+                        payments.summary(&members),
+                        sharing.summary(),
+                        trading.summary()
+                    )
                 });
                 println!("{line}");
             }
@@ -300,6 +310,77 @@ impl Sharing {
                 let done = self.downloads.iter().filter(|(_, done)| *done).count();
                 format!("file: shared by node 1, downloaded by {done}")
             }
+        }
+    }
+}
+
+/// The token the devnet trades.
+const TOKEN_NAME: &str = "devgold";
+
+/// The market the devnet keeps going: node 1 issues a token and offers it in ladders for
+/// coins; the other nodes take the cheapest offer in turn.
+#[derive(Default)]
+struct Trading {
+    /// The token, once issued.
+    asset: Option<String>,
+    round: usize,
+    takes: usize,
+}
+
+impl Trading {
+    fn next(&mut self, members: &[Member]) {
+        let call = |member: &Member, method: &str, params: Value| {
+            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
+        };
+        let maker = &members[0];
+        let Some(asset) = self.asset.clone() else {
+            // Issued once the first rewards mature (until then: insufficient funds).
+            let existing = call(maker, "token.list", json!({})).ok().and_then(|list| {
+                list.as_array()?
+                    .iter()
+                    .find(|t| t["name"] == TOKEN_NAME)
+                    .and_then(|t| t["asset"].as_str().map(str::to_owned))
+            });
+            self.asset = existing.or_else(|| {
+                let issued =
+                    call(maker, "token.issue", json!({ "name": TOKEN_NAME, "supply": 1_000_000_000u64 })).ok()?;
+                issued["asset"].as_str().map(str::to_owned)
+            });
+            return;
+        };
+        self.round += 1;
+        let book = call(maker, "market.book", json!({ "give": asset, "want": "coin" })).ok();
+        let mine =
+            book.as_ref().and_then(Value::as_array).map_or(0, |b| b.iter().filter(|o| o["mine"] == true).count());
+        // A fresh ladder when the book runs low: three offers of 1,000 at rising prices.
+        if mine < 2 && self.round % 3 == 0 {
+            let _ = call(
+                maker,
+                "market.offer",
+                json!({
+                    "give_amount": 3_000, "give_asset": asset, "want_amount": 150_000_000u64, "want_asset": "coin",
+                    "expires": 300, "ladder": 3, "step_percent": 5.0,
+                }),
+            );
+        }
+        // Another node takes the cheapest offer it sees.
+        if members.len() > 1 && self.round % 2 == 0 {
+            let taker = &members[1 + self.round / 2 % (members.len() - 1)];
+            let cheapest = call(taker, "market.book", json!({ "give": asset, "want": "coin", "limit": 1 }))
+                .ok()
+                .and_then(|b| b.as_array()?.first()?.get("offer_id").cloned());
+            if let Some(id) = cheapest
+                && call(taker, "market.take", json!({ "offer_ids": [id] })).is_ok()
+            {
+                self.takes += 1;
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        match &self.asset {
+            None => "market: no token yet".into(),
+            Some(_) => format!("market: {TOKEN_NAME} issued, {} takes", self.takes),
         }
     }
 }

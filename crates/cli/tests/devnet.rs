@@ -107,6 +107,17 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
             std::fs::read(&copy).ok().filter(|b| *b == shared).map(|_| ())
         });
     }
+    // Node 1 issues a token and offers it; another node's take confirms on chain.
+    wait_for("a confirmed swap", Duration::from_secs(120), || {
+        let output = Command::new(BIN)
+            .args(["--network", "devnet", "--data-dir"])
+            .arg(dir.path().join("node-3"))
+            .args(["market", "trades", "--json"])
+            .output()
+            .ok()?;
+        let trades: Value = serde_json::from_slice(&output.stdout).ok()?;
+        (!trades.as_array()?.is_empty()).then_some(())
+    });
     let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
     stop(&mut devnet.0);
     for n in 1..=3 {
