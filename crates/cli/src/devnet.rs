@@ -353,7 +353,7 @@ impl Trading {
         let mine =
             book.as_ref().and_then(Value::as_array).map_or(0, |b| b.iter().filter(|o| o["mine"] == true).count());
         // A fresh ladder when the book runs low: three offers of 1,000 at rising prices.
-        if mine < 2 && self.round % 3 == 0 {
+        if mine < 2 && self.round.is_multiple_of(3) {
             let _ = call(
                 maker,
                 "market.offer",
@@ -364,7 +364,7 @@ impl Trading {
             );
         }
         // Another node takes the cheapest offer it sees.
-        if members.len() > 1 && self.round % 2 == 0 {
+        if members.len() > 1 && self.round.is_multiple_of(2) {
             let taker = &members[1 + self.round / 2 % (members.len() - 1)];
             let cheapest = call(taker, "market.book", json!({ "give": asset, "want": "coin", "limit": 1 }))
                 .ok()
