@@ -8,7 +8,9 @@ use peerchain_blobs::Bitmap;
 use peerchain_blobs::manifest::{Manifest, ManifestFile};
 use peerchain_consensus::{Params, coinbase_transaction};
 use peerchain_net::protocol::Message;
-use peerchain_net::{Announcement, FileRequest, FileResponse, Hit, Provider, Request, Response, Status};
+use peerchain_net::{
+    Announcement, FileRequest, FileResponse, Hit, MarketRequest, MarketResponse, Provider, Request, Response, Status,
+};
 use peerchain_primitives::{
     Amount, AssetId, Block, BlockHash, CompactBlock, ContentId, Encode, Lock, LockHash, Network, OutPoint, SecretKey,
     SigHashMode, TokenId, Transaction, TxId, TxIn, TxOut, TxSignature, Witness, Work,
@@ -187,6 +189,28 @@ fn main() {
         head.extend_from_slice(tail);
         write("file_response", name, &head);
     }
+    // Market: an offer of a token for coins, signed over its input and paired output with an
+    // expiry, and the messages that carry books.
+    let offer = peerchain_market::Offer {
+        input: TxIn {
+            prev_out: OutPoint::new(TxId([6; 32]), 2),
+            witness: Witness::Key {
+                public_key: alice.public_key(),
+                signature: signature(&alice, SigHashMode::SingleInputOutputUntil(5_000)),
+            },
+        },
+        want: TxOut::coins_to(Amount::from_coins(2), alice.public_key().key_hash()),
+    };
+    write("offer", "token_for_coins", &offer.to_bytes());
+    write("market_request", "first_page", &MarketRequest::BookPage { after: None }.to_bytes());
+    write("market_request", "next_page", &MarketRequest::BookPage { after: Some([3; 32]) }.to_bytes());
+    write(
+        "market_response",
+        "page",
+        &MarketResponse::Page { offers: vec![offer.to_bytes(); 3], more: true }.to_bytes(),
+    );
+    write("market_response", "refused", &MarketResponse::Refused("rate limited".into()).to_bytes());
+
     let manifest = Manifest {
         files: vec![
             ManifestFile { path: "a/notes.txt".into(), id, size: 10 },

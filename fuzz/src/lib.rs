@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use peerchain_blobs::{Bitmap, GROUP_BYTES, Store, group_count, manifest::Manifest};
 use peerchain_net::protocol::{Message, decode_from_wire, decode_transaction_batch};
-use peerchain_net::{Announcement, FileRequest, FileResponse, Request, Response};
+use peerchain_net::{Announcement, FileRequest, FileResponse, MarketRequest, MarketResponse, Request, Response};
 use peerchain_primitives::{Block, BlockHeader, CompactBlock, ContentId, Decode, Encode, Transaction};
 
 /// A target: it reads any bytes, and panics when they show a bug.
@@ -30,6 +30,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bitmap", bitmap),
     ("verify_range", verify_range),
     ("rpc_request", rpc_request),
+    ("offer", offer),
+    ("market_request", market_request),
+    ("market_response", market_response),
 ];
 
 /// Decodes `data` as a `T`; if it decodes, checks it is the one encoding of its value.
@@ -107,6 +110,27 @@ pub fn transaction_batch(data: &[u8]) {
         peerchain_primitives::encode::put_list(&mut encoded, &transactions);
         assert_eq!(encoded, data);
     }
+}
+
+/// An offer gossiped or served in a book page: it decodes only within its size cap, and
+/// what decodes has terms or says why not.
+pub fn offer(data: &[u8]) {
+    if let Ok(offer) = peerchain_market::Offer::from_wire(data) {
+        assert!(data.len() <= peerchain_market::MAX_OFFER_BYTES);
+        assert_eq!(offer.to_bytes(), data, "{offer:?} decoded from bytes it does not encode to");
+        let _ = offer.terms();
+        let _ = offer.id();
+    }
+}
+
+/// A market-protocol request.
+pub fn market_request(data: &[u8]) {
+    wire_round_trip::<MarketRequest>(data);
+}
+
+/// A market-protocol response (a page of the book).
+pub fn market_response(data: &[u8]) {
+    wire_round_trip::<MarketResponse>(data);
 }
 
 /// A file-protocol request.
