@@ -5,6 +5,11 @@
 //! Correctness: a partial blob's bitmap is committed only after its data and hash pairs are
 //! synced, so after a crash every group the bitmap claims is on disk; at worst the last
 //! second of verified groups is fetched again.
+//!
+//! Why this file is over 800 lines: every method of `Store` (add, write a range, sync,
+//! serve, remove, resume) keeps that invariant between the data files, the outboards and
+//! `blobs.redb`; it stays reviewable in one place. Range encoding, verification and
+//! manifests, which do not touch it, live in their own files.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

@@ -143,37 +143,42 @@ pub fn verify(reader: &Reader, params: &Params) -> Result<VerifyReport, Error> {
     }
 
     if report.problems.is_empty() {
-        let mut stored = 0u64;
-        let mut digest = sha2::Sha256::new();
-        let mut supply = Amount::ZERO;
-        reader.for_each_utxo(|outpoint, coin| {
-            stored += 1;
-            outpoint.encode_to(&mut digest);
-            coin.encode_to(&mut digest);
-            if coin.output.asset == AssetId::Coin {
-                supply = supply.checked_add(coin.output.amount).unwrap_or(Amount::MAX_MONEY);
-            }
-            if report.problems.len() < MAX_PROBLEMS {
-                match replay.0.get(&outpoint) {
-                    Some(replayed) if *replayed == coin => {}
-                    Some(_) => report.problems.push(format!("stored output {outpoint:?} differs from the replay")),
-                    None => report.problems.push(format!("stored output {outpoint:?} does not exist in the replay")),
-                }
-            }
-            Ok(())
-        })?;
-        if stored != replay.0.len() as u64 {
-            report.problems.push(format!("UTXO set holds {stored} outputs, the replay {}", replay.0.len()));
-        }
-        report.utxos = stored;
-        report.coin_supply = supply;
-        report.utxo_digest = digest.finalize().into();
-        let indexed = reader.tx_index_count()?;
-        if indexed != report.transactions {
-            report
-                .problems
-                .push(format!("transaction index holds {indexed} entries, the chain {}", report.transactions));
-        }
+        compare_utxo_sets(reader, &replay, &mut report)?;
     }
     Ok(report)
+}
+
+/// Compares the stored UTXO set with the replay's, and the transaction index's size with the
+/// chain's, adding what differs to `report` with the set's size, supply and digest.
+fn compare_utxo_sets(reader: &Reader, replay: &Replay, report: &mut VerifyReport) -> Result<(), Error> {
+    let mut stored = 0u64;
+    let mut digest = sha2::Sha256::new();
+    let mut supply = Amount::ZERO;
+    reader.for_each_utxo(|outpoint, coin| {
+        stored += 1;
+        outpoint.encode_to(&mut digest);
+        coin.encode_to(&mut digest);
+        if coin.output.asset == AssetId::Coin {
+            supply = supply.checked_add(coin.output.amount).unwrap_or(Amount::MAX_MONEY);
+        }
+        if report.problems.len() < MAX_PROBLEMS {
+            match replay.0.get(&outpoint) {
+                Some(replayed) if *replayed == coin => {}
+                Some(_) => report.problems.push(format!("stored output {outpoint:?} differs from the replay")),
+                None => report.problems.push(format!("stored output {outpoint:?} does not exist in the replay")),
+            }
+        }
+        Ok(())
+    })?;
+    if stored != replay.0.len() as u64 {
+        report.problems.push(format!("UTXO set holds {stored} outputs, the replay {}", replay.0.len()));
+    }
+    report.utxos = stored;
+    report.coin_supply = supply;
+    report.utxo_digest = digest.finalize().into();
+    let indexed = reader.tx_index_count()?;
+    if indexed != report.transactions {
+        report.problems.push(format!("transaction index holds {indexed} entries, the chain {}", report.transactions));
+    }
+    Ok(())
 }

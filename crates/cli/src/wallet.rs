@@ -167,6 +167,28 @@ fn read_mnemonic(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
     Ok(normalised)
 }
 
+/// `wallet create`: the words are made here and shown once; the node never shows them.
+fn create(client: &Client, passphrase: &PassphraseArgs, network: Network, json: bool) -> anyhow::Result<()> {
+    let words = Zeroizing::new(peerchain_wallet::generate_mnemonic());
+    let secret = passphrase.new_passphrase(network)?;
+    let mut params = json!({ "mnemonic": words.as_str() });
+    if let Some(p) = &secret {
+        params["passphrase"] = json!(p.as_str());
+    }
+    let result = client.call("wallet.create", params)?;
+    let mut shown = result.clone();
+    shown["mnemonic"] = json!(words.as_str());
+    print(&shown, json, |r| {
+        format!(
+            "wallet created ({})\naddress  {}\n\nRecovery words — write them down and keep them secret; they restore the wallet:\n\n  {}\n",
+            if r["encrypted"] == true { "encrypted" } else { "NOT encrypted: no passphrase" },
+            r["address"].as_str().unwrap_or_default(),
+            words.as_str(),
+        )
+    });
+    Ok(())
+}
+
 pub(crate) fn run(
     command: WalletCommand,
     data_dir: &Path,
@@ -185,26 +207,7 @@ pub(crate) fn run(
                 .context("this wallet has no recovery words (it was migrated from single keys)")?;
             print(&json!({ "mnemonic": words.as_str() }), json, |_| words.to_string());
         }
-        WalletCommand::Create(passphrase) => {
-            let client = client()?;
-            let words = Zeroizing::new(peerchain_wallet::generate_mnemonic());
-            let secret = passphrase.new_passphrase(network)?;
-            let mut params = json!({ "mnemonic": words.as_str() });
-            if let Some(p) = &secret {
-                params["passphrase"] = json!(p.as_str());
-            }
-            let result = client.call("wallet.create", params)?;
-            let mut shown = result.clone();
-            shown["mnemonic"] = json!(words.as_str());
-            print(&shown, json, |r| {
-                format!(
-                    "wallet created ({})\naddress  {}\n\nRecovery words — write them down and keep them secret; they restore the wallet:\n\n  {}\n",
-                    if r["encrypted"] == true { "encrypted" } else { "NOT encrypted: no passphrase" },
-                    r["address"].as_str().unwrap_or_default(),
-                    words.as_str(),
-                )
-            });
-        }
+        WalletCommand::Create(passphrase) => create(&client()?, &passphrase, network, json)?,
         WalletCommand::Restore { mnemonic_file, passphrase } => {
             let client = client()?;
             let words = read_mnemonic(mnemonic_file.as_deref())?;

@@ -120,8 +120,13 @@ pub(crate) struct Market {
     mine: HashMap<OfferId, (Offer, TxOut)>,
     /// Peers whose book was read.
     asked: HashSet<Peer>,
-    /// Offers waiting for their coin to show up: the offer, who sent it, blocks waited.
-    pending: HashMap<OfferId, (Offer, Peer, u32)>,
+    /// Offers waiting for their coin to show up: the offer, who sent it, blocks waited, and
+    /// whether the sender answers for it if the coin never comes (gossip: yes; a book page,
+    /// which this node may simply be behind: no).
+    pending: HashMap<OfferId, (Offer, Peer, u32, bool)>,
+    /// Whether the chain is at the best header known: until it is, offers on coins of blocks
+    /// not here yet are no one's fault, and books are read later.
+    synced: bool,
     commands: mpsc::Receiver<Command>,
     fetched: (mpsc::Sender<Fetched>, mpsc::Receiver<Fetched>),
     /// Tasks reading peers' books.
@@ -154,6 +159,7 @@ impl Market {
             mine,
             asked: HashSet::new(),
             pending: HashMap::new(),
+            synced: false,
             commands,
             fetched: mpsc::channel(4),
             tasks: JoinSet::new(),
@@ -182,6 +188,7 @@ impl Market {
                     None => break,
                 },
                 _ = ask_again.tick() => {
+                    self.refresh_synced().await;
                     for peer in self.net.peers().await {
                         self.ask_for_book(peer.peer);
                     }
@@ -260,7 +267,7 @@ impl Market {
                 return Verdict::Reject;
             }
         };
-        if self.book.get(&offer.id()).is_some() || self.pending.contains_key(&offer.id()) {
+        if !self.synced || self.book.get(&offer.id()).is_some() || self.pending.contains_key(&offer.id()) {
             return Verdict::Ignore;
         }
         match self.check(vec![offer.clone()]).await.pop() {
@@ -270,7 +277,7 @@ impl Market {
             },
             // Perhaps confirmed in a block not here yet: checked again with the next ones,
             // and relayed then.
-            Some(Err(OfferError::AnchorMissing(_))) if self.hold(offer.clone(), source) => Verdict::Ignore,
+            Some(Err(OfferError::AnchorMissing(_))) if self.hold(offer.clone(), source, true) => Verdict::Ignore,
             Some(Err(e)) => {
                 self.penalise(source, &e).await;
                 if e.is_misbehaviour() { Verdict::Reject } else { Verdict::Ignore }
@@ -280,13 +287,20 @@ impl Market {
     }
 
     /// Holds an offer whose coin is not seen yet, within the bounds; false when full.
-    fn hold(&mut self, offer: Offer, from: Peer) -> bool {
-        let from_peer = self.pending.values().filter(|(_, p, _)| *p == from).count();
+    fn hold(&mut self, offer: Offer, from: Peer, accountable: bool) -> bool {
+        let from_peer = self.pending.values().filter(|(_, p, ..)| *p == from).count();
         if self.pending.len() >= MAX_PENDING || from_peer >= MAX_PENDING_PER_PEER {
             return false;
         }
-        self.pending.insert(offer.id(), (offer, from, 0));
+        self.pending.insert(offer.id(), (offer, from, 0, accountable));
         true
+    }
+
+    /// Whether the chain has caught up with the best header it knows.
+    async fn refresh_synced(&mut self) {
+        if let Ok(state) = self.chain.sync_state(Vec::new(), 0).await {
+            self.synced = state.best_header_height <= state.tip.height;
+        }
     }
 
     /// After a block: the held offers whose coins confirmed are listed and relayed; those
@@ -295,20 +309,28 @@ impl Market {
         if self.pending.is_empty() {
             return;
         }
-        let held: Vec<(OfferId, (Offer, Peer, u32))> = self.pending.drain().collect();
+        let held: Vec<(OfferId, (Offer, Peer, u32, bool))> = self.pending.drain().collect();
         let results = self.check(held.iter().map(|(_, (offer, ..))| offer.clone()).collect()).await;
-        for ((id, (offer, from, waited)), result) in held.into_iter().zip(results) {
+        // One offence per sender and round: a few stale offers are a race, many a flood.
+        let mut offences: HashMap<Peer, OfferError> = HashMap::new();
+        for ((id, (offer, from, waited, accountable)), result) in held.into_iter().zip(results) {
             match result {
                 Ok(listed) => {
                     if self.book.add(listed).is_ok() {
                         self.net.publish(Topic::Offers, offer.to_bytes()).await;
                     }
                 }
-                Err(OfferError::AnchorMissing(_)) if waited + 1 < PENDING_BLOCKS => {
-                    self.pending.insert(id, (offer, from, waited + 1));
+                Err(OfferError::AnchorMissing(_)) if waited + 1 < PENDING_BLOCKS || !self.synced => {
+                    self.pending.insert(id, (offer, from, waited + 1, accountable));
                 }
-                Err(e) => self.penalise(from, &e).await,
+                Err(e) if accountable || e.is_misbehaviour() => {
+                    offences.entry(from).or_insert(e);
+                }
+                Err(_) => {}
             }
+        }
+        for (peer, e) in offences {
+            self.penalise(peer, &e).await;
         }
     }
 
@@ -361,8 +383,11 @@ impl Market {
         checked.unwrap_or_default()
     }
 
-    /// Starts reading `peer`'s book, once per peer.
+    /// Starts reading `peer`'s book, once per peer, once the chain has caught up.
     fn ask_for_book(&mut self, peer: Peer) {
+        if !self.synced {
+            return;
+        }
         if self.asked.len() >= MAX_ASKED {
             self.asked.clear();
         }
@@ -396,7 +421,9 @@ impl Market {
     }
 
     /// A page of a peer's book: what checks out is listed. A peer's book holds what it
-    /// checked; an offer that fails in a way it could have seen costs it, once a page.
+    /// checked; an offer that fails in a way it could have seen costs it, once a page. Stale
+    /// offers (coins gone, or in blocks not here yet) cost nothing: when they are many, this
+    /// node is behind, and the book is read again later.
     async fn on_fetched(&mut self, fetched: Fetched) {
         let Fetched { peer, offers } = fetched;
         let mut decoded = Vec::with_capacity(offers.len());
@@ -412,18 +439,27 @@ impl Market {
             self.peers.penalise(peer, Offence::Malformed, &format!("book page: {e}")).await;
         }
         let mut listed = 0;
+        let mut stale = 0;
         let mut worst: Option<OfferError> = None;
+        let count = decoded.len();
         let results = self.check(decoded.clone()).await;
         for (offer, result) in decoded.into_iter().zip(results) {
             match result {
                 Ok(offer) => listed += usize::from(self.book.add(offer).is_ok()),
-                Err(OfferError::AnchorMissing(_)) if self.hold(offer, peer) => {}
-                Err(e) if e.is_misbehaviour() || worst.is_none() => worst = Some(e),
-                Err(_) => {}
+                Err(e) if e.is_misbehaviour() => worst = Some(e),
+                Err(OfferError::AnchorMissing(_)) => {
+                    stale += 1;
+                    self.hold(offer, peer, false);
+                }
+                Err(_) => stale += 1,
             }
         }
         if let Some(e) = worst {
             self.penalise(peer, &e).await;
+        }
+        if stale * 2 > count {
+            // Behind the peer: read its book again once the chain has moved.
+            self.asked.remove(&peer);
         }
         if listed > 0 {
             info!(%peer, listed, book = self.book.len(), "offers from a peer's book");

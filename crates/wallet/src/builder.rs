@@ -134,29 +134,9 @@ pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> R
     let mut change_outputs = Vec::new();
 
     // Tokens first: exact amounts, with change in the same token.
-    let assets: Vec<AssetId> =
-        provided.keys().chain(required.keys()).copied().filter(|a| *a != AssetId::Coin).collect();
-    for asset in assets.into_iter().collect::<std::collections::BTreeSet<_>>() {
-        let need = required.get(&asset).copied().unwrap_or_default();
-        let mut have = provided.get(&asset).copied().unwrap_or_default();
-        if have < need {
-            let available =
-                coins.iter().filter(|c| c.output.asset == asset).fold(have, |t, c| t.saturating_add(c.output.amount));
-            for coin in coins.iter().filter(|c| c.output.asset == asset) {
-                if have >= need {
-                    break;
-                }
-                have = have.saturating_add(coin.output.amount);
-                chosen.push(coin.clone());
-            }
-            if have < need {
-                return Err(Error::InsufficientAsset { asset, needed: need, available });
-            }
-        }
-        if let Some(surplus) = have.checked_sub(need).filter(|s| *s > Amount::ZERO) {
-            change_outputs.push(tx_outputs.len());
-            tx_outputs.push(TxOut { asset, amount: surplus, lock: Lock::Key(change) });
-        }
+    for (asset, surplus) in cover_tokens(&provided, &required, &coins, &mut chosen)? {
+        change_outputs.push(tx_outputs.len());
+        tx_outputs.push(TxOut { asset, amount: surplus, lock: Lock::Key(change) });
     }
     coins.retain(|c| c.output.asset == AssetId::Coin && !chosen.iter().any(|k| k.outpoint == c.outpoint));
 
@@ -229,6 +209,42 @@ pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> R
     let tx = Transaction { version: 1, inputs, outputs: tx_outputs, lock_time: 0 };
     let spent = chosen.into_iter().map(|c| (c.output, c.key_hash)).collect();
     Ok(Draft { tx, spent, presigned: presigned_count, change: change_outputs, fee, mode })
+}
+
+/// Chooses coins of every asset but the coin (largest first) until each covers what is
+/// `required` beyond what is `provided`, adding them to `chosen`; returns the change due per
+/// asset.
+fn cover_tokens(
+    provided: &BTreeMap<AssetId, Amount>,
+    required: &BTreeMap<AssetId, Amount>,
+    coins: &[Spendable],
+    chosen: &mut Vec<Spendable>,
+) -> Result<Vec<(AssetId, Amount)>, Error> {
+    let assets: std::collections::BTreeSet<AssetId> =
+        provided.keys().chain(required.keys()).copied().filter(|a| *a != AssetId::Coin).collect();
+    let mut change = Vec::new();
+    for asset in assets {
+        let need = required.get(&asset).copied().unwrap_or_default();
+        let mut have = provided.get(&asset).copied().unwrap_or_default();
+        if have < need {
+            let of_asset = || coins.iter().filter(|c| c.output.asset == asset);
+            let available = of_asset().fold(have, |t, c| t.saturating_add(c.output.amount));
+            for coin in of_asset() {
+                if have >= need {
+                    break;
+                }
+                have = have.saturating_add(coin.output.amount);
+                chosen.push(coin.clone());
+            }
+            if have < need {
+                return Err(Error::InsufficientAsset { asset, needed: need, available });
+            }
+        }
+        if let Some(surplus) = have.checked_sub(need).filter(|s| *s > Amount::ZERO) {
+            change.push((asset, surplus));
+        }
+    }
+    Ok(change)
 }
 
 /// Signs the wallet's inputs of `draft` with the key `key_for` gives for each key hash.

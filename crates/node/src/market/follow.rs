@@ -74,6 +74,7 @@ fn spent_outputs(block: &Block, undo: Vec<(OutPoint, peerchain_primitives::Coin)
 impl Market {
     /// Catches up with the chain's tip (see the module's documentation).
     pub(super) async fn follow_chain(&mut self) {
+        self.refresh_synced().await;
         let mut rewound = false;
         loop {
             let index = self.index.clone();
@@ -107,6 +108,12 @@ impl Market {
         }
         self.check_pending().await;
         self.list_waiting_mine().await;
+        if self.synced {
+            // Caught up: the books of peers met while syncing can be read now.
+            for peer in self.net.peers().await {
+                self.ask_for_book(peer.peer);
+            }
+        }
     }
 
     /// After a reorganisation: an offer's coin may be gone with the blocks that made it.
