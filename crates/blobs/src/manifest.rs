@@ -27,13 +27,6 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
-impl Manifest {
-    /// The total size of the files.
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
-}
-
 /// Whether `path` is a relative path that stays inside its directory.
 // Security: a manifest comes from a peer; a path with `..`, a root or a drive must never
 // make a download write outside the folder the user chose.

@@ -96,11 +96,6 @@ impl<P: Copy + Eq + Hash> Scheduler<P> {
         self.done.is_full()
     }
 
-    /// Pieces here.
-    pub fn pieces_done(&self) -> u64 {
-        self.done.count()
-    }
-
     fn window(source: &Source) -> usize {
         let wanted = (source.rate * PIPELINE_SECONDS / (PIECE_GROUPS * GROUP_BYTES) as f64).ceil() as usize;
         let window = wanted.clamp(MIN_WINDOW, MAX_WINDOW);

@@ -4,6 +4,7 @@
 //! JSON-RPC API, found through the data directory.
 
 mod client;
+mod contracts;
 mod devnet;
 mod file;
 mod market;
@@ -75,6 +76,12 @@ enum Command {
     /// Trade without intermediaries: offers, the order book, takes and trades.
     #[command(subcommand)]
     Market(market::MarketCommand),
+    /// Escrows: a buyer's payment held by buyer and seller (and an arbiter) together.
+    #[command(subcommand)]
+    Escrow(contracts::EscrowCommand),
+    /// Loans against collateral, repaid or claimed on chain.
+    #[command(subcommand)]
+    Loan(contracts::LoanCommand),
     /// This node's peer id, listen addresses, RPC address and version.
     Id,
     /// The connected peers.
@@ -201,6 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Market(command) => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
             market::market(&client, command, cli.json)
+        }
+        Command::Escrow(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            contracts::escrow(&client, command, cli.json)
+        }
+        Command::Loan(command) => {
+            let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;
+            contracts::loan(&client, command, cli.json)
         }
         Command::Id => {
             let client = Client::for_data_dir(&data_dir, cli.rpc_addr)?;

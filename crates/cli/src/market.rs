@@ -70,7 +70,7 @@ pub(crate) struct PayArgs {
     #[arg(long, value_name = "UNITS_PER_BYTE")]
     fee_rate: Option<u64>,
     #[command(flatten)]
-    passphrase: PassphraseArgs,
+    pub(crate) passphrase: PassphraseArgs,
 }
 
 #[derive(Subcommand)]
@@ -131,12 +131,12 @@ pub(crate) enum MarketCommand {
     },
 }
 
-fn asset(text: &str) -> anyhow::Result<AssetId> {
+pub(crate) fn asset(text: &str) -> anyhow::Result<AssetId> {
     text.parse().with_context(|| format!("asset `{text}`"))
 }
 
 /// An amount of `asset` on the command line, in base units.
-fn units(text: &str, asset: AssetId) -> anyhow::Result<u64> {
+pub(crate) fn units(text: &str, asset: AssetId) -> anyhow::Result<u64> {
     if asset == AssetId::Coin {
         let coins: Amount = text.parse().with_context(|| format!("amount `{text}`"))?;
         return Ok(coins.units());
@@ -153,11 +153,11 @@ fn shown(units: &Value, asset: &Value) -> String {
     }
 }
 
-fn side(value: &Value) -> String {
+pub(crate) fn side(value: &Value) -> String {
     shown(&value["amount"], &value["asset"])
 }
 
-fn pay_params(mut params: Value, pay: &PayArgs) -> Value {
+pub(crate) fn pay_params(mut params: Value, pay: &PayArgs) -> Value {
     if let Some(rate) = pay.fee_rate {
         params["fee_rate"] = json!(rate);
     }

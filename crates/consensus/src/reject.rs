@@ -31,9 +31,20 @@ pub enum TxReject {
     /// A coinbase output holds something other than coins.
     #[error("coinbase outputs must be coins")]
     CoinbaseToken,
-    /// A multisig output with a threshold of zero, above its key count, or too many keys.
+    /// A multisig or escrow output with a threshold of zero, above its key count, or too many
+    /// keys.
     #[error("malformed multisig lock")]
     BadMultisigLock,
+    /// A loan output that asks to be repaid in nothing, or in a mint right.
+    #[error("malformed loan lock")]
+    BadLoanLock,
+    /// It spends a loan's collateral by the borrower's path without repaying the lender at
+    /// the same index.
+    #[error("input {input} takes a loan's collateral back without repaying the lender in output {input}")]
+    LoanNotRepaid {
+        /// Which input.
+        input: usize,
+    },
     /// The output it spends does not exist or is already spent.
     #[error("input {0:?} is missing or already spent")]
     MissingInput(OutPoint),
@@ -63,8 +74,8 @@ pub enum TxReject {
         /// Which input.
         input: usize,
     },
-    /// A hash-lock preimage that does not hash to the lock's hash.
-    #[error("input {input} gives a wrong preimage")]
+    /// A hash-lock preimage that is not 32 bytes or does not hash to the lock's hash.
+    #[error("input {input} gives a wrong preimage (it must be the 32 bytes hashed)")]
     BadPreimage {
         /// Which input.
         input: usize,

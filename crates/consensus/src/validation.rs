@@ -58,10 +58,20 @@ pub fn check_transaction(tx: &Transaction, params: &Params) -> Result<(), TxReje
             asset => token_totals.entry(asset).or_default(),
         };
         *total = total.checked_add(output.amount).filter(|t| t.is_valid_money()).ok_or(TxReject::OutputOutOfRange)?;
-        if let Lock::Multisig { threshold, keys } = &output.lock
-            && (*threshold == 0 || usize::from(*threshold) > keys.len())
-        {
-            return Err(TxReject::BadMultisigLock);
+        match &output.lock {
+            Lock::Multisig { threshold, keys } | Lock::Escrow { threshold, keys, .. }
+                if *threshold == 0 || usize::from(*threshold) > keys.len() =>
+            {
+                return Err(TxReject::BadMultisigLock);
+            }
+            Lock::Loan { repay_asset, repay_amount, .. }
+                if matches!(repay_asset, AssetId::MintRight(_))
+                    || *repay_amount == Amount::ZERO
+                    || !repay_amount.is_valid_money() =>
+            {
+                return Err(TxReject::BadLoanLock);
+            }
+            _ => {}
         }
     }
     if tx.is_coinbase() {
@@ -173,7 +183,10 @@ pub fn check_spends(
                 }
                 require(public_key, signature)?;
             }
-            (Lock::Multisig { threshold, keys }, Witness::Multisig { signatures: sigs }) => {
+            (
+                Lock::Multisig { threshold, keys } | Lock::Escrow { threshold, keys, .. },
+                Witness::Multisig { signatures: sigs },
+            ) => {
                 if sigs.len() != usize::from(*threshold) {
                     return Err(mismatch);
                 }
@@ -190,7 +203,9 @@ pub fn check_spends(
                 }
             }
             (Lock::HashTimeLock { hash, claim, .. }, Witness::HashLockClaim { preimage, public_key, signature }) => {
-                if Sha256::digest(preimage).as_slice() != hash.0 {
+                // Exactly 32 bytes, as other chains' hash locks demand: a secret revealed
+                // here must unlock the other side of a cross-chain swap too.
+                if preimage.len() != 32 || Sha256::digest(preimage).as_slice() != hash.0 {
                     return Err(TxReject::BadPreimage { input: index });
                 }
                 if !key_matches(public_key, claim) {
@@ -203,6 +218,43 @@ pub fn check_spends(
                     return Err(TxReject::RefundTooEarly { input: index, refund_height: *refund_height });
                 }
                 if !key_matches(public_key, refund) {
+                    return Err(mismatch);
+                }
+                require(public_key, signature)?;
+            }
+            (Lock::Escrow { after, fallback, .. }, Witness::TimeLockRefund { public_key, signature }) => {
+                let opens = after.opens_at(coin.height);
+                if spend_height < opens {
+                    return Err(TxReject::RefundTooEarly { input: index, refund_height: opens });
+                }
+                if !key_matches(public_key, fallback) {
+                    return Err(mismatch);
+                }
+                require(public_key, signature)?;
+            }
+            (
+                Lock::Loan { borrower, lender, repay_asset, repay_amount, .. },
+                Witness::Key { public_key, signature },
+            ) => {
+                if !key_matches(public_key, borrower) {
+                    return Err(mismatch);
+                }
+                // Security: the collateral leaves only in the transaction that repays: the
+                // output at this input's index pays the lender what it is owed.
+                let repaid = tx.outputs.get(index).is_some_and(|o| {
+                    o.asset == *repay_asset && o.amount >= *repay_amount && o.lock == Lock::Key(*lender)
+                });
+                if !repaid {
+                    return Err(TxReject::LoanNotRepaid { input: index });
+                }
+                require(public_key, signature)?;
+            }
+            (Lock::Loan { lender, term, .. }, Witness::TimeLockRefund { public_key, signature }) => {
+                let opens = coin.height.saturating_add(*term);
+                if spend_height < opens {
+                    return Err(TxReject::RefundTooEarly { input: index, refund_height: opens });
+                }
+                if !key_matches(public_key, lender) {
                     return Err(mismatch);
                 }
                 require(public_key, signature)?;

@@ -248,7 +248,9 @@ fn malformed_multisig_locks_cannot_be_created() {
 
 fn htlc_fixture(refund_height: u32) -> (Fixture, OutPoint, Vec<u8>) {
     let mut fx = Fixture::new();
-    let secret = b"the swap secret".to_vec();
+    // 32 bytes, as every hash-lock preimage must be.
+    let secret = b"the swap secret, 32 bytes long!!".to_vec();
+    assert_eq!(secret.len(), 32);
     let outpoint = OutPoint::new(peerchain_primitives::TxId([6; 32]), 1);
     let lock = Lock::HashTimeLock {
         hash: LockHash(Sha256::digest(&secret).into()),

@@ -46,6 +46,11 @@ impl Listed {
         (self.give.asset, self.offer.want.asset)
     }
 
+    /// Whether it is a lender's offer (principal given, collateral wanted under a loan lock).
+    pub fn is_loan(&self) -> bool {
+        self.offer.loan_terms().is_some()
+    }
+
     /// Base units wanted per base unit given.
     pub fn price(&self) -> f64 {
         self.offer.price(&self.give)

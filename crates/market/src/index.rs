@@ -27,6 +27,11 @@ const TOKENS: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("market_t
 const SUPPLY: TableDefinition<&[u8; 68], (u64, u64)> = TableDefinition::new("market_supply_v1");
 /// Trades: height ‖ txid ‖ input index to the trade.
 const TRADES: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("market_trades_v1");
+/// Loans read from the chain: height ‖ txid ‖ index of the event to what happened (started,
+/// repaid or claimed), the borrower and the lender.
+const LOANS: TableDefinition<&[u8; 40], &[u8]> = TableDefinition::new("market_loans_v1");
+/// Escrows a party disputed: their outpoint.
+const DISPUTES: TableDefinition<&[u8; 36], ()> = TableDefinition::new("market_disputes_v1");
 /// The node's own offers, by id: the offer and the output it gives.
 const MINE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("market_mine_v1");
 const SCAN_TIP: &str = "scan_tip";
@@ -206,6 +211,93 @@ fn issue_in(tx: &Transaction) -> Option<(TokenId, TokenMetadata, bool)> {
     Some((id, metadata, mintable))
 }
 
+fn txid_of(tx: &Transaction) -> TxId {
+    tx.txid()
+}
+
+/// What became of a loan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoanOutcome {
+    /// The collateral was locked: the loan began.
+    Started,
+    /// The borrower repaid and took the collateral back.
+    Repaid,
+    /// The lender claimed the collateral after the term: the borrower defaulted.
+    Claimed,
+}
+
+/// A loan event read from the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoanEvent {
+    /// What happened.
+    pub outcome: LoanOutcome,
+    /// The borrower.
+    pub borrower: KeyHash,
+    /// The lender.
+    pub lender: KeyHash,
+}
+
+impl Encode for LoanEvent {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        sink.put(&[match self.outcome {
+            LoanOutcome::Started => 0,
+            LoanOutcome::Repaid => 1,
+            LoanOutcome::Claimed => 2,
+        }]);
+        self.borrower.encode_to(sink);
+        self.lender.encode_to(sink);
+    }
+}
+
+impl Decode for LoanEvent {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let outcome = match reader.u8("loan outcome")? {
+            0 => LoanOutcome::Started,
+            1 => LoanOutcome::Repaid,
+            2 => LoanOutcome::Claimed,
+            tag => return Err(DecodeError::UnknownTag { what: "loan outcome", tag }),
+        };
+        Ok(LoanEvent { outcome, borrower: KeyHash::decode(reader)?, lender: KeyHash::decode(reader)? })
+    }
+}
+
+/// The loan events of a confirmed transaction, keyed by output index (started) or input
+/// index (repaid, claimed) offset so that the two never collide.
+fn loan_events(tx: &Transaction, spent: &impl Fn(&OutPoint) -> Option<TxOut>) -> Vec<(u32, LoanEvent)> {
+    let mut events = Vec::new();
+    for (index, output) in tx.outputs.iter().enumerate() {
+        if let Lock::Loan { borrower, lender, .. } = output.lock {
+            events.push((index as u32, LoanEvent { outcome: LoanOutcome::Started, borrower, lender }));
+        }
+    }
+    if !tx.is_coinbase() {
+        for (index, input) in tx.inputs.iter().enumerate() {
+            let Some(TxOut { lock: Lock::Loan { borrower, lender, .. }, .. }) = spent(&input.prev_out) else {
+                continue;
+            };
+            let outcome = match input.witness {
+                Witness::TimeLockRefund { .. } => LoanOutcome::Claimed,
+                _ => LoanOutcome::Repaid,
+            };
+            events.push((1 << 31 | index as u32, LoanEvent { outcome, borrower, lender }));
+        }
+    }
+    events
+}
+
+/// A key's record as a borrower and as a lender, read from the chain: facts, not a score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoanRecord {
+    /// Loans it borrowed.
+    pub borrowed: u64,
+    /// Of those, repaid.
+    pub repaid: u64,
+    /// Of those, defaulted (claimed by the lender).
+    pub defaulted: u64,
+    /// Loans it lent.
+    pub lent: u64,
+}
+
 fn height_key<const N: usize>(height: u32, rest: &[&[u8]]) -> [u8; N] {
     let mut key = [0u8; N];
     key[..4].copy_from_slice(&height.to_be_bytes());
@@ -255,6 +347,8 @@ impl Index {
         write.open_table(SUPPLY).map_err(|e| self.error(e))?;
         write.open_table(TRADES).map_err(|e| self.error(e))?;
         write.open_table(MINE).map_err(|e| self.error(e))?;
+        write.open_table(LOANS).map_err(|e| self.error(e))?;
+        write.open_table(DISPUTES).map_err(|e| self.error(e))?;
         write.commit().map_err(|e| self.error(e))?;
         let read = self.db.begin_read().map_err(|e| self.error(e))?;
         self.tokens.clear();
@@ -357,7 +451,12 @@ impl Index {
             let mut tokens = write.open_table(TOKENS).map_err(|e| self.error(e))?;
             let mut supply = write.open_table(SUPPLY).map_err(|e| self.error(e))?;
             let mut trades = write.open_table(TRADES).map_err(|e| self.error(e))?;
+            let mut loans = write.open_table(LOANS).map_err(|e| self.error(e))?;
             for tx in &block.transactions {
+                for (index, event) in loan_events(tx, spent) {
+                    let key = height_key::<40>(height, &[&txid_of(tx).0, &index.to_be_bytes()]);
+                    loans.insert(&key, &event.to_bytes()[..]).map_err(|e| self.error(e))?;
+                }
                 let txid = tx.txid();
                 if let Some((id, metadata, mintable)) = issue_in(tx) {
                     let mut value = txid.to_bytes();
@@ -426,6 +525,8 @@ impl Index {
             let mut trades = write.open_table(TRADES).map_err(|e| self.error(e))?;
             let start: [u8; 40] = low(40).try_into().expect("40 bytes");
             trades.retain_in::<&[u8; 40], _>(&start.., |_, _| false).map_err(|e| self.error(e))?;
+            let mut loans = write.open_table(LOANS).map_err(|e| self.error(e))?;
+            loans.retain_in::<&[u8; 40], _>(&start.., |_, _| false).map_err(|e| self.error(e))?;
             let mut scanned = write.open_table(SCANNED).map_err(|e| self.error(e))?;
             scanned.retain_in(from.., |_, _| false).map_err(|e| self.error(e))?;
             let mut meta = write.open_table(META).map_err(|e| self.error(e))?;
@@ -446,6 +547,46 @@ impl Index {
 }
 
 impl Index {
+    /// Notes that a party disputed an escrow.
+    pub fn note_dispute(&self, escrow: &OutPoint) -> Result<(), IndexError> {
+        let write = self.db.begin_write().map_err(|e| self.error(e))?;
+        write
+            .open_table(DISPUTES)
+            .map_err(|e| self.error(e))?
+            .insert(&escrow.to_key(), ())
+            .map_err(|e| self.error(e))?;
+        write.commit().map_err(|e| self.error(e))
+    }
+
+    /// Whether a party disputed the escrow.
+    pub fn is_disputed(&self, escrow: &OutPoint) -> Result<bool, IndexError> {
+        let read = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = read.open_table(DISPUTES).map_err(|e| self.error(e))?;
+        Ok(table.get(&escrow.to_key()).map_err(|e| self.error(e))?.is_some())
+    }
+
+    /// The loan record of `key` read from the chain.
+    pub fn loan_record(&self, key: &KeyHash) -> Result<LoanRecord, IndexError> {
+        let read = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = read.open_table(LOANS).map_err(|e| self.error(e))?;
+        let mut record = LoanRecord::default();
+        for entry in table.iter().map_err(|e| self.error(e))? {
+            let (_, value) = entry.map_err(|e| self.error(e))?;
+            let event = LoanEvent::from_bytes(value.value()).map_err(|e| self.corrupt(e))?;
+            if event.borrower == *key {
+                match event.outcome {
+                    LoanOutcome::Started => record.borrowed += 1,
+                    LoanOutcome::Repaid => record.repaid += 1,
+                    LoanOutcome::Claimed => record.defaulted += 1,
+                }
+            }
+            if event.lender == *key && event.outcome == LoanOutcome::Started {
+                record.lent += 1;
+            }
+        }
+        Ok(record)
+    }
+
     /// Keeps one of the node's own offers, to publish again after a restart.
     pub fn save_mine(&self, offer: &Offer, give: &TxOut) -> Result<(), IndexError> {
         let mut value = offer.to_bytes();

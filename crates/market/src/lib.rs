@@ -7,9 +7,11 @@
 //! lists.
 
 pub mod book;
+pub mod contract;
 pub mod index;
 pub mod offer;
 
 pub use book::{Added, Book, Listed, NotListed};
-pub use index::{Index, IndexError, TokenInfo, Trade, trades_in};
+pub use contract::{ContractMessage, MAX_CONTRACT_BYTES, dispute_message};
+pub use index::{Index, IndexError, LoanEvent, LoanOutcome, LoanRecord, TokenInfo, Trade, trades_in};
 pub use offer::{MAX_OFFER_BYTES, Offer, OfferError, OfferId, Policy, Terms, verify_signatures};

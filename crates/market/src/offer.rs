@@ -57,8 +57,9 @@ pub enum OfferError {
     /// expiry.
     #[error("an offer must be signed by one key for its input and paired output, with an expiry")]
     BadSignatureMode,
-    /// What the maker wants is not an amount of the coin or a token to a key.
-    #[error("an offer must want an amount of the coin or of a token, paid to a key")]
+    /// What the maker wants is not an amount of the coin or a token to a key (or locked as a
+    /// loan's collateral with the borrower left open).
+    #[error("an offer must want an amount of the coin or of a token, paid to a key or locked as a loan's collateral")]
     BadWant,
     /// The anchor is not in the UTXO set (spent, never confirmed, or unknown).
     #[error("the offer's coin {0:?} is not an unspent confirmed output")]
@@ -196,20 +197,40 @@ impl Offer {
         let SigHashMode::SingleInputOutputUntil(expiry) = signature.mode else {
             return Err(OfferError::BadSignatureMode);
         };
+        // A swap wants an amount paid to a key; a loan offer wants collateral locked under
+        // a loan to the lender, the borrower left for the taker to name.
+        let lock_ok = match &self.want.lock {
+            Lock::Key(_) => true,
+            Lock::Loan { borrower, repay_asset, repay_amount, .. } => {
+                *borrower == KeyHash::ZERO
+                    && matches!(repay_asset, AssetId::Coin | AssetId::Token(_))
+                    && *repay_amount > Amount::ZERO
+                    && repay_amount.is_valid_money()
+            }
+            _ => false,
+        };
         let want_ok = matches!(self.want.asset, AssetId::Coin | AssetId::Token(_))
             && self.want.amount > Amount::ZERO
             && self.want.amount.is_valid_money()
-            && matches!(self.want.lock, Lock::Key(_));
+            && lock_ok;
         if !want_ok {
             return Err(OfferError::BadWant);
         }
         Ok(Terms { anchor: self.input.prev_out, maker: *public_key, expiry })
     }
 
-    /// Where the maker is paid.
+    /// Where the maker is paid, or the lender of a loan offer.
     pub fn maker_key_hash(&self) -> Option<KeyHash> {
         match self.want.lock {
-            Lock::Key(hash) => Some(hash),
+            Lock::Key(hash) | Lock::Loan { lender: hash, .. } => Some(hash),
+            _ => None,
+        }
+    }
+
+    /// The loan's terms, if this is a lender's offer: what is repaid, how much, and the term.
+    pub fn loan_terms(&self) -> Option<(AssetId, Amount, u32)> {
+        match self.want.lock {
+            Lock::Loan { repay_asset, repay_amount, term, .. } => Some((repay_asset, repay_amount, term)),
             _ => None,
         }
     }

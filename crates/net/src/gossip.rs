@@ -17,11 +17,13 @@ pub enum Topic {
     Blocks,
     /// Market offers, one a message.
     Offers,
+    /// Contract messages: escrow payouts for a party to complete, dispute notices.
+    Contracts,
 }
 
 impl Topic {
     /// Every topic a node subscribes to.
-    pub const ALL: [Topic; 3] = [Topic::Transactions, Topic::Blocks, Topic::Offers];
+    pub const ALL: [Topic; 4] = [Topic::Transactions, Topic::Blocks, Topic::Offers, Topic::Contracts];
 
     /// The topic's name on `network`: each network has its own, so nodes of different
     /// networks never share a mesh.
@@ -30,6 +32,7 @@ impl Topic {
             Topic::Transactions => format!("/peerchain/{network}/tx/3"),
             Topic::Blocks => format!("/peerchain/{network}/block/3"),
             Topic::Offers => format!("/peerchain/{network}/offer/1"),
+            Topic::Contracts => format!("/peerchain/{network}/contract/1"),
         }
     }
 }

@@ -242,6 +242,15 @@ pub enum FileEvent {
 pub enum MarketEvent {
     /// A peer of this network finished its handshake: one to ask for its book.
     PeerReady(PeerId),
+    /// A contract message gossiped; answer with [`Handle::report`].
+    Contract {
+        /// Its bytes.
+        data: Vec<u8>,
+        /// Who relayed it to us.
+        source: PeerId,
+        /// Its id, for the verdict.
+        id: gossipsub::MessageId,
+    },
     /// An offer gossiped; answer with [`Handle::report`].
     Offer {
         /// Its bytes.

@@ -586,6 +586,11 @@ impl Task {
             Some(Topic::Offers) => {
                 self.events.market.try_send(MarketEvent::Offer { data: message.data, source, id: id.clone() }).is_ok()
             }
+            Some(Topic::Contracts) => self
+                .events
+                .market
+                .try_send(MarketEvent::Contract { data: message.data, source, id: id.clone() })
+                .is_ok(),
             None => false,
         };
         if !delivered {

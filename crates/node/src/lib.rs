@@ -129,7 +129,7 @@ fn start_network(
     network: Network,
     data_dir: &Path,
     config: &Config,
-    chain: peerchain_chain::Handle,
+    (chain, wallet): (peerchain_chain::Handle, SharedWallet),
     blobs: Arc<peerchain_blobs::Store>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
@@ -171,7 +171,7 @@ fn start_network(
     };
     let files = files::Files::new(blobs, net.clone(), book.clone(), limits, cancel.clone());
     tasks.spawn(files.clone().run(events.files));
-    let (market, market_handle) = market::Market::new(data_dir, chain.clone(), net.clone(), book.clone())
+    let (market, market_handle) = market::Market::new(data_dir, chain.clone(), net.clone(), book.clone(), wallet)
         .map_err(|e| Error::Network(format!("market index: {e}")))?;
     tasks.spawn(market.run(events.market, cancel.clone()));
     let sync = sync::ChainSync::new(chain, net.clone(), book, config.network.compact_blocks);
@@ -226,8 +226,6 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let blobs = Arc::new(peerchain_blobs::Store::open(&data_dir.join(BLOBS_DIR))?);
-    let (net, files, market) =
-        start_network(network, &data_dir, &config, chain.clone(), blobs.clone(), &mut tasks, cancel.clone())?;
     let wallet = match Wallet::open(&data_dir, network) {
         Ok(wallet) => SharedWallet::new(Some(wallet)),
         Err(peerchain_wallet::Error::Missing(_)) => SharedWallet::new(None),
@@ -237,16 +235,25 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             SharedWallet::new(None)
         }
     };
+    let (net, files, market) = start_network(
+        network,
+        &data_dir,
+        &config,
+        (chain.clone(), wallet.clone()),
+        blobs.clone(),
+        &mut tasks,
+        cancel.clone(),
+    )?;
     tasks.spawn(wallet_sync::WalletSync::new(wallet.clone(), chain.clone(), net.clone()).run(cancel.clone()));
     let wallet_sends = Arc::new(tokio::sync::Mutex::new(()));
-    let market = market::Service {
+    let market = Arc::new(market::Service {
         market,
         chain: chain.clone(),
         net: net.clone(),
         wallet: wallet.clone(),
         wallet_sends: wallet_sends.clone(),
         min_coin_give: peerchain_market::Policy::default().min_coin_give,
-    };
+    });
     let context = Arc::new(peerchain_rpc::Context {
         net: net.clone(),
         chain: chain.clone(),
@@ -258,7 +265,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         wallet_sends,
         files: Arc::new(files::Service(files)),
         relay: Arc::new(relay::Relay::new(chain.clone(), net.clone())),
-        market: Arc::new(market),
+        market: market.clone(),
+        contracts: market,
     });
     let rpc = peerchain_rpc::serve(listener, rpc_config, cookie, context, cancel.clone());
     tasks.spawn(async move {

@@ -6,17 +6,19 @@
 //!
 //! One actor owns the book (`Market::run`); everyone else holds a [`MarketHandle`].
 
+mod contract_service;
+mod contracts;
 mod follow;
 mod service;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use peerchain_consensus::Params;
 use peerchain_market::{Added, Book, Index, Listed, Offer, OfferError, OfferId, Policy, TokenInfo, Trade};
 use peerchain_net::{MarketEvent, MarketRequest, MarketResponse, Peer, Topic, Verdict};
-use peerchain_primitives::{AssetId, Encode, TxOut};
+use peerchain_primitives::{AssetId, Encode, Transaction, TxId, TxOut};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -38,12 +40,16 @@ const MAX_PENDING: usize = 4_096;
 const MAX_PENDING_PER_PEER: usize = 64;
 /// Blocks an offer waits for its coin before its sender answers for it.
 const PENDING_BLOCKS: u32 = 3;
+/// How often held escrow payouts are published again, for parties that were offline.
+const REPUBLISH: Duration = Duration::from_secs(30);
 
 /// What the RPC service asks of the market actor.
 enum Command {
-    Book(Option<(AssetId, AssetId)>, usize, oneshot::Sender<Vec<(Listed, bool)>>),
+    Book(Option<(AssetId, AssetId)>, usize, bool, oneshot::Sender<Vec<(Listed, bool)>>),
     Offers(Vec<OfferId>, oneshot::Sender<Vec<Option<Listed>>>),
     ListMine(Vec<(Offer, TxOut)>, oneshot::Sender<Result<(), String>>),
+    /// A contract message made here: handled as if gossiped, then published.
+    Contract(Vec<u8>, oneshot::Sender<()>),
 }
 
 /// A cloneable handle on the market actor.
@@ -60,9 +66,15 @@ impl MarketHandle {
         answer.await.ok()
     }
 
-    /// The book, of one pair (both sides) or all; each offer with whether it is this node's.
-    pub(crate) async fn book(&self, pair: Option<(AssetId, AssetId)>, limit: usize) -> Vec<(Listed, bool)> {
-        self.ask(|reply| Command::Book(pair, limit, reply)).await.unwrap_or_default()
+    /// The book, of one pair (both sides) or all, swap offers or loan offers; each offer with
+    /// whether it is this node's.
+    pub(crate) async fn book(
+        &self,
+        pair: Option<(AssetId, AssetId)>,
+        limit: usize,
+        loans: bool,
+    ) -> Vec<(Listed, bool)> {
+        self.ask(|reply| Command::Book(pair, limit, loans, reply)).await.unwrap_or_default()
     }
 
     /// Offers by id, as the book holds them.
@@ -86,6 +98,17 @@ impl MarketHandle {
     pub(crate) async fn tokens(&self) -> Vec<TokenInfo> {
         let index = self.index.clone();
         tokio::task::spawn_blocking(move || lock(&index).tokens()).await.unwrap_or_default()
+    }
+
+    /// Handles a contract message made by this node (completing a payout if this wallet is
+    /// the other party) and publishes it.
+    pub(crate) async fn publish_contract(&self, message: Vec<u8>) {
+        self.ask(|reply| Command::Contract(message, reply)).await;
+    }
+
+    /// The index, for contract look-ups.
+    pub(crate) fn index(&self) -> Arc<Mutex<Index>> {
+        self.index.clone()
     }
 
     /// The latest trades, newest first.
@@ -131,6 +154,10 @@ pub(crate) struct Market {
     fetched: (mpsc::Sender<Fetched>, mpsc::Receiver<Fetched>),
     /// Tasks reading peers' books.
     tasks: JoinSet<()>,
+    /// The wallet, which completes escrow payouts to it.
+    wallet: peerchain_wallet::SharedWallet,
+    /// Escrow payouts seen, published again while their escrows are unspent.
+    payouts: HashMap<TxId, (Transaction, Instant)>,
 }
 
 impl Market {
@@ -141,6 +168,7 @@ impl Market {
         chain: peerchain_chain::Handle,
         net: peerchain_net::Handle,
         peers: crate::peers::Book,
+        wallet: peerchain_wallet::SharedWallet,
     ) -> Result<(Market, MarketHandle), peerchain_market::IndexError> {
         let index = Index::open(&Index::path_in(data_dir))?;
         let mine = index.mine()?.into_iter().map(|(offer, give)| (offer.id(), (offer, give))).collect();
@@ -163,6 +191,8 @@ impl Market {
             commands,
             fetched: mpsc::channel(4),
             tasks: JoinSet::new(),
+            wallet,
+            payouts: HashMap::new(),
         };
         Ok((market, MarketHandle { commands: commands_sender, index }))
     }
@@ -170,6 +200,7 @@ impl Market {
     pub(crate) async fn run(mut self, mut events: mpsc::Receiver<MarketEvent>, cancel: CancellationToken) {
         let mut tips = self.chain.subscribe_tip();
         let mut ask_again = tokio::time::interval(ASK_AGAIN);
+        let mut republish = tokio::time::interval(REPUBLISH);
         self.follow_chain().await;
         loop {
             tokio::select! {
@@ -193,6 +224,7 @@ impl Market {
                         self.ask_for_book(peer.peer);
                     }
                 }
+                _ = republish.tick() => self.republish_payouts().await,
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
             }
         }
@@ -201,12 +233,18 @@ impl Market {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Book(pair, limit, reply) => {
+            Command::Book(pair, limit, loans, reply) => {
+                let kind = |l: &&Listed| l.is_loan() == loans;
                 let listed: Vec<(Listed, bool)> = match pair {
-                    Some((a, b)) => {
-                        self.book.side(a, b).chain(self.book.side(b, a)).take(limit).cloned().collect::<Vec<_>>()
-                    }
-                    None => self.book.iter().take(limit).cloned().collect::<Vec<_>>(),
+                    Some((a, b)) => self
+                        .book
+                        .side(a, b)
+                        .chain(self.book.side(b, a))
+                        .filter(kind)
+                        .take(limit)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    None => self.book.iter().filter(kind).take(limit).cloned().collect::<Vec<_>>(),
                 }
                 .into_iter()
                 .map(|l| {
@@ -240,6 +278,12 @@ impl Market {
                 };
                 let _ = reply.send(result);
             }
+            Command::Contract(message, reply) => {
+                if self.on_contract(&message, None).await != Verdict::Reject {
+                    self.net.publish(Topic::Contracts, message).await;
+                }
+                let _ = reply.send(());
+            }
         }
     }
 
@@ -254,6 +298,10 @@ impl Market {
                 let (page, more) = self.book.page(after.map(OfferId), peerchain_net::protocol::market::MAX_PAGE_BYTES);
                 let offers = page.iter().map(|l| l.offer.to_bytes()).collect();
                 self.net.respond_market(id, MarketResponse::Page { offers, more }).await;
+            }
+            MarketEvent::Contract { data, source, id } => {
+                let verdict = self.on_contract(&data, Some(source)).await;
+                self.net.report(id, source, verdict).await;
             }
         }
     }

@@ -267,7 +267,7 @@ impl ChainSync {
                 self.on_announcement(&data, source, id).await
             }
             // Offers go to the market's stream; none comes here.
-            SyncEvent::Gossip { topic: Topic::Offers, source, id, .. } => {
+            SyncEvent::Gossip { topic: Topic::Offers | Topic::Contracts, source, id, .. } => {
                 self.net.report(id, source, peerchain_net::Verdict::Ignore).await
             }
         }

@@ -50,6 +50,23 @@ pub fn lock() -> impl Strategy<Value = Lock> {
             refund_height: height
         }),
         vec(any::<u8>(), 0..=80).prop_map(|data| Lock::Burn { data }),
+        (any::<u8>(), vec(bytes32().prop_map(PublicKey), 0..=16), any::<bool>(), any::<u32>(), bytes32()).prop_map(
+            |(threshold, keys, age, n, fallback)| Lock::Escrow {
+                threshold,
+                keys,
+                after: if age { crate::transaction::After::Age(n) } else { crate::transaction::After::Height(n) },
+                fallback: KeyHash(fallback),
+            }
+        ),
+        (bytes32(), bytes32(), asset(), any::<u64>(), any::<u32>()).prop_map(|(b, l, repay_asset, amount, term)| {
+            Lock::Loan {
+                borrower: KeyHash(b),
+                lender: KeyHash(l),
+                repay_asset,
+                repay_amount: Amount::from_units(amount),
+                term,
+            }
+        }),
     ]
 }
 

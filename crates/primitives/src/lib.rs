@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod amount;
+mod asset;
 pub mod block;
 pub mod compact;
 pub mod encode;
@@ -31,4 +32,6 @@ pub use keys::{PublicKey, SecretKey, Signature};
 pub use network::Network;
 pub use pow::{CompactTarget, Target, Work};
 pub use token::TokenMetadata;
-pub use transaction::{AssetId, Coin, Lock, OutPoint, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness};
+pub use transaction::{
+    After, AssetId, Coin, Lock, OutPoint, SigHashMode, Transaction, TxIn, TxOut, TxSignature, Witness,
+};

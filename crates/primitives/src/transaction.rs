@@ -4,8 +4,9 @@
 use sha2::{Digest, Sha256};
 
 use crate::amount::Amount;
+pub use crate::asset::AssetId;
 use crate::encode::{Decode, DecodeError, Encode, Reader, Sink, put_bytes, put_list, put_varint};
-use crate::hash::{KeyHash, LockHash, TokenId, TxId, WtxId, finish_sha256d, hash_encoded};
+use crate::hash::{KeyHash, LockHash, TxId, WtxId, finish_sha256d, hash_encoded};
 use crate::keys::{PublicKey, Signature};
 
 /// Decoding caps. They only bound memory; consensus sets the real limits through block size.
@@ -20,98 +21,6 @@ pub mod limits {
     pub const MAX_COINBASE_EXTRA: usize = 100;
     /// Longest data a burn output carries (token metadata, receipts).
     pub const MAX_BURN_DATA: usize = 80;
-}
-
-/// Which asset an output holds.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
-pub enum AssetId {
-    /// The chain's own coin, which pays fees and block rewards.
-    #[default]
-    Coin,
-    /// A token issued on the chain.
-    Token(TokenId),
-    /// The right to create more of a token: a transaction spending some may pay out more of
-    /// the token than it spends. Conserved like a token; issued beside it, or never.
-    MintRight(TokenId),
-}
-
-impl std::fmt::Display for AssetId {
-    /// `coin`, a token's id in hex, or `mint:` and the id for its mint right.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AssetId::Coin => f.write_str("coin"),
-            AssetId::Token(id) => write!(f, "{id}"),
-            AssetId::MintRight(id) => write!(f, "mint:{id}"),
-        }
-    }
-}
-
-/// Why text is not an asset id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an asset is `coin`, a token id (64 hexadecimal characters) or `mint:` and a token id")]
-pub struct ParseAssetError;
-
-impl std::str::FromStr for AssetId {
-    type Err = ParseAssetError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.eq_ignore_ascii_case("coin") {
-            return Ok(AssetId::Coin);
-        }
-        match text.strip_prefix("mint:") {
-            Some(id) => id.parse().map(AssetId::MintRight),
-            None => text.parse().map(AssetId::Token),
-        }
-        .map_err(|_| ParseAssetError)
-    }
-}
-
-impl AssetId {
-    /// The token this asset is or mints, if any.
-    pub fn token(&self) -> Option<TokenId> {
-        match self {
-            AssetId::Coin => None,
-            AssetId::Token(id) | AssetId::MintRight(id) => Some(*id),
-        }
-    }
-}
-
-impl TokenId {
-    /// The id of the token that a transaction whose first input spends `first_input` may
-    /// issue. Outpoints are spent once, so every issuance gets its own id.
-    pub fn issued_by(first_input: &OutPoint) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"peerchain/token");
-        first_input.encode_to(&mut hasher);
-        TokenId(finish_sha256d(hasher))
-    }
-}
-
-impl Encode for AssetId {
-    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
-        match self {
-            AssetId::Coin => sink.put(&[0]),
-            AssetId::Token(id) => {
-                sink.put(&[1]);
-                id.encode_to(sink);
-            }
-            AssetId::MintRight(id) => {
-                sink.put(&[2]);
-                id.encode_to(sink);
-            }
-        }
-    }
-}
-
-impl Decode for AssetId {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8("asset id")? {
-            0 => Ok(AssetId::Coin),
-            1 => Ok(AssetId::Token(TokenId::decode(reader)?)),
-            2 => Ok(AssetId::MintRight(TokenId::decode(reader)?)),
-            tag => Err(DecodeError::UnknownTag { what: "asset id", tag }),
-        }
-    }
 }
 
 /// A reference to one output of an earlier transaction.
@@ -190,6 +99,80 @@ pub enum Lock {
         /// At most [`limits::MAX_BURN_DATA`] bytes.
         data: Vec<u8>,
     },
+    /// Escrow: signatures by `threshold` of `keys` at any time (spent with
+    /// [`Witness::Multisig`]), or the `fallback` key alone once `after` has come (spent with
+    /// [`Witness::TimeLockRefund`]). The timeout path is signed when it is used, so its fee
+    /// is chosen then and no pre-signed refund can be lost.
+    Escrow {
+        /// How many signatures the shared path needs.
+        threshold: u8,
+        /// The keys that may sign it, in order.
+        keys: Vec<PublicKey>,
+        /// When the fallback path opens.
+        after: After,
+        /// Who may take the output alone after it.
+        fallback: KeyHash,
+    },
+    /// A loan's collateral: the borrower takes it back, at any time, only in a transaction
+    /// whose output at the same index pays `repay_amount` (or more) of `repay_asset` to the
+    /// lender (spent with [`Witness::Key`]); the lender takes it `term` blocks after the
+    /// output was confirmed (spent with [`Witness::TimeLockRefund`]).
+    Loan {
+        /// The borrower, who repays.
+        borrower: KeyHash,
+        /// The lender, who is repaid or claims.
+        lender: KeyHash,
+        /// What the repayment is in.
+        repay_asset: AssetId,
+        /// How much the lender must be paid.
+        repay_amount: Amount,
+        /// Blocks from the output's confirmation until the lender may claim.
+        term: u32,
+    },
+}
+
+/// When a timeout path opens.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum After {
+    /// At this block height.
+    Height(u32),
+    /// This many blocks after the output was confirmed.
+    Age(u32),
+}
+
+impl After {
+    /// The first height at which the path opens, for an output confirmed at `coin_height`.
+    pub fn opens_at(self, coin_height: u32) -> u32 {
+        match self {
+            After::Height(height) => height,
+            After::Age(blocks) => coin_height.saturating_add(blocks),
+        }
+    }
+}
+
+impl Encode for After {
+    fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
+        match self {
+            After::Height(height) => {
+                sink.put(&[0]);
+                height.encode_to(sink);
+            }
+            After::Age(blocks) => {
+                sink.put(&[1]);
+                blocks.encode_to(sink);
+            }
+        }
+    }
+}
+
+impl Decode for After {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("after")? {
+            0 => Ok(After::Height(reader.u32("after height")?)),
+            1 => Ok(After::Age(reader.u32("after age")?)),
+            tag => Err(DecodeError::UnknownTag { what: "after", tag }),
+        }
+    }
 }
 
 impl Lock {
@@ -221,6 +204,20 @@ impl Encode for Lock {
                 sink.put(&[3]);
                 put_bytes(sink, data);
             }
+            Lock::Escrow { threshold, keys, after, fallback } => {
+                sink.put(&[4, *threshold]);
+                put_list(sink, keys);
+                after.encode_to(sink);
+                fallback.encode_to(sink);
+            }
+            Lock::Loan { borrower, lender, repay_asset, repay_amount, term } => {
+                sink.put(&[5]);
+                borrower.encode_to(sink);
+                lender.encode_to(sink);
+                repay_asset.encode_to(sink);
+                repay_amount.encode_to(sink);
+                term.encode_to(sink);
+            }
         }
     }
 }
@@ -241,6 +238,19 @@ impl Decode for Lock {
                 refund_height: reader.u32("refund height")?,
             }),
             3 => Ok(Lock::Burn { data: reader.bytes("burn data", limits::MAX_BURN_DATA)?.to_vec() }),
+            4 => Ok(Lock::Escrow {
+                threshold: reader.u8("escrow threshold")?,
+                keys: reader.list("escrow keys", limits::MAX_MULTISIG_KEYS)?,
+                after: After::decode(reader)?,
+                fallback: KeyHash::decode(reader)?,
+            }),
+            5 => Ok(Lock::Loan {
+                borrower: KeyHash::decode(reader)?,
+                lender: KeyHash::decode(reader)?,
+                repay_asset: AssetId::decode(reader)?,
+                repay_amount: Amount::decode(reader)?,
+                term: reader.u32("loan term")?,
+            }),
             tag => Err(DecodeError::UnknownTag { what: "lock", tag }),
         }
     }
@@ -593,7 +603,23 @@ impl<'a> SighashCache<'a> {
             match tx.outputs.get(input_index) {
                 Some(output) => {
                     hasher.update([1]);
-                    output.encode_to(&mut hasher);
+                    // A lender's offer commits to every term of the loan but who borrows:
+                    // the borrower names itself when it takes the offer.
+                    match &output.lock {
+                        Lock::Loan { borrower: _, lender, repay_asset, repay_amount, term } => TxOut {
+                            asset: output.asset,
+                            amount: output.amount,
+                            lock: Lock::Loan {
+                                borrower: KeyHash::ZERO,
+                                lender: *lender,
+                                repay_asset: *repay_asset,
+                                repay_amount: *repay_amount,
+                                term: *term,
+                            },
+                        }
+                        .encode_to(&mut hasher),
+                        _ => output.encode_to(&mut hasher),
+                    }
                 }
                 // Consensus refuses such a signature (it would commit to no output); the
                 // hash exists only so that computing it never panics.

@@ -32,7 +32,10 @@ use tracing::{debug, info};
 
 pub use auth::{COOKIE_USER, Cookie, write_cookie};
 pub use methods::{ChainReader, MAX_STATUS_WAIT_MS, METHODS, Method};
-pub use services::{BookEntry, MadeOffers, MarketService, OfferRequest, Relay, ServiceError};
+pub use services::{
+    BookEntry, ContractService, EscrowEntry, EscrowRequest, LoanEntry, LoanOfferRequest, MadeOffers, MarketService,
+    OfferRequest, Opened, Party, Relay, ServiceError,
+};
 
 /// The file service's types, where the node and older callers look for them.
 pub mod files {
@@ -94,6 +97,8 @@ pub struct Context {
     pub relay: std::sync::Arc<dyn services::Relay>,
     /// The market: tokens, the order book, trades.
     pub market: std::sync::Arc<dyn services::MarketService>,
+    /// Escrows and loans.
+    pub contracts: std::sync::Arc<dyn services::ContractService>,
 }
 
 /// A JSON-RPC error: code, message and optional data.
@@ -123,6 +128,12 @@ impl RpcError {
     pub const REJECTED: i64 = -26;
     /// Not allowed on this network or in this state.
     pub const NOT_ALLOWED: i64 = -8;
+    /// The wallet cannot pay (Bitcoin Core's -6).
+    pub const INSUFFICIENT_FUNDS: i64 = -6;
+    /// The wallet needs its passphrase (Bitcoin Core's -13).
+    pub const UNLOCK_NEEDED: i64 = -13;
+    /// There is no wallet (Bitcoin Core's -18).
+    pub const NO_WALLET: i64 = -18;
 
     /// An error with `code` and `message`.
     pub fn new(code: i64, message: impl Into<String>) -> Self {

@@ -2,6 +2,7 @@
 //! handlers live in one module per namespace.
 
 mod chain;
+mod contracts;
 mod file;
 mod market;
 mod mempool;
@@ -15,7 +16,6 @@ pub(crate) use chain::decode_hex;
 pub use file::MAX_STATUS_WAIT_MS;
 pub use wallet::ChainReader;
 pub(crate) use wallet::amount_param;
-pub(crate) use wallet::{INSUFFICIENT_FUNDS, NO_WALLET, UNLOCK_NEEDED};
 
 use crate::params::Params;
 use crate::services::BoxFuture;
@@ -90,6 +90,36 @@ pub const METHODS: &[Method] = &[
     method!("market.take", ["offer_ids", "fee_rate", "passphrase"], market::take),
     method!("market.cancel", ["offer_id", "passphrase"], market::cancel),
     method!("market.trades", ["give", "want", "limit"], market::trades),
+    method!(
+        "escrow.open",
+        ["seller_key", "amount", "asset", "arbiter_key", "timeout", "fee_rate", "passphrase"],
+        contracts::escrow_open
+    ),
+    method!("escrow.list", [], contracts::escrow_list),
+    method!("escrow.release", ["escrow_id", "passphrase"], contracts::escrow_release),
+    method!("escrow.refund", ["escrow_id", "fee_rate", "passphrase"], contracts::escrow_refund),
+    method!("escrow.dispute", ["escrow_id", "passphrase"], contracts::escrow_dispute),
+    method!("escrow.resolve", ["escrow_id", "to", "passphrase"], contracts::escrow_resolve),
+    method!(
+        "loan.offer",
+        [
+            "amount",
+            "asset",
+            "repay",
+            "term",
+            "collateral_amount",
+            "collateral_asset",
+            "expires",
+            "fee_rate",
+            "passphrase"
+        ],
+        contracts::loan_offer
+    ),
+    method!("loan.book", [], contracts::loan_book),
+    method!("loan.list", [], contracts::loan_list),
+    method!("loan.take", ["offer_id", "fee_rate", "passphrase"], contracts::loan_take),
+    method!("loan.repay", ["loan_id", "fee_rate", "passphrase"], contracts::loan_repay),
+    method!("loan.claim", ["loan_id", "fee_rate", "passphrase"], contracts::loan_claim),
     method!("file.add", ["path", "keywords"], file::add),
     method!("file.get", ["id", "path"], file::get),
     method!("file.status", ["id", "wait_ms"], file::status),

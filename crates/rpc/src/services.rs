@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use peerchain_chain::SubmitTxError;
 use peerchain_market::{Listed, OfferId, TokenInfo, Trade};
-use peerchain_primitives::{Amount, AssetId, ContentId, FeeRate, Transaction, TxId};
+use peerchain_primitives::{Amount, AssetId, ContentId, FeeRate, OutPoint, PublicKey, Transaction, TxId};
 
 use crate::RpcError;
 
@@ -209,6 +209,166 @@ pub trait MarketService: Send + Sync {
     fn cancel(&self, id: OfferId, passphrase: Option<String>) -> BoxFuture<'_, Result<TxId, ServiceError>>;
 }
 
+/// An escrow to open, as its buyer.
+#[derive(Debug, Clone)]
+pub struct EscrowRequest {
+    /// The seller's key (`wallet.key` on the seller's node).
+    pub seller: PublicKey,
+    /// The arbiter's key, if a third party may decide a dispute.
+    pub arbiter: Option<PublicKey>,
+    /// What is held.
+    pub asset: AssetId,
+    /// How much.
+    pub amount: Amount,
+    /// Blocks from the tip until the buyer may take it back alone.
+    pub timeout: u32,
+    /// The fee rate, or the node's estimate.
+    pub fee_rate: Option<FeeRate>,
+    /// The wallet's passphrase, if it has one.
+    pub passphrase: Option<String>,
+}
+
+/// A contract output made: where it is, and the transaction that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    /// The contract's output.
+    pub id: OutPoint,
+    /// The transaction.
+    pub txid: TxId,
+}
+
+/// Which party an arbiter rules for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// The escrow goes back to the buyer.
+    Buyer,
+    /// The escrow goes to the seller.
+    Seller,
+}
+
+/// An escrow the wallet is party to.
+#[derive(Debug, Clone)]
+pub struct EscrowEntry {
+    /// Its output.
+    pub id: OutPoint,
+    /// `buyer`, `seller` or `arbiter`.
+    pub role: &'static str,
+    /// `open`, `disputed`, `released`, `refunded` or `resolved`.
+    pub state: &'static str,
+    /// What it holds.
+    pub asset: AssetId,
+    /// How much.
+    pub amount: Amount,
+    /// The buyer, seller and arbiter (if any) keys.
+    pub keys: Vec<PublicKey>,
+    /// The height from which the buyer may take it back alone.
+    pub refundable_at: u32,
+    /// Where the transaction that opened it stands: its height, if confirmed.
+    pub height: Option<u32>,
+    /// The transaction that paid it out, if any.
+    pub settled_by: Option<TxId>,
+}
+
+/// A loan to offer, as its lender.
+#[derive(Debug, Clone)]
+pub struct LoanOfferRequest {
+    /// What is lent, and how much.
+    pub principal: (AssetId, Amount),
+    /// How much of the same asset the borrower repays.
+    pub repay: Amount,
+    /// Blocks from the loan's start until the lender may claim the collateral.
+    pub term: u32,
+    /// The collateral the borrower locks.
+    pub collateral: (AssetId, Amount),
+    /// Blocks from the tip until the offer expires.
+    pub expires: u32,
+    /// The fee rate of a transaction making a coin of the principal's size, if needed.
+    pub fee_rate: Option<FeeRate>,
+    /// The wallet's passphrase, if it has one.
+    pub passphrase: Option<String>,
+}
+
+/// A loan offer or a loan the wallet is party to.
+#[derive(Debug, Clone)]
+pub struct LoanEntry {
+    /// The offer's id (an offer) or the collateral's output (a loan).
+    pub id: String,
+    /// `lender` or `borrower`.
+    pub role: &'static str,
+    /// `offered`, `active`, `defaulted` (the term is over; the lender may claim), `repaid` or
+    /// `claimed`.
+    pub state: &'static str,
+    /// What is lent (known for offers).
+    pub principal: Option<(AssetId, Amount)>,
+    /// What the borrower repays.
+    pub repay: (AssetId, Amount),
+    /// The collateral.
+    pub collateral: (AssetId, Amount),
+    /// The term in blocks.
+    pub term: u32,
+    /// The height from which the lender may claim (loans that have started).
+    pub due_at: Option<u32>,
+    /// The transaction that ended it, if any.
+    pub settled_by: Option<TxId>,
+}
+
+/// What the node does for the `escrow.*` and `loan.*` methods.
+pub trait ContractService: Send + Sync {
+    /// Opens an escrow as the buyer.
+    fn escrow_open(&self, request: EscrowRequest) -> BoxFuture<'_, Result<Opened, ServiceError>>;
+    /// The escrows the wallet is party to, newest first.
+    fn escrows(&self) -> BoxFuture<'_, Result<Vec<EscrowEntry>, ServiceError>>;
+    /// The buyer releases an escrow to the seller: signs its half of the payout and
+    /// publishes it for the seller's node to complete. Gives the payout's id.
+    fn escrow_release(&self, id: OutPoint, passphrase: Option<String>) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+    /// The buyer takes an escrow back alone, from its timeout on.
+    fn escrow_refund(
+        &self,
+        id: OutPoint,
+        fee_rate: Option<FeeRate>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+    /// A buyer or seller disputes an escrow, for its arbiter to rule.
+    fn escrow_dispute(&self, id: OutPoint, passphrase: Option<String>) -> BoxFuture<'_, Result<(), ServiceError>>;
+    /// The arbiter rules for a party: signs its half of a payout to it, for the party's node
+    /// to complete. Gives the payout's id.
+    fn escrow_resolve(
+        &self,
+        id: OutPoint,
+        to: Party,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+    /// Offers a loan as the lender; gives the offer's id, the funding transaction if one was
+    /// needed, and the offer's expiry.
+    fn loan_offer(&self, request: LoanOfferRequest) -> BoxFuture<'_, Result<MadeOffers, ServiceError>>;
+    /// Loan offers in the book (not the wallet's).
+    fn loan_book(&self) -> BoxFuture<'_, Result<Vec<BookEntry>, ServiceError>>;
+    /// The wallet's loan offers and loans.
+    fn loans(&self) -> BoxFuture<'_, Result<Vec<LoanEntry>, ServiceError>>;
+    /// Takes a loan offer as the borrower: the collateral is locked and the principal paid
+    /// in one transaction.
+    fn loan_take(
+        &self,
+        offer: OfferId,
+        fee_rate: Option<FeeRate>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<Opened, ServiceError>>;
+    /// Repays a loan as the borrower, taking the collateral back.
+    fn loan_repay(
+        &self,
+        id: OutPoint,
+        fee_rate: Option<FeeRate>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+    /// Claims a loan's collateral as the lender, once the term is over.
+    fn loan_claim(
+        &self,
+        id: OutPoint,
+        fee_rate: Option<FeeRate>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<TxId, ServiceError>>;
+}
+
 /// What a service of the node (file sharing, and what comes next) reports when a call fails:
 /// its kind decides the JSON-RPC error code, its message is shown as it is. Services know
 /// nothing of JSON-RPC.
@@ -242,9 +402,9 @@ impl From<ServiceError> for RpcError {
         match error {
             ServiceError::InvalidInput(message) => RpcError::new(RpcError::INVALID_PARAMS, message),
             ServiceError::NotFound(message) => RpcError::new(RpcError::NOT_FOUND, message),
-            ServiceError::InsufficientFunds(message) => RpcError::new(crate::methods::INSUFFICIENT_FUNDS, message),
-            ServiceError::Locked(message) => RpcError::new(crate::methods::UNLOCK_NEEDED, message),
-            ServiceError::NoWallet(message) => RpcError::new(crate::methods::NO_WALLET, message),
+            ServiceError::InsufficientFunds(message) => RpcError::new(RpcError::INSUFFICIENT_FUNDS, message),
+            ServiceError::Locked(message) => RpcError::new(RpcError::UNLOCK_NEEDED, message),
+            ServiceError::NoWallet(message) => RpcError::new(RpcError::NO_WALLET, message),
             ServiceError::Rejected(message) => RpcError::new(RpcError::REJECTED, message),
             ServiceError::Internal(message) => RpcError::new(RpcError::INTERNAL_ERROR, message),
         }

@@ -51,21 +51,70 @@ pub struct Plan {
     pub fee_rate: FeeRate,
     /// How the wallet signs its inputs: [`SigHashMode::All`], or until a height.
     pub mode: SigHashMode,
+    /// Outputs under contract locks the wallet spends (escrows, loans), right after the
+    /// signed pairs; a repayment's output is placed at its input's index.
+    pub contracts: Vec<ContractSpend>,
+    /// Take the fee out of this output (an index into `outputs`, of the coin) rather than
+    /// from more of the wallet's coins: an escrow paid out whole, less its fee.
+    pub subtract_fee_from: Option<usize>,
 }
 
 impl Plan {
     /// A plan that pays `outputs` at `fee_rate`.
     pub fn paying(outputs: Vec<TxOut>, fee_rate: FeeRate) -> Self {
-        Self { signed: vec![], must_spend: vec![], outputs, created: vec![], fee_rate, mode: SigHashMode::All }
+        Self {
+            signed: vec![],
+            must_spend: vec![],
+            outputs,
+            created: vec![],
+            fee_rate,
+            mode: SigHashMode::All,
+            contracts: vec![],
+            subtract_fee_from: None,
+        }
     }
+}
+
+/// How the wallet spends an output under a contract lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractPath {
+    /// The shared path of a multisig or escrow lock, as its key `index` (of `threshold`
+    /// needed): the others add their signatures to the same transaction.
+    Shared {
+        /// The wallet's key's position in the lock.
+        index: u8,
+        /// Signatures the path needs.
+        threshold: u8,
+    },
+    /// A timeout path alone: an escrow's fallback, a loan's claim, a hash-time lock's refund.
+    Timeout,
+    /// A loan's repayment: `pay` goes at this input's index.
+    Repay {
+        /// The lender's due.
+        pay: TxOut,
+    },
+}
+
+/// An output under a contract lock the wallet spends, and how.
+#[derive(Debug, Clone)]
+pub struct ContractSpend {
+    /// Where it is.
+    pub outpoint: OutPoint,
+    /// What it is.
+    pub output: TxOut,
+    /// The wallet's key that signs.
+    pub key: KeyHash,
+    /// Which path.
+    pub path: ContractPath,
 }
 
 /// A transaction laid out, not yet signed.
 #[derive(Debug)]
 pub(crate) struct Draft {
     pub(crate) tx: Transaction,
-    /// For the wallet's inputs (those after the signed pairs): the output spent and its key.
-    pub(crate) spent: Vec<(TxOut, KeyHash)>,
+    /// For the wallet's inputs (those after the signed pairs): the output spent, its key and,
+    /// for a contract, the path.
+    pub(crate) spent: Vec<(TxOut, KeyHash, Option<ContractPath>)>,
     /// How many inputs others signed (they come first).
     pub(crate) presigned: usize,
     /// Which outputs are change (their lock is set once a change key is chosen).
@@ -76,6 +125,18 @@ pub(crate) struct Draft {
 
 fn placeholder_witness(mode: SigHashMode) -> Witness {
     Witness::Key { public_key: PublicKey([0; 32]), signature: TxSignature { mode, signature: Signature([0; 64]) } }
+}
+
+/// A witness of the size the path's final witness will have.
+fn contract_placeholder(path: &ContractPath, mode: SigHashMode) -> Witness {
+    let signature = TxSignature { mode, signature: Signature([0; 64]) };
+    match path {
+        ContractPath::Shared { threshold, .. } => {
+            Witness::Multisig { signatures: (0..*threshold).map(|i| (i, signature)).collect() }
+        }
+        ContractPath::Timeout => Witness::TimeLockRefund { public_key: PublicKey([0; 32]), signature },
+        ContractPath::Repay { .. } => placeholder_witness(mode),
+    }
 }
 
 fn add(total: &mut BTreeMap<AssetId, Amount>, asset: AssetId, amount: Amount) -> Result<(), Error> {
@@ -106,30 +167,47 @@ impl Size {
 /// change; for the coin, one coin that pays without change is preferred, otherwise the
 /// largest first, so that few inputs (and a small fee) do.
 pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> Result<Draft, Error> {
-    let Plan { signed, must_spend, outputs, created, fee_rate, mode } = plan;
+    let Plan { signed, must_spend, outputs, created, fee_rate, mode, mut contracts, subtract_fee_from } = plan;
+    // Repayments first among the contracts, so that their outputs follow the signed pairs'.
+    contracts.sort_by_key(|c| !matches!(c.path, ContractPath::Repay { .. }));
+    let repayments: Vec<TxOut> = contracts
+        .iter()
+        .filter_map(|c| match &c.path {
+            ContractPath::Repay { pay } => Some(pay.clone()),
+            _ => None,
+        })
+        .collect();
     let mut provided: BTreeMap<AssetId, Amount> = BTreeMap::new();
     let mut required: BTreeMap<AssetId, Amount> = BTreeMap::new();
     for pair in &signed {
         add(&mut provided, pair.spent.asset, pair.spent.amount)?;
         add(&mut required, pair.output.asset, pair.output.amount)?;
     }
-    for coin in &must_spend {
-        add(&mut provided, coin.output.asset, coin.output.amount)?;
+    for (asset, amount) in must_spend
+        .iter()
+        .map(|c| (c.output.asset, c.output.amount))
+        .chain(contracts.iter().map(|c| (c.output.asset, c.output.amount)))
+        .chain(created.iter().copied())
+    {
+        add(&mut provided, asset, amount)?;
     }
-    for (asset, amount) in &created {
-        add(&mut provided, *asset, *amount)?;
-    }
-    for output in &outputs {
+    for output in repayments.iter().chain(&outputs) {
         add(&mut required, output.asset, output.amount)?;
     }
-    let taken: std::collections::HashSet<OutPoint> =
-        signed.iter().map(|p| p.input.prev_out).chain(must_spend.iter().map(|c| c.outpoint)).collect();
+    let taken: std::collections::HashSet<OutPoint> = signed
+        .iter()
+        .map(|p| p.input.prev_out)
+        .chain(must_spend.iter().map(|c| c.outpoint))
+        .chain(contracts.iter().map(|c| c.outpoint))
+        .collect();
     coins.retain(|c| !taken.contains(&c.outpoint));
     coins.sort_by(|a, b| b.confirmed.cmp(&a.confirmed).then(b.output.amount.cmp(&a.output.amount)));
 
     // What coin selection adds; `must_spend` is counted in `provided` already.
     let mut chosen: Vec<Spendable> = Vec::new();
     let mut tx_outputs: Vec<TxOut> = signed.iter().map(|p| p.output.clone()).collect();
+    tx_outputs.extend(repayments);
+    let fee_output = subtract_fee_from.map(|i| tx_outputs.len() + i);
     tx_outputs.extend(outputs);
     let mut change_outputs = Vec::new();
 
@@ -141,9 +219,13 @@ pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> R
     coins.retain(|c| c.output.asset == AssetId::Coin && !chosen.iter().any(|k| k.outpoint == c.outpoint));
 
     // Then coins, with the fee for the transaction's exact size.
-    let presigned: Vec<TxIn> = signed.into_iter().map(|p| p.input).collect();
+    let mut presigned: Vec<TxIn> = signed.into_iter().map(|p| p.input).collect();
+    let presigned_count = presigned.len();
+    // Contract inputs are laid out now, with witnesses of their final size.
+    presigned
+        .extend(contracts.iter().map(|c| TxIn { prev_out: c.outpoint, witness: contract_placeholder(&c.path, mode) }));
     let size = Size {
-        // Version and lock time, and the inputs others signed as they are.
+        // Version and lock time, and the inputs laid out already, as they will be.
         fixed: 8 + presigned.iter().map(Encode::encoded_len).sum::<usize>(),
         per_wallet_input: TxIn { prev_out: OutPoint::NULL, witness: placeholder_witness(mode) }.encoded_len(),
     };
@@ -163,6 +245,28 @@ pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> R
     let need_with_fee =
         |chosen: &[Spendable], outputs: &[TxOut]| coin_need.checked_add(fee_without_change(chosen, outputs));
 
+    if let Some(index) = fee_output {
+        let fee = subtract_fee(
+            &mut tx_outputs,
+            index,
+            coin_total(&chosen),
+            coin_need,
+            &mut change_outputs,
+            |outputs| fee_without_change(&chosen, outputs),
+            coin_change,
+        )?;
+        return Ok(lay_out(
+            presigned,
+            presigned_count,
+            contracts,
+            must_spend,
+            chosen,
+            tx_outputs,
+            change_outputs,
+            fee,
+            mode,
+        ));
+    }
     // One coin that covers everything with less than a change output's worth left over.
     let slack = fee_rate.fee_for(coin_change.encoded_len()).saturating_add(DUST);
     if coin_total(&chosen) < need_with_fee(&chosen, &tx_outputs).unwrap_or(Amount::MAX_MONEY) {
@@ -202,13 +306,57 @@ pub(crate) fn draft(plan: Plan, mut coins: Vec<Spendable>, change: KeyHash) -> R
             None => return Err(Error::InsufficientFunds { needed: need, available }),
         }
     };
-    let presigned_count = presigned.len();
-    let mut inputs = presigned;
+    Ok(lay_out(presigned, presigned_count, contracts, must_spend, chosen, tx_outputs, change_outputs, fee, mode))
+}
+
+/// Takes the fee for the layout out of output `index` (a coin output); the coin surplus (what
+/// is provided beyond what is paid) goes to change, or to the fee when under dust.
+fn subtract_fee(
+    outputs: &mut Vec<TxOut>,
+    index: usize,
+    have: Amount,
+    need: Amount,
+    change_outputs: &mut Vec<usize>,
+    fee_of: impl Fn(&[TxOut]) -> Amount,
+    coin_change: TxOut,
+) -> Result<Amount, Error> {
+    let surplus = have.checked_sub(need).ok_or(Error::InsufficientFunds { needed: need, available: have })?;
+    let mut with_change = outputs.clone();
+    with_change.push(coin_change.clone());
+    let (fee, change) = if surplus >= DUST { (fee_of(&with_change), Some(surplus)) } else { (fee_of(outputs), None) };
+    let output = outputs.get_mut(index).filter(|o| o.asset == AssetId::Coin).ok_or(Error::AmountTooLarge)?;
+    output.amount = output.amount.checked_sub(fee).filter(|a| *a >= DUST).ok_or(Error::AmountTooSmall)?;
+    if let Some(amount) = change {
+        change_outputs.push(outputs.len());
+        outputs.push(TxOut { amount, ..coin_change });
+        Ok(fee)
+    } else {
+        Ok(fee.saturating_add(surplus))
+    }
+}
+
+/// The transaction laid out: inputs others signed, contract inputs, then the wallet's coins.
+#[allow(clippy::too_many_arguments)]
+fn lay_out(
+    mut inputs: Vec<TxIn>,
+    presigned: usize,
+    contracts: Vec<ContractSpend>,
+    must_spend: Vec<Spendable>,
+    chosen: Vec<Spendable>,
+    outputs: Vec<TxOut>,
+    change: Vec<usize>,
+    fee: Amount,
+    mode: SigHashMode,
+) -> Draft {
     let chosen: Vec<Spendable> = must_spend.into_iter().chain(chosen).collect();
     inputs.extend(chosen.iter().map(|c| TxIn { prev_out: c.outpoint, witness: placeholder_witness(mode) }));
-    let tx = Transaction { version: 1, inputs, outputs: tx_outputs, lock_time: 0 };
-    let spent = chosen.into_iter().map(|c| (c.output, c.key_hash)).collect();
-    Ok(Draft { tx, spent, presigned: presigned_count, change: change_outputs, fee, mode })
+    let tx = Transaction { version: 1, inputs, outputs, lock_time: 0 };
+    let spent = contracts
+        .into_iter()
+        .map(|c| (c.output, c.key, Some(c.path)))
+        .chain(chosen.into_iter().map(|c| (c.output, c.key_hash, None)))
+        .collect();
+    Draft { tx, spent, presigned, change, fee, mode }
 }
 
 /// Chooses coins of every asset but the coin (largest first) until each covers what is
@@ -257,13 +405,16 @@ pub(crate) fn sign(
     let mut witnesses = Vec::with_capacity(spent.len());
     {
         let mut sighashes = peerchain_primitives::transaction::SighashCache::new(&tx);
-        for (offset, (output, key_hash)) in spent.iter().enumerate() {
-            debug_assert!(output.lock == Lock::Key(*key_hash));
+        for (offset, (output, key_hash, path)) in spent.iter().enumerate() {
             let key = key_for(key_hash).ok_or(Error::MissingKey(*key_hash))?;
             let message = sighashes.signature_hash(presigned + offset, output, mode, network.magic());
-            witnesses.push(Witness::Key {
-                public_key: key.public_key(),
-                signature: TxSignature { mode, signature: key.sign(&message) },
+            let signature = TxSignature { mode, signature: key.sign(&message) };
+            let public_key = key.public_key();
+            witnesses.push(match path {
+                None | Some(ContractPath::Repay { .. }) => Witness::Key { public_key, signature },
+                Some(ContractPath::Timeout) => Witness::TimeLockRefund { public_key, signature },
+                // The others' signatures are added to this one (see `add_signature`).
+                Some(ContractPath::Shared { index, .. }) => Witness::Multisig { signatures: vec![(*index, signature)] },
             });
         }
     }
@@ -271,6 +422,20 @@ pub(crate) fn sign(
         input.witness = witness;
     }
     Ok(tx)
+}
+
+/// Adds a signature by key `index` to input `input`'s multisig witness, keeping the
+/// signatures in key order and each key once.
+pub fn add_signature(tx: &mut Transaction, input: usize, index: u8, signature: TxSignature) {
+    let Some(TxIn { witness, .. }) = tx.inputs.get_mut(input) else { return };
+    let Witness::Multisig { signatures } = witness else {
+        *witness = Witness::Multisig { signatures: vec![(index, signature)] };
+        return;
+    };
+    if !signatures.iter().any(|(i, _)| *i == index) {
+        signatures.push((index, signature));
+        signatures.sort_by_key(|(i, _)| *i);
+    }
 }
 
 /// The maker's side of an offer: `coin` signed over itself and `want` (which the taker must

@@ -163,7 +163,11 @@ impl View<'_> {
         match &output.lock {
             Lock::Key(_) | Lock::Burn { .. } => false,
             Lock::Multisig { keys, .. } => keys.iter().any(|k| self.owned.contains(&k.key_hash())),
+            Lock::Escrow { keys, fallback, .. } => {
+                self.owned.contains(fallback) || keys.iter().any(|k| self.owned.contains(&k.key_hash()))
+            }
             Lock::HashTimeLock { claim, refund, .. } => self.owned.contains(claim) || self.owned.contains(refund),
+            Lock::Loan { borrower, lender, .. } => self.owned.contains(borrower) || self.owned.contains(lender),
         }
     }
 
@@ -536,6 +540,15 @@ impl Ledger {
     /// Whether a tracked transaction that is not conflicted spends `outpoint`.
     pub fn is_spent_by_tracked(&self, outpoint: &OutPoint) -> bool {
         self.is_spent(outpoint)
+    }
+
+    /// The tracked transaction (not conflicted) that spends `outpoint`, if any.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<&WalletTx> {
+        self.spenders
+            .get(outpoint)?
+            .iter()
+            .filter_map(|t| self.txs.get(t))
+            .find(|w| !matches!(w.status, TxStatus::Conflicted { .. }))
     }
 
     fn is_spent(&self, outpoint: &OutPoint) -> bool {

@@ -5,7 +5,9 @@
 //! blocks through [`ChainSource`] and mempool transactions through [`Wallet::add_pending`],
 //! and submits the payments it signs.
 
+mod assets;
 mod builder;
+mod contracts;
 mod derive;
 mod keystore;
 mod ledger;
@@ -15,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use peerchain_primitives::{
-    Address, Amount, AssetId, Block, BlockHash, FeeRate, KeyHash, Lock, Network, OutPoint, TokenId, TokenMetadata,
-    Transaction, TxId, TxIn, TxOut,
+    Address, Amount, AssetId, Block, BlockHash, FeeRate, KeyHash, Lock, Network, OutPoint, Transaction, TxId, TxOut,
 };
 
-pub use builder::{DUST, MAX_INPUTS, Plan, SignedPair};
+pub use builder::{ContractPath, ContractSpend, DUST, MAX_INPUTS, Plan, SignedPair, add_signature};
+pub use contracts::{CONTRACT_MODE, EscrowRole, escrow_lock, escrow_parties};
 pub use derive::KeyChain;
 pub use keystore::{Keystore, LOOKAHEAD, Origin};
 pub use ledger::{Balance, Ledger, Spendable, TxStatus, View, WalletTx};
@@ -447,21 +449,59 @@ impl Wallet {
             .find(|c| c.outpoint == *outpoint)
     }
 
-    /// Outputs under contract locks (multisig, hash-time) that name one of the wallet's keys
-    /// and that no tracked transaction spends.
-    pub fn contract_outputs(&self) -> Vec<(OutPoint, TxOut, TxStatus)> {
+    /// Every output under a contract lock that names one of the wallet's keys (multisig,
+    /// escrow, hash-time lock, loan), spent or not: where it stands and what spent it.
+    pub fn contracts(&self) -> Vec<Contract> {
         let view = self.view(0, 0);
         let mut found = Vec::new();
         for wtx in self.ledger.transactions().filter(|w| !matches!(w.status, TxStatus::Conflicted { .. })) {
             let txid = wtx.tx.txid();
             for (index, output) in wtx.tx.outputs.iter().enumerate() {
                 let outpoint = OutPoint::new(txid, index as u32);
-                if view.involves(output) && !self.ledger.is_spent_by_tracked(&outpoint) {
-                    found.push((outpoint, output.clone(), wtx.status));
+                if view.involves(output) {
+                    let spent_by = self.ledger.spender(&outpoint).map(|spender| {
+                        let input = spender.tx.inputs.iter().find(|i| i.prev_out == outpoint).expect("it spends it");
+                        (spender.tx.clone(), input.witness.clone(), spender.status)
+                    });
+                    found.push(Contract { outpoint, output: output.clone(), created: wtx.status, spent_by });
                 }
             }
         }
         found
+    }
+
+    /// The public key of one of the wallet's key hashes.
+    pub fn public_key(&self, hash: &KeyHash) -> Option<peerchain_primitives::PublicKey> {
+        self.keystore.find(hash).map(|(key, _)| key)
+    }
+
+    /// Adds the wallet's signature (over all inputs and outputs) to input `input` of `tx`,
+    /// which spends `spent` under a multisig or escrow lock naming one of the wallet's keys;
+    /// returns whether the wallet had such a key.
+    pub fn cosign(
+        &mut self,
+        tx: &mut Transaction,
+        input: usize,
+        spent: &TxOut,
+        passphrase: Option<&str>,
+    ) -> Result<bool, Error> {
+        let keys = match &spent.lock {
+            Lock::Multisig { keys, .. } | Lock::Escrow { keys, .. } => keys,
+            _ => return Ok(false),
+        };
+        let Some((index, hash)) =
+            keys.iter().enumerate().map(|(i, k)| (i as u8, k.key_hash())).find(|(_, h)| self.owned.contains(h))
+        else {
+            return Ok(false);
+        };
+        let unlocked = self.keystore.unlock(passphrase)?;
+        let key =
+            self.keystore.find(&hash).and_then(|(_, origin)| unlocked.key(origin)).ok_or(Error::MissingKey(hash))?;
+        let mode = peerchain_primitives::SigHashMode::All;
+        let message = tx.signature_hash(input, spent, mode, self.network().magic());
+        let signature = peerchain_primitives::TxSignature { mode, signature: key.sign(&message) };
+        add_signature(tx, input, index, signature);
+        Ok(true)
     }
 
     /// A tracked transaction's output, whoever it pays.
@@ -492,117 +532,6 @@ impl Wallet {
         coinbase_maturity: u32,
     ) -> Result<Payment, Error> {
         self.send_asset(to, AssetId::Coin, amount, fee_rate, passphrase, tip_height, coinbase_maturity)
-    }
-
-    /// [`Wallet::create_payment`] of any asset.
-    #[allow(clippy::too_many_arguments)]
-    pub fn send_asset(
-        &mut self,
-        to: &Address,
-        asset: AssetId,
-        amount: Amount,
-        fee_rate: FeeRate,
-        passphrase: Option<&str>,
-        tip_height: u32,
-        coinbase_maturity: u32,
-    ) -> Result<Payment, Error> {
-        check_amount(asset, amount)?;
-        let output = TxOut { asset, amount, lock: Lock::Key(to.key_hash) };
-        self.build(Plan::paying(vec![output], fee_rate), passphrase, tip_height, coinbase_maturity)
-    }
-
-    /// Burns `amount` of a token: an explicit burn output, which consensus counts as paid
-    /// out and which never enters the UTXO set.
-    pub fn burn(
-        &mut self,
-        asset: AssetId,
-        amount: Amount,
-        fee_rate: FeeRate,
-        passphrase: Option<&str>,
-        tip_height: u32,
-        coinbase_maturity: u32,
-    ) -> Result<Payment, Error> {
-        if amount == Amount::ZERO || !amount.is_valid_money() {
-            return Err(Error::AmountTooLarge);
-        }
-        let output = TxOut { asset, amount, lock: Lock::Burn { data: Vec::new() } };
-        self.build(Plan::paying(vec![output], fee_rate), passphrase, tip_height, coinbase_maturity)
-    }
-
-    /// Issues `supply` base units of a new token named by `metadata` to a fresh address of
-    /// the wallet, and with `mint_right` the right to mint more. The token's id comes from
-    /// the coin the issue spends first; it is returned with the transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub fn issue_token(
-        &mut self,
-        metadata: &TokenMetadata,
-        supply: Amount,
-        mint_right: bool,
-        fee_rate: FeeRate,
-        passphrase: Option<&str>,
-        tip_height: u32,
-        coinbase_maturity: u32,
-    ) -> Result<(TokenId, Payment), Error> {
-        if !supply.is_valid_money() || (supply == Amount::ZERO && !mint_right) {
-            return Err(Error::AmountTooLarge);
-        }
-        // The largest confirmed coin names the token: spent first, its id cannot recur.
-        let first = self
-            .spendable(tip_height, coinbase_maturity)
-            .into_iter()
-            .filter(|c| c.output.asset == AssetId::Coin && c.confirmed)
-            .max_by_key(|c| c.output.amount)
-            .ok_or(Error::InsufficientFunds { needed: DUST, available: Amount::ZERO })?;
-        let token = TokenId::issued_by(&first.outpoint);
-        let holder = self.address(true, passphrase)?.key_hash;
-        let mut outputs = vec![TxOut {
-            asset: AssetId::Token(token),
-            amount: Amount::ZERO,
-            lock: Lock::Burn { data: peerchain_primitives::Encode::to_bytes(metadata) },
-        }];
-        let mut created = Vec::new();
-        if supply > Amount::ZERO {
-            outputs.push(TxOut { asset: AssetId::Token(token), amount: supply, lock: Lock::Key(holder) });
-            created.push((AssetId::Token(token), supply));
-        }
-        if mint_right {
-            let right = Amount::from_units(1);
-            outputs.push(TxOut { asset: AssetId::MintRight(token), amount: right, lock: Lock::Key(holder) });
-            created.push((AssetId::MintRight(token), right));
-        }
-        let plan = Plan { must_spend: vec![first], created, ..Plan::paying(outputs, fee_rate) };
-        let payment = self.build(plan, passphrase, tip_height, coinbase_maturity)?;
-        Ok((token, payment))
-    }
-
-    /// Mints `amount` more of `token` with a mint right the wallet holds (kept in change).
-    pub fn mint(
-        &mut self,
-        token: TokenId,
-        amount: Amount,
-        fee_rate: FeeRate,
-        passphrase: Option<&str>,
-        tip_height: u32,
-        coinbase_maturity: u32,
-    ) -> Result<Payment, Error> {
-        check_amount(AssetId::Token(token), amount)?;
-        let right = self
-            .spendable(tip_height, coinbase_maturity)
-            .into_iter()
-            .find(|c| c.output.asset == AssetId::MintRight(token))
-            .ok_or(Error::InsufficientAsset {
-                asset: AssetId::MintRight(token),
-                needed: Amount::from_units(1),
-                available: Amount::ZERO,
-            })?;
-        let holder = self.address(true, passphrase)?.key_hash;
-        let output = TxOut { asset: AssetId::Token(token), amount, lock: Lock::Key(holder) };
-        let plan = Plan {
-            must_spend: vec![right],
-            created: vec![(AssetId::Token(token), amount)],
-            ..Plan::paying(vec![output], fee_rate)
-        };
-        self.build(plan, passphrase, tip_height, coinbase_maturity)
     }
 
     /// Lays out, funds and signs `plan`: coins chosen per asset, change to one fresh change
@@ -639,35 +568,6 @@ impl Wallet {
         })?;
         Ok(Payment { tx, fee })
     }
-
-    /// Signs the maker's side of an offer: the wallet's output `outpoint` given for `want`
-    /// (paid to the wallet), valid until block `expiry`. Whoever completes it must put
-    /// `want` at the input's index. Returns the signed input and the output it spends.
-    pub fn sign_offer(
-        &mut self,
-        outpoint: &OutPoint,
-        want: &TxOut,
-        expiry: u32,
-        passphrase: Option<&str>,
-    ) -> Result<(TxIn, TxOut), Error> {
-        let unlocked = self.keystore.unlock(passphrase)?;
-        let view = self.view(0, 0);
-        let output =
-            self.ledger.output(outpoint).filter(|o| view.owner(o).is_some()).ok_or(Error::NotSpendable(*outpoint))?;
-        let key_hash = view.owner(output).expect("filtered above");
-        let key = self
-            .keystore
-            .find(&key_hash)
-            .and_then(|(_, origin)| unlocked.key(origin))
-            .ok_or(Error::MissingKey(key_hash))?;
-        let coin = Spendable { outpoint: *outpoint, output: output.clone(), key_hash, confirmed: true };
-        Ok((builder::sign_offer(&coin, want, expiry, &key, self.network()), coin.output))
-    }
-
-    /// A fresh receiving key hash of the wallet (for an offer's wanted output, say).
-    pub fn fresh_key_hash(&mut self, passphrase: Option<&str>) -> Result<KeyHash, Error> {
-        Ok(self.address(true, passphrase)?.key_hash)
-    }
 }
 
 fn check_amount(asset: AssetId, amount: Amount) -> Result<(), Error> {
@@ -679,6 +579,20 @@ fn check_amount(asset: AssetId, amount: Amount) -> Result<(), Error> {
         return Err(Error::AmountTooSmall);
     }
     Ok(())
+}
+
+/// An output under a contract lock naming one of the wallet's keys.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    /// Where it is.
+    pub outpoint: OutPoint,
+    /// What it is.
+    pub output: TxOut,
+    /// Where the transaction that made it stands.
+    pub created: TxStatus,
+    /// The tracked transaction that spends it, the witness it spends it with, and where
+    /// that transaction stands.
+    pub spent_by: Option<(Transaction, peerchain_primitives::Witness, TxStatus)>,
 }
 
 /// A signed payment.

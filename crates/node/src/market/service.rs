@@ -29,7 +29,7 @@ pub(crate) struct Service {
 
 impl Service {
     /// Runs `work` on the wallet on a blocking thread.
-    async fn with_wallet<T: Send + 'static>(
+    pub(super) async fn with_wallet<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Wallet, &ChainReader<'_>) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
@@ -48,7 +48,7 @@ impl Service {
         .map_err(|e| ServiceError::Internal(e.to_string()))?
     }
 
-    async fn fee_rate(&self, asked: Option<FeeRate>) -> Result<FeeRate, ServiceError> {
+    pub(super) async fn fee_rate(&self, asked: Option<FeeRate>) -> Result<FeeRate, ServiceError> {
         match asked {
             Some(rate) => Ok(rate),
             None => {
@@ -59,7 +59,7 @@ impl Service {
     }
 
     /// Submits a wallet transaction to the network and records it in the wallet.
-    async fn submit(&self, tx: Transaction) -> Result<TxId, ServiceError> {
+    pub(super) async fn submit(&self, tx: Transaction) -> Result<TxId, ServiceError> {
         let txid = crate::relay::submit_transaction(&self.chain, &self.net, tx.clone()).await.map_err(|e| match e {
             SubmitTxError::Rejected(MempoolReject::ReplacementTooCheap { conflict }) => ServiceError::Rejected(
                 format!("an offer's coin is already spent by transaction {conflict} (taken by another, or cancelled)"),
@@ -71,23 +71,17 @@ impl Service {
         Ok(txid)
     }
 
-    async fn make_offers(&self, request: OfferRequest) -> Result<MadeOffers, ServiceError> {
-        let OfferRequest { give, want, expires, ladder, step_percent, fee_rate, passphrase } = request;
-        let rungs = ladder_rungs(give.1, want.1, ladder, step_percent)?;
-        if give.0 == AssetId::Coin && rungs.iter().any(|(g, _)| *g < self.min_coin_give) {
-            return Err(ServiceError::InvalidInput(format!(
-                "each offer giving coins must give at least {} coins",
-                self.min_coin_give
-            )));
-        }
-        let fee_rate = self.fee_rate(fee_rate).await?;
-        let _turn = self.wallet_sends.lock().await;
-        let expiry = self.chain.tip().height.saturating_add(expires);
-
-        // Coins of exactly the offers' sizes: found, or made by one transaction.
-        let asset = give.0;
-        let sizes: Vec<Amount> = rungs.iter().map(|(g, _)| *g).collect();
-        let secret = passphrase.clone();
+    /// Coins of exactly `sizes` of `asset` for offers: found in the wallet, or made by one
+    /// transaction (submitted here, given second), which pays the missing sizes first, in
+    /// order. The caller holds the wallet's turn.
+    pub(super) async fn fund_offers(
+        &self,
+        asset: AssetId,
+        sizes: Vec<Amount>,
+        fee_rate: FeeRate,
+        passphrase: Option<String>,
+    ) -> Result<(Vec<OutPoint>, Option<TxId>), ServiceError> {
+        let secret = passphrase;
         let (mut anchors, funding) = self
             .with_wallet(move |wallet, chain| {
                 let (tip, maturity) = (chain.tip_height(), chain.coinbase_maturity());
@@ -118,7 +112,6 @@ impl Service {
         let funding_txid = match funding {
             Some(tx) => {
                 let txid = self.submit(tx).await?;
-                // The funding transaction pays the missing sizes first, in order.
                 for (next, anchor) in anchors.iter_mut().filter(|a| a.is_none()).enumerate() {
                     *anchor = Some(OutPoint::new(txid, next as u32));
                 }
@@ -126,8 +119,24 @@ impl Service {
             }
             None => None,
         };
-        let anchors: Vec<OutPoint> = anchors.into_iter().flatten().collect();
+        Ok((anchors.into_iter().flatten().collect(), funding_txid))
+    }
 
+    async fn make_offers(&self, request: OfferRequest) -> Result<MadeOffers, ServiceError> {
+        let OfferRequest { give, want, expires, ladder, step_percent, fee_rate, passphrase } = request;
+        let rungs = ladder_rungs(give.1, want.1, ladder, step_percent)?;
+        if give.0 == AssetId::Coin && rungs.iter().any(|(g, _)| *g < self.min_coin_give) {
+            return Err(ServiceError::InvalidInput(format!(
+                "each offer giving coins must give at least {} coins",
+                self.min_coin_give
+            )));
+        }
+        let fee_rate = self.fee_rate(fee_rate).await?;
+        let _turn = self.wallet_sends.lock().await;
+        let expiry = self.chain.tip().height.saturating_add(expires);
+
+        let sizes: Vec<Amount> = rungs.iter().map(|(g, _)| *g).collect();
+        let (anchors, funding_txid) = self.fund_offers(give.0, sizes, fee_rate, passphrase.clone()).await?;
         let wants: Vec<Amount> = rungs.iter().map(|(_, w)| *w).collect();
         let want_asset = want.0;
         let reserved = anchors.clone();
@@ -220,7 +229,7 @@ impl Service {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
@@ -265,7 +274,7 @@ impl peerchain_rpc::MarketService for Service {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<BookEntry>, ServiceError>> {
         Box::pin(async move {
-            let listed = self.market.book(pair, limit).await;
+            let listed = self.market.book(pair, limit, false).await;
             let coins =
                 self.chain.coins(listed.iter().map(|(l, _)| l.offer.anchor()).collect()).await.map_err(internal)?;
             Ok(listed

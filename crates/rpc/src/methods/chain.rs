@@ -3,7 +3,7 @@
 
 use peerchain_chain::{BlockOutcome, SubmitBlockError, SubmitTxError, solve};
 use peerchain_primitives::{
-    Address, AssetId, Block, BlockHash, Decode, Encode, KeyHash, Lock, Network, Transaction, TxId, Witness,
+    Address, After, AssetId, Block, BlockHash, Decode, Encode, KeyHash, Lock, Network, Transaction, TxId, Witness,
 };
 use peerchain_wallet::mining_address;
 use serde_json::{Value, json};
@@ -102,6 +102,28 @@ fn lock_json(lock: &Lock, network: Network) -> Value {
             "refund_height": refund_height,
         }),
         Lock::Burn { data } => json!({ "type": "burn", "data": hex::encode(data) }),
+        Lock::Escrow { threshold, keys, after, fallback } => json!({
+            "type": "escrow",
+            "threshold": threshold,
+            "keys": keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "after": after_json(*after),
+            "fallback_address": address_of(fallback, network),
+        }),
+        Lock::Loan { borrower, lender, repay_asset, repay_amount, term } => json!({
+            "type": "loan",
+            "borrower_address": address_of(borrower, network),
+            "lender_address": address_of(lender, network),
+            "repay_asset": asset_json(repay_asset),
+            "repay_amount": repay_amount.units(),
+            "term": term,
+        }),
+    }
+}
+
+fn after_json(after: After) -> Value {
+    match after {
+        After::Height(height) => json!({ "height": height }),
+        After::Age(blocks) => json!({ "age": blocks }),
     }
 }
 

@@ -27,11 +27,11 @@ fn limit_param(params: &Params) -> Result<usize, RpcError> {
     Ok(params.optional_u64("limit")?.unwrap_or(MAX_LIST).min(MAX_LIST) as usize)
 }
 
-fn offer_id(text: &str) -> Result<OfferId, RpcError> {
+pub(super) fn offer_id(text: &str) -> Result<OfferId, RpcError> {
     text.parse().map_err(|e| RpcError::invalid_params(format!("`{text}`: {e}")))
 }
 
-fn fee_rate(params: &Params) -> Result<Option<FeeRate>, RpcError> {
+pub(super) fn fee_rate(params: &Params) -> Result<Option<FeeRate>, RpcError> {
     match params.optional_u64("fee_rate")? {
         Some(0) => Err(RpcError::invalid_params("`fee_rate` must be at least 1 base unit per byte")),
         rate => Ok(rate.map(FeeRate::per_byte)),
@@ -42,7 +42,7 @@ fn side(asset: AssetId, units: u64) -> Value {
     json!({ "asset": asset.to_string(), "amount": units })
 }
 
-fn entry_json(entry: &BookEntry, context: &Context) -> Value {
+pub(super) fn entry_json(entry: &BookEntry, context: &Context) -> Value {
     let listed = &entry.listed;
     json!({
         "offer_id": listed.id.to_string(),

@@ -26,11 +26,11 @@ impl ChainSource for ChainReader<'_> {
 }
 
 /// Bitcoin Core's codes for wallet errors, so that existing tools read them right.
-pub(crate) const INSUFFICIENT_FUNDS: i64 = -6;
+const INSUFFICIENT_FUNDS: i64 = RpcError::INSUFFICIENT_FUNDS;
 const INVALID_ADDRESS: i64 = -5;
-pub(crate) const UNLOCK_NEEDED: i64 = -13;
+const UNLOCK_NEEDED: i64 = RpcError::UNLOCK_NEEDED;
 const WRONG_PASSPHRASE: i64 = -14;
-pub(crate) const NO_WALLET: i64 = -18;
+const NO_WALLET: i64 = RpcError::NO_WALLET;
 
 pub(crate) fn wallet_error(e: WalletError) -> RpcError {
     let code = match &e {
