@@ -127,10 +127,8 @@ def late_joiner_part(root, book):
                                          "want_asset": "coin", "ladder": 100, "expires": 5_000})
         if n < 3:
             funding_bytes.append(maker.cli("chain", "tx", made["funding_txid"])["size"])
-        if n % 10 == 9:
-            # Chains of unconfirmed funding stay under the mempool's 101 kB of ancestors.
-            maker.cli("chain", "generate", "1")
-    maker.cli("chain", "generate", "1")
+        # The wallet funds the next ladder only from confirmed token coins.
+        maker.cli("chain", "generate", "1")
     wait_until("the maker's book", lambda: len(book_ids(rpc)) >= ladders * 100, timeout=1800)
     made_seconds = time.time() - start
     start = time.time()

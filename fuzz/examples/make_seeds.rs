@@ -92,6 +92,27 @@ fn main() {
                     refund_height: 500,
                 },
             },
+            TxOut {
+                asset: AssetId::Coin,
+                amount: Amount::from_coins(2),
+                lock: Lock::Escrow {
+                    threshold: 2,
+                    keys: vec![alice.public_key(), bob.public_key()],
+                    after: peerchain_primitives::After::Age(144),
+                    fallback: alice.public_key().key_hash(),
+                },
+            },
+            TxOut {
+                asset: AssetId::Coin,
+                amount: Amount::from_coins(3),
+                lock: Lock::Loan {
+                    borrower: bob.public_key().key_hash(),
+                    lender: alice.public_key().key_hash(),
+                    repay_asset: AssetId::Coin,
+                    repay_amount: Amount::from_coins(1),
+                    term: 100,
+                },
+            },
         ],
         lock_time: 77,
     };
@@ -202,6 +223,32 @@ fn main() {
         want: TxOut::coins_to(Amount::from_coins(2), alice.public_key().key_hash()),
     };
     write("offer", "token_for_coins", &offer.to_bytes());
+    let loan_offer = peerchain_market::Offer {
+        want: TxOut {
+            asset: AssetId::Coin,
+            amount: Amount::from_coins(3),
+            lock: Lock::Loan {
+                borrower: Default::default(),
+                lender: alice.public_key().key_hash(),
+                repay_asset: AssetId::Token(TokenId::issued_by(&OutPoint::new(TxId([5; 32]), 0))),
+                repay_amount: Amount::from_units(1_100),
+                term: 144,
+            },
+        },
+        ..offer.clone()
+    };
+    write("offer", "loan", &loan_offer.to_bytes());
+    write("contract_message", "payout", &peerchain_market::ContractMessage::Payout(contract.clone()).to_bytes());
+    write(
+        "contract_message",
+        "dispute",
+        &peerchain_market::ContractMessage::Dispute {
+            escrow: OutPoint::new(TxId([8; 32]), 0),
+            key: bob.public_key(),
+            signature: bob.sign(&[1; 32]),
+        }
+        .to_bytes(),
+    );
     write("market_request", "first_page", &MarketRequest::BookPage { after: None }.to_bytes());
     write("market_request", "next_page", &MarketRequest::BookPage { after: Some([3; 32]) }.to_bytes());
     write(

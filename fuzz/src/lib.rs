@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("offer", offer),
     ("market_request", market_request),
     ("market_response", market_response),
+    ("contract_message", contract_message),
 ];
 
 /// Decodes `data` as a `T`; if it decodes, checks it is the one encoding of its value.
@@ -120,6 +121,14 @@ pub fn offer(data: &[u8]) {
         assert_eq!(offer.to_bytes(), data, "{offer:?} decoded from bytes it does not encode to");
         let _ = offer.terms();
         let _ = offer.id();
+    }
+}
+
+/// A contract message gossiped (an escrow payout, a dispute notice): decodes only within
+/// its size cap, as the one encoding of its value.
+pub fn contract_message(data: &[u8]) {
+    if let Ok(message) = peerchain_market::ContractMessage::from_wire(data) {
+        assert_eq!(message.to_bytes(), data, "{message:?} decoded from bytes it does not encode to");
     }
 }
 

@@ -3,7 +3,8 @@
 // without the login, then logs in as a user does at the prompt and must show the node's
 // height, balance, payments and file, with no script error; then it pays through the send
 // form (a bad amount refused first), makes a receiving address, shares a file and downloads
-// one through the forms. Run by scripts/test:
+// one through the forms; trades on the Market page; opens and refunds an escrow and offers a
+// loan on the Escrows and loans page. Run by scripts/test:
 //   node tests/browser/dashboard.mjs [path/to/peerchain]
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -177,6 +178,42 @@ try {
   await page.waitForFunction((swap) => document.getElementById("trades").innerText.includes(swap.slice(0, 10)),
     { timeout: 15000 }, swap).catch(() => fail("the swap is not among the trades"));
   if (!cli("market", "trades").some((t) => t.txid === swap)) fail("the node does not list the swap");
+
+  // Escrows and loans: open an escrow (to this wallet's own key, as a seller would give it),
+  // take it back after its timeout with the row's Refund button; offer a loan of the token.
+  await page.click("#show-key");
+  const key = await answer("key-result", true);
+  await fillIn("escrow-seller", key);
+  await fillIn("escrow-amount", "2");
+  await fillIn("escrow-timeout", "1");
+  await page.click("#escrow button");
+  const escrowId = (await answer("escrow-result", true)).split("escrow ")[1];
+  cli("chain", "generate", "2");
+  await page.waitForFunction(() => document.getElementById("escrows").innerText.includes("open"), { timeout: 15000 })
+    .catch(() => fail("the escrow is not listed as open"));
+  const clickIn = (table, label) => page.$$eval(`#${table} button`, (buttons, label) => {
+    const b = buttons.find((b) => b.textContent === label);
+    if (b) b.click();
+    return Boolean(b);
+  }, label);
+  if (!(await clickIn("escrows", "Refund"))) fail("no Refund button for the buyer");
+  expect("a refund", await answer("escrow-action", true), "payout ");
+  cli("chain", "generate", "1");
+  await page.waitForFunction(() => document.getElementById("escrows").innerText.includes("refunded"), { timeout: 15000 })
+    .catch(() => fail("the escrow never showed as refunded"));
+  if (cli("escrow", "list").find((e) => e.escrow_id === escrowId)?.state !== "refunded") fail("the node does not list it refunded");
+  await fillIn("loan-amount", "100");
+  await fillIn("loan-asset", asset);
+  await fillIn("loan-repay", "110");
+  await fillIn("loan-term", "20");
+  await fillIn("loan-collateral", "1");
+  await fillIn("loan-collateral-asset", "coin");
+  await page.click("#loan button");
+  expect("a loan offer", await answer("loan-result", true), "loan offer ");
+  cli("chain", "generate", "1");
+  await page.waitForFunction(() => document.getElementById("loan-book").innerText.includes("mine"), { timeout: 15000 })
+    .catch(() => fail("the loan offer never showed in the loan book"));
+  expect("the loans panel", await text("loans"), "offered");
   if (errors.length) fail("script errors: " + JSON.stringify(errors));
   console.log("dashboard browser test: passed");
 } finally {

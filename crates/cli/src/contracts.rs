@@ -32,6 +32,9 @@ pub(crate) enum EscrowCommand {
         /// Blocks from now until the buyer may take it back alone.
         #[arg(long, value_name = "BLOCKS")]
         timeout: u64,
+        /// Only print the escrow's address, for any wallet to fund (this one pays nothing).
+        #[arg(long)]
+        address_only: bool,
         #[command(flatten)]
         pay: PayArgs,
     },
@@ -106,6 +109,12 @@ pub(crate) enum LoanCommand {
     Book,
     /// This wallet's loan offers and loans, as lender or borrower.
     List,
+    /// A key's record of loans on chain (borrowed, repaid, defaulted, lent): facts, not a
+    /// score.
+    Record {
+        /// Its address.
+        address: String,
+    },
     /// As the borrower: take an offer (collateral locked, principal received, in one
     /// transaction).
     Take {
@@ -136,20 +145,22 @@ fn txid_line(result: &Value) -> String {
 
 pub(crate) fn escrow(client: &Client, command: EscrowCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
-        EscrowCommand::Open { seller_key, amount, asset: named, arbiter_key, timeout, pay } => {
+        EscrowCommand::Open { seller_key, amount, asset: named, arbiter_key, timeout, address_only, pay } => {
             let asset_id = asset(&named)?;
             let mut params = json!({
                 "seller_key": seller_key,
                 "amount": units(&amount, asset_id)?,
                 "asset": asset_id.to_string(),
                 "timeout": timeout,
+                "address_only": address_only,
             });
             if let Some(key) = arbiter_key {
                 params["arbiter_key"] = json!(key);
             }
             let result = call_with_passphrase(client, "escrow.open", pay_params(params, &pay), &pay.passphrase)?;
-            print(&result, json, |r| {
-                format!("escrow {}\n{}", r["escrow_id"].as_str().unwrap_or_default(), txid_line(r))
+            print(&result, json, |r| match r["address"].as_str() {
+                Some(address) => format!("pay the escrow from any wallet at\n{address}"),
+                None => format!("escrow {}\n{}", r["escrow_id"].as_str().unwrap_or_default(), txid_line(r)),
             });
         }
         EscrowCommand::List => {
@@ -272,6 +283,16 @@ pub(crate) fn loan(client: &Client, command: LoanCommand, json: bool) -> anyhow:
                     })
                     .collect();
                 if rows.is_empty() { "no loans".to_owned() } else { rows.join("\n") }
+            });
+        }
+        LoanCommand::Record { address } => {
+            let result = client.call("loan.record", json!({ "address": address }))?;
+            print(&result, json, |r| {
+                let record = &r["record"];
+                format!(
+                    "{address}\nborrowed {}, repaid {}, defaulted {}; lent {}",
+                    record["borrowed"], record["repaid"], record["defaulted"], record["lent"]
+                )
             });
         }
         LoanCommand::Take { offer_id, pay } => {

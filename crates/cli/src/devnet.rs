@@ -2,7 +2,8 @@
 //! paying each other (every few seconds one node's wallet pays the next node's), sharing a
 //! file (node 1 shares one, every other node finds it by keyword and downloads it), and
 //! trading: node 1 issues a token and keeps a ladder of offers in the book, the others take
-//! the cheapest in turn.
+//! the cheapest in turn; and contracts: node 2 pays node 3 through escrows it releases, and
+//! node 1 lends its token to the last node against coins, repaid or claimed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,6 +113,7 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
     let mut payments = Payments::default();
     let mut sharing = Sharing::default();
     let mut trading = Trading::default();
+    let mut contracts = Contracts::default();
     let exit = loop {
         tokio::select! {
             _ = stop.cancelled() => break ExitCode::SUCCESS,
@@ -124,12 +126,14 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
                     payments.next(&members);
                     sharing.next(&options.dir, &members);
                     trading.next(&members);
+                    contracts.next(&members, trading.asset.as_deref());
                     format!(
-                        "{}   {}   {}   {}",
+                        "{}   {}   {}   {}   {}",
                         status_line(&members),
                         payments.summary(&members),
                         sharing.summary(),
-                        trading.summary()
+                        trading.summary(),
+                        contracts.summary()
                     )
                 });
                 println!("{line}");
@@ -209,9 +213,6 @@ impl Payments {
         let from = &members[self.round % members.len()];
         let to = &members[(self.round + 1) % members.len()];
         self.round += 1;
-        let call = |member: &Member, method: &str, params: Value| {
-            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
-        };
         let Ok(address) = call(to, "wallet.address", json!({})) else { return };
         // 1.00xyz coins, so that each payment is told apart in histories.
         let amount = 100_000_000 + (self.round as u64 % 1_000) * 1_000;
@@ -253,9 +254,6 @@ const SHARED_BYTES: usize = 8 << 20;
 
 impl Sharing {
     fn next(&mut self, dir: &Path, members: &[Member]) {
-        let call = |member: &Member, method: &str, params: Value| {
-            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
-        };
         let Some(id) = self.id.clone() else {
             // The same directory resumes with the same file: its bytes depend only on the name.
             let path = dir.join("shared").join("devnet-sample.bin");
@@ -329,9 +327,6 @@ struct Trading {
 
 impl Trading {
     fn next(&mut self, members: &[Member]) {
-        let call = |member: &Member, method: &str, params: Value| {
-            Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
-        };
         let maker = &members[0];
         let Some(asset) = self.asset.clone() else {
             // Issued once the first rewards mature (until then: insufficient funds).
@@ -382,5 +377,88 @@ impl Trading {
             None => "market: no token yet".into(),
             Some(_) => format!("market: {TOKEN_NAME} issued, {} takes", self.takes),
         }
+    }
+}
+
+fn call(member: &Member, method: &str, params: Value) -> anyhow::Result<Value> {
+    Client::for_data_dir(&member.data_dir, None).and_then(|c| c.call(method, params))
+}
+
+/// Contracts the devnet keeps running: node 2 buys from node 3 through an escrow it releases
+/// once confirmed (node 3's node completes the payout); node 1 offers a loan of its token
+/// against coins, the last node takes it and repays it (with tokens it bought) or defaults.
+#[derive(Default)]
+struct Contracts {
+    released: usize,
+    loans: usize,
+    ended: usize,
+}
+
+impl Contracts {
+    fn next(&mut self, members: &[Member], token: Option<&str>) {
+        if members.len() >= 3 {
+            self.escrow(&members[1], &members[2]);
+        }
+        if let (Some(token), true) = (token, members.len() >= 2) {
+            self.loan(&members[0], &members[members.len() - 1], token);
+        }
+    }
+
+    fn escrow(&mut self, buyer: &Member, seller: &Member) {
+        let Ok(list) = call(buyer, "escrow.list", json!({})) else { return };
+        let escrows = list.as_array().cloned().unwrap_or_default();
+        self.released = escrows.iter().filter(|e| e["state"] == "released").count();
+        match escrows.iter().find(|e| e["state"] == "open" && e["role"] == "buyer") {
+            // Confirmed: the buyer releases it; the seller's node completes the payout.
+            Some(open) if open["height"].is_u64() => {
+                let _ = call(buyer, "escrow.release", json!({ "escrow_id": open["escrow_id"] }));
+            }
+            Some(_) => {}
+            None => {
+                let Some(key) =
+                    call(seller, "wallet.key", json!({})).ok().and_then(|k| k["key"].as_str().map(str::to_owned))
+                else {
+                    return;
+                };
+                let _ =
+                    call(buyer, "escrow.open", json!({ "seller_key": key, "amount": 100_000_000u64, "timeout": 60 }));
+            }
+        }
+    }
+
+    fn loan(&mut self, lender: &Member, borrower: &Member, token: &str) {
+        let Ok(list) = call(lender, "loan.list", json!({})) else { return };
+        let loans = list.as_array().cloned().unwrap_or_default();
+        self.loans = loans.iter().filter(|l| l["state"] != "offered").count();
+        self.ended = loans.iter().filter(|l| l["state"] == "repaid" || l["state"] == "claimed").count();
+        for defaulted in loans.iter().filter(|l| l["state"] == "defaulted") {
+            let _ = call(lender, "loan.claim", json!({ "loan_id": defaulted["id"] }));
+        }
+        let running = loans.iter().any(|l| l["state"] == "offered" || l["state"] == "active");
+        if !running {
+            let _ = call(
+                lender,
+                "loan.offer",
+                json!({
+                    "amount": 1_000, "asset": token, "repay": 1_050, "term": 40,
+                    "collateral_amount": 50_000_000u64, "collateral_asset": "coin", "expires": 200,
+                }),
+            );
+        }
+        // The borrower takes an offer it sees, and repays a loan when it holds enough.
+        if let Ok(book) = call(borrower, "loan.book", json!({}))
+            && let Some(offer) = book.as_array().and_then(|b| b.iter().find(|o| o["mine"] != true))
+        {
+            let _ = call(borrower, "loan.take", json!({ "offer_id": offer["offer_id"] }));
+        }
+        if let Ok(mine) = call(borrower, "loan.list", json!({})) {
+            for active in mine.as_array().into_iter().flatten().filter(|l| l["state"] == "active") {
+                let _ = call(borrower, "loan.repay", json!({ "loan_id": active["id"] }));
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!("contracts: {} escrows released, {} loans ({} ended)", self.released, self.loans, self.ended)
     }
 }

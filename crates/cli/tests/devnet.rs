@@ -118,6 +118,23 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
         let trades: Value = serde_json::from_slice(&output.stdout).ok()?;
         (!trades.as_array()?.is_empty()).then_some(())
     });
+    // Node 2 pays node 3 through an escrow it releases (node 3's node completes it); node 1
+    // lends its token to node 3.
+    let listed = |n: usize, what: &str| -> Option<Vec<Value>> {
+        let output = Command::new(BIN)
+            .args(["--network", "devnet", "--data-dir"])
+            .arg(dir.path().join(format!("node-{n}")))
+            .args([what, "list", "--json"])
+            .output()
+            .ok()?;
+        serde_json::from_slice::<Value>(&output.stdout).ok()?.as_array().cloned()
+    };
+    wait_for("a released escrow", Duration::from_secs(120), || {
+        listed(3, "escrow")?.iter().any(|e| e["state"] == "released" && e["role"] == "seller").then_some(())
+    });
+    wait_for("a loan", Duration::from_secs(120), || {
+        listed(3, "loan")?.iter().any(|l| l["role"] == "borrower").then_some(())
+    });
     let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
     stop(&mut devnet.0);
     for n in 1..=3 {

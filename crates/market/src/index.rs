@@ -437,14 +437,22 @@ impl Index {
 
     /// Reads the main-chain block at `height`; `spent` gives the output each of its inputs
     /// spends (from the block's undo data, or from the block itself).
+    ///
+    /// `durable: false` skips the flush to disk (the commit stays atomic): a crash may lose
+    /// the block, which is read again from the chain. A catch-up flushes once per batch, not
+    /// once per block.
     pub fn connect_block(
         &mut self,
         block: &Block,
         height: u32,
         spent: &impl Fn(&OutPoint) -> Option<TxOut>,
+        durable: bool,
     ) -> Result<(), IndexError> {
         let hash = block.hash();
-        let write = self.db.begin_write().map_err(|e| self.error(e))?;
+        let mut write = self.db.begin_write().map_err(|e| self.error(e))?;
+        if !durable {
+            write.set_durability(redb::Durability::None).map_err(|e| self.error(e))?;
+        }
         let mut new_tokens = Vec::new();
         let mut supply_moves = Vec::new();
         {

@@ -243,7 +243,7 @@ fn the_index_reads_tokens_supplies_and_trades_and_undoes_a_reorganisation() {
             txs.iter().find(|t| t.txid() == outpoint.txid).and_then(|t| t.outputs.get(outpoint.index as usize).cloned())
         }
     };
-    index.connect_block(&one, 1, &spent_of(vec![])).unwrap();
+    index.connect_block(&one, 1, &spent_of(vec![]), false).unwrap();
     let info = index.token(&token).unwrap().clone();
     assert_eq!((info.metadata.name.as_str(), info.supply.units(), info.mintable), ("gold", 1_000, true));
 
@@ -275,7 +275,7 @@ fn the_index_reads_tokens_supplies_and_trades_and_undoes_a_reorganisation() {
             spent_of(vec![issue.clone()])(outpoint)
         }
     };
-    index.connect_block(&two, 2, &spent).unwrap();
+    index.connect_block(&two, 2, &spent, true).unwrap();
     let trades = index.trades(None, 10).unwrap();
     assert_eq!(trades.len(), 1);
     assert_eq!(

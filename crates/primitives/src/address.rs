@@ -5,11 +5,16 @@ use std::fmt;
 use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32m, Hrp};
 
+use crate::encode::{Decode, Encode};
 use crate::hash::KeyHash;
 use crate::network::Network;
+use crate::transaction::Lock;
 
-/// The one address version so far: pay to the hash of one ed25519 key.
+/// Pay to the hash of one ed25519 key.
 const VERSION_KEY_HASH: u8 = 0;
+/// Pay to a contract lock (multisig, escrow, hash-time lock, loan), written out whole, so
+/// that any wallet can fund a contract the parties agreed on.
+const VERSION_LOCK: u8 = 1;
 
 /// Where coins can be sent: a key hash on one network.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -73,6 +78,40 @@ impl Address {
     }
 }
 
+/// The address of a contract lock, so that another wallet can fund it: its encoding in
+/// bech32m with the network's prefix (longer than a key's address).
+pub fn lock_address(network: Network, lock: &Lock) -> String {
+    if let Lock::Key(key_hash) = lock {
+        return Address::new(network, *key_hash).to_string();
+    }
+    let hrp = Hrp::parse_unchecked(network.address_prefix());
+    let mut payload = vec![VERSION_LOCK];
+    lock.encode_to(&mut payload);
+    bech32::encode_lower::<Bech32m>(hrp, &payload).expect("a lock is far below bech32m's length limit")
+}
+
+/// What an address pays to: a key's address or a contract's, on `expected`. A burn is no
+/// address.
+pub fn parse_lock_address(text: &str, expected: Network) -> Result<Lock, AddressError> {
+    let checked = CheckedHrpstring::new::<Bech32m>(text).map_err(|_| AddressError::BadChecksum(text.to_owned()))?;
+    let payload: Vec<u8> = checked.byte_iter().collect();
+    if payload.first() != Some(&VERSION_LOCK) {
+        return Address::parse(text, expected).map(|a| Lock::Key(a.key_hash));
+    }
+    let prefix = checked.hrp().to_lowercase();
+    let network = Network::ALL
+        .into_iter()
+        .find(|n| n.address_prefix() == prefix)
+        .ok_or_else(|| AddressError::UnknownPrefix(text.to_owned()))?;
+    if network != expected {
+        return Err(AddressError::WrongNetwork { text: text.to_owned(), found: network, expected });
+    }
+    match Lock::from_bytes(&payload[1..]) {
+        Ok(Lock::Burn { .. } | Lock::Key(_)) | Err(_) => Err(AddressError::BadPayload(text.to_owned())),
+        Ok(lock) => Ok(lock),
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hrp = Hrp::parse_unchecked(self.network.address_prefix());
@@ -109,5 +148,30 @@ mod tests {
         ));
         assert!(Address::parse("", Network::Devnet).is_err());
         assert!(Address::parse("dpc1", Network::Devnet).is_err());
+    }
+
+    #[test]
+    fn a_contract_lock_has_an_address_any_wallet_can_pay() {
+        let keys: Vec<_> = (1..=3u8).map(|i| SecretKey::from_seed([i; 32]).public_key()).collect();
+        let lock = Lock::Escrow {
+            threshold: 2,
+            keys: keys.clone(),
+            after: crate::After::Age(144),
+            fallback: keys[0].key_hash(),
+        };
+        let text = lock_address(Network::Devnet, &lock);
+        assert!(text.starts_with("dpc1"), "{text}");
+        assert_eq!(parse_lock_address(&text, Network::Devnet), Ok(lock.clone()));
+        assert!(matches!(parse_lock_address(&text, Network::Testnet), Err(AddressError::WrongNetwork { .. })));
+        assert!(Address::parse(&text, Network::Devnet).is_err(), "not a key's address");
+        // A key's address reads as its key lock.
+        let key = Address::new(Network::Devnet, keys[1].key_hash());
+        assert_eq!(parse_lock_address(&key.to_string(), Network::Devnet), Ok(Lock::Key(keys[1].key_hash())));
+        // A burn has no address.
+        let burn = Lock::Burn { data: vec![1, 2] };
+        let mut payload = vec![VERSION_LOCK];
+        burn.encode_to(&mut payload);
+        let text = bech32::encode_lower::<Bech32m>(Hrp::parse_unchecked("dpc"), &payload).unwrap();
+        assert!(matches!(parse_lock_address(&text, Network::Devnet), Err(AddressError::BadPayload(_))));
     }
 }

@@ -21,7 +21,7 @@ pub mod transaction;
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
 
-pub use address::{Address, AddressError};
+pub use address::{Address, AddressError, lock_address, parse_lock_address};
 pub use amount::{Amount, ParseAmountError, UNITS_PER_COIN};
 pub use block::{Block, BlockHeader, merkle_root};
 pub use compact::{CompactBlock, ShortId};

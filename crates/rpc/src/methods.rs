@@ -92,7 +92,7 @@ pub const METHODS: &[Method] = &[
     method!("market.trades", ["give", "want", "limit"], market::trades),
     method!(
         "escrow.open",
-        ["seller_key", "amount", "asset", "arbiter_key", "timeout", "fee_rate", "passphrase"],
+        ["seller_key", "amount", "asset", "arbiter_key", "timeout", "address_only", "fee_rate", "passphrase"],
         contracts::escrow_open
     ),
     method!("escrow.list", [], contracts::escrow_list),
@@ -117,6 +117,7 @@ pub const METHODS: &[Method] = &[
     ),
     method!("loan.book", [], contracts::loan_book),
     method!("loan.list", [], contracts::loan_list),
+    method!("loan.record", ["address"], contracts::loan_record),
     method!("loan.take", ["offer_id", "fee_rate", "passphrase"], contracts::loan_take),
     method!("loan.repay", ["loan_id", "fee_rate", "passphrase"], contracts::loan_repay),
     method!("loan.claim", ["loan_id", "fee_rate", "passphrase"], contracts::loan_claim),

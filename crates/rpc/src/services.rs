@@ -8,8 +8,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use peerchain_chain::SubmitTxError;
-use peerchain_market::{Listed, OfferId, TokenInfo, Trade};
-use peerchain_primitives::{Amount, AssetId, ContentId, FeeRate, OutPoint, PublicKey, Transaction, TxId};
+use peerchain_market::{Listed, LoanRecord, OfferId, TokenInfo, Trade};
+use peerchain_primitives::{
+    Amount, AssetId, ContentId, FeeRate, KeyHash, Lock, OutPoint, PublicKey, Transaction, TxId,
+};
 
 use crate::RpcError;
 
@@ -267,6 +269,8 @@ pub struct EscrowEntry {
     pub height: Option<u32>,
     /// The transaction that paid it out, if any.
     pub settled_by: Option<TxId>,
+    /// Its lock, whose address any wallet can pay.
+    pub lock: Lock,
 }
 
 /// A loan to offer, as its lender.
@@ -310,12 +314,17 @@ pub struct LoanEntry {
     pub due_at: Option<u32>,
     /// The transaction that ended it, if any.
     pub settled_by: Option<TxId>,
+    /// The other party's key and its record of loans on chain (loans that have started).
+    pub counterparty: Option<(KeyHash, LoanRecord)>,
 }
 
 /// What the node does for the `escrow.*` and `loan.*` methods.
 pub trait ContractService: Send + Sync {
     /// Opens an escrow as the buyer.
     fn escrow_open(&self, request: EscrowRequest) -> BoxFuture<'_, Result<Opened, ServiceError>>;
+    /// The lock of an escrow as `escrow_open` would make it (the buyer's key a fresh one of
+    /// the wallet), without paying it: for another wallet to fund at its address.
+    fn escrow_lock(&self, request: EscrowRequest) -> BoxFuture<'_, Result<Lock, ServiceError>>;
     /// The escrows the wallet is party to, newest first.
     fn escrows(&self) -> BoxFuture<'_, Result<Vec<EscrowEntry>, ServiceError>>;
     /// The buyer releases an escrow to the seller: signs its half of the payout and
@@ -341,8 +350,10 @@ pub trait ContractService: Send + Sync {
     /// Offers a loan as the lender; gives the offer's id, the funding transaction if one was
     /// needed, and the offer's expiry.
     fn loan_offer(&self, request: LoanOfferRequest) -> BoxFuture<'_, Result<MadeOffers, ServiceError>>;
-    /// Loan offers in the book (not the wallet's).
-    fn loan_book(&self) -> BoxFuture<'_, Result<Vec<BookEntry>, ServiceError>>;
+    /// Loan offers in the book, each with its lender's record of loans on chain.
+    fn loan_book(&self) -> BoxFuture<'_, Result<Vec<(BookEntry, LoanRecord)>, ServiceError>>;
+    /// A key's record of loans on chain: facts, not a score.
+    fn loan_record(&self, key: KeyHash) -> BoxFuture<'_, Result<LoanRecord, ServiceError>>;
     /// The wallet's loan offers and loans.
     fn loans(&self) -> BoxFuture<'_, Result<Vec<LoanEntry>, ServiceError>>;
     /// Takes a loan offer as the borrower: the collateral is locked and the principal paid

@@ -21,8 +21,24 @@ impl Wallet {
         tip_height: u32,
         coinbase_maturity: u32,
     ) -> Result<Payment, Error> {
+        self.pay_lock(Lock::Key(to.key_hash), asset, amount, fee_rate, passphrase, tip_height, coinbase_maturity)
+    }
+
+    /// Pays `amount` of `asset` to any lock: a key, or a contract another party set up
+    /// (from its address).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pay_lock(
+        &mut self,
+        lock: Lock,
+        asset: AssetId,
+        amount: Amount,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Payment, Error> {
         check_amount(asset, amount)?;
-        let output = TxOut { asset, amount, lock: Lock::Key(to.key_hash) };
+        let output = TxOut { asset, amount, lock };
         self.build(Plan::paying(vec![output], fee_rate), passphrase, tip_height, coinbase_maturity)
     }
 

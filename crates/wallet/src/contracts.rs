@@ -67,6 +67,18 @@ impl Wallet {
         Ok(key.sign(digest))
     }
 
+    /// The key the wallet lends and borrows under: its current receiving key (the one
+    /// `wallet key` shows), so that its record of loans builds up under one key until the
+    /// user moves to a new address.
+    fn loan_identity(&mut self, passphrase: Option<&str>) -> Result<KeyHash, Error> {
+        Ok(self.address(false, passphrase)?.key_hash)
+    }
+
+    /// A fresh public key of the wallet (a buyer's key of an escrow someone else funds).
+    pub fn fresh_public_key(&mut self, passphrase: Option<&str>) -> Result<PublicKey, Error> {
+        Ok(self.fresh_key(passphrase)?.1)
+    }
+
     /// A fresh key of the wallet, with its public key.
     fn fresh_key(&mut self, passphrase: Option<&str>) -> Result<(KeyHash, PublicKey), Error> {
         let hash = self.fresh_key_hash(passphrase)?;
@@ -170,7 +182,7 @@ impl Wallet {
     ) -> Result<TxOut, Error> {
         check_amount(collateral_asset, collateral)?;
         check_amount(repay_asset, repay)?;
-        let lender = self.fresh_key_hash(passphrase)?;
+        let lender = self.loan_identity(passphrase)?;
         let lock = Lock::Loan { borrower: KeyHash::ZERO, lender, repay_asset, repay_amount: repay, term };
         Ok(TxOut { asset: collateral_asset, amount: collateral, lock })
     }
@@ -193,7 +205,7 @@ impl Wallet {
         let Lock::Loan { borrower, .. } = &mut wanted.lock else {
             return Err(Error::NotSpendable(principal_input.prev_out));
         };
-        *borrower = self.fresh_key_hash(passphrase)?;
+        *borrower = self.loan_identity(passphrase)?;
         let pair = SignedPair { input: principal_input, spent: principal, output: wanted };
         let plan = Plan { signed: vec![pair], ..Plan::paying(vec![], fee_rate) };
         self.build(plan, passphrase, tip_height, coinbase_maturity)

@@ -3,7 +3,9 @@
 //! complete (`market/contracts.rs`); a loan offer is an offer in the book whose wanted output
 //! is the collateral under a loan lock.
 
-use peerchain_market::{ContractMessage, Listed, OfferId, dispute_message};
+use std::collections::HashMap;
+
+use peerchain_market::{ContractMessage, Listed, LoanRecord, OfferId, dispute_message};
 use peerchain_primitives::{Encode, KeyHash, Lock, OutPoint, TxId, Witness};
 use peerchain_rpc::files::BoxFuture;
 use peerchain_rpc::{
@@ -85,6 +87,15 @@ impl Service {
         Ok(Opened { id: OutPoint::new(txid, 0), txid })
     }
 
+    async fn make_escrow_lock(&self, request: EscrowRequest) -> Result<Lock, ServiceError> {
+        let refundable_at = self.chain.tip().height.saturating_add(request.timeout);
+        self.with_wallet(move |wallet, _| {
+            let buyer = wallet.fresh_public_key(request.passphrase.as_deref()).map_err(ServiceError::from_wallet)?;
+            Ok(peerchain_wallet::escrow_lock(buyer, request.seller, request.arbiter, refundable_at))
+        })
+        .await
+    }
+
     async fn list_escrows(&self) -> Result<Vec<EscrowEntry>, ServiceError> {
         let index = self.market.index();
         let mut entries = self
@@ -109,6 +120,7 @@ impl Service {
                         refundable_at: after.opens_at(height.unwrap_or(next_height)),
                         height,
                         settled_by: contract.spent_by.as_ref().map(|(tx, _, _)| tx.txid()),
+                        lock: contract.output.lock.clone(),
                     });
                 }
                 Ok(entries)
@@ -263,6 +275,7 @@ impl Service {
 
     async fn list_loans(&self) -> Result<Vec<LoanEntry>, ServiceError> {
         let offers = self.market.mine().await;
+        let index = self.market.index();
         self.with_wallet(move |wallet, chain| {
             let tip = chain.tip_height();
             let mut entries = Vec::new();
@@ -278,12 +291,16 @@ impl Service {
                     term,
                     due_at: None,
                     settled_by: None,
+                    counterparty: None,
                 });
             }
             for contract in wallet.contracts() {
-                let Lock::Loan { lender, repay_asset, repay_amount, term, .. } = contract.output.lock else {
+                let Lock::Loan { lender, borrower, repay_asset, repay_amount, term } = contract.output.lock else {
                     continue;
                 };
+                let lending = wallet.public_key(&lender).is_some();
+                let other = if lending { borrower } else { lender };
+                let record = lock(&index).loan_record(&other).map_err(internal)?;
                 let due_at = confirmed_height(&contract).map(|h| h.saturating_add(term));
                 let state = match &contract.spent_by {
                     None if due_at.is_some_and(|due| tip + 1 >= due) => "defaulted",
@@ -293,7 +310,7 @@ impl Service {
                 };
                 entries.push(LoanEntry {
                     id: text(&contract.outpoint),
-                    role: if wallet.public_key(&lender).is_some() { "lender" } else { "borrower" },
+                    role: if lending { "lender" } else { "borrower" },
                     state,
                     principal: None,
                     repay: (repay_asset, repay_amount),
@@ -301,11 +318,33 @@ impl Service {
                     term,
                     due_at,
                     settled_by: contract.spent_by.as_ref().map(|(tx, _, _)| tx.txid()),
+                    counterparty: Some((other, record)),
                 });
             }
             Ok(entries)
         })
         .await
+    }
+
+    /// Each key's record, read once per key.
+    async fn records(&self, keys: Vec<KeyHash>) -> Result<Vec<LoanRecord>, ServiceError> {
+        let index = self.market.index();
+        tokio::task::spawn_blocking(move || {
+            let index = lock(&index);
+            let mut known: HashMap<KeyHash, LoanRecord> = HashMap::new();
+            keys.iter()
+                .map(|key| match known.get(key) {
+                    Some(record) => Ok(*record),
+                    None => {
+                        let record = index.loan_record(key).map_err(internal)?;
+                        known.insert(*key, record);
+                        Ok(record)
+                    }
+                })
+                .collect()
+        })
+        .await
+        .map_err(internal)?
     }
 
     async fn take_loan(
@@ -396,6 +435,10 @@ impl peerchain_rpc::ContractService for Service {
         Box::pin(self.open_escrow(request))
     }
 
+    fn escrow_lock(&self, request: EscrowRequest) -> BoxFuture<'_, Result<Lock, ServiceError>> {
+        Box::pin(self.make_escrow_lock(request))
+    }
+
     fn escrows(&self) -> BoxFuture<'_, Result<Vec<EscrowEntry>, ServiceError>> {
         Box::pin(self.list_escrows())
     }
@@ -434,17 +477,30 @@ impl peerchain_rpc::ContractService for Service {
         Box::pin(self.offer_loan(request))
     }
 
-    fn loan_book(&self) -> BoxFuture<'_, Result<Vec<BookEntry>, ServiceError>> {
+    fn loan_book(&self) -> BoxFuture<'_, Result<Vec<(BookEntry, LoanRecord)>, ServiceError>> {
         Box::pin(async move {
             let listed = self.market.book(None, MAX_LIST, true).await;
             let coins =
                 self.chain.coins(listed.iter().map(|(l, _)| l.offer.anchor()).collect()).await.map_err(internal)?;
+            let lenders = listed
+                .iter()
+                .map(|(l, _)| match l.offer.want.lock {
+                    Lock::Loan { lender, .. } => lender,
+                    _ => KeyHash::ZERO,
+                })
+                .collect();
+            let records = self.records(lenders).await?;
             Ok(listed
                 .into_iter()
                 .zip(coins.spenders)
-                .map(|((listed, mine), taken_by)| BookEntry { listed, mine, taken_by })
+                .zip(records)
+                .map(|(((listed, mine), taken_by), record)| (BookEntry { listed, mine, taken_by }, record))
                 .collect())
         })
+    }
+
+    fn loan_record(&self, key: KeyHash) -> BoxFuture<'_, Result<LoanRecord, ServiceError>> {
+        Box::pin(async move { Ok(self.records(vec![key]).await?.remove(0)) })
     }
 
     fn loans(&self) -> BoxFuture<'_, Result<Vec<LoanEntry>, ServiceError>> {

@@ -51,7 +51,12 @@ fn read_chain(index: &mut Index, chain: &peerchain_chain::Handle) -> Result<Turn
         let Some(block) = chain.block_at(height).map_err(|e| e.to_string())? else { break };
         let undo = chain.spent_by_block(&block.hash()).map_err(|e| e.to_string())?.unwrap_or_default();
         let spent = spent_outputs(&block, undo);
-        index.connect_block(&block, height, &|outpoint| spent.get(outpoint).cloned()).map_err(|e| e.to_string())?;
+        // One flush to disk per turn, not per block: a catch-up of thousands of blocks would
+        // otherwise wait on the disk once for each.
+        let durable = height == end;
+        index
+            .connect_block(&block, height, &|outpoint| spent.get(outpoint).cloned(), durable)
+            .map_err(|e| e.to_string())?;
         turn.spent.extend(block.transactions.iter().skip(1).flat_map(|tx| tx.inputs.iter().map(|i| i.prev_out)));
     }
     turn.more = end < tip;

@@ -1,7 +1,8 @@
 //! The `escrow.*` and `loan.*` methods: contracts between two parties (and an arbiter),
 //! settled on chain without a middleman holding anything.
 
-use peerchain_primitives::{Amount, AssetId, OutPoint, PublicKey};
+use peerchain_market::LoanRecord;
+use peerchain_primitives::{Address, Amount, AssetId, KeyHash, OutPoint, PublicKey};
 use serde_json::{Value, json};
 
 use super::market::{entry_json, fee_rate, offer_id};
@@ -62,7 +63,7 @@ fn asset_amount(asset: AssetId, amount: Amount) -> Value {
     json!({ "asset": asset.to_string(), "amount": amount.units() })
 }
 
-fn escrow_json(entry: &EscrowEntry) -> Value {
+fn escrow_json(entry: &EscrowEntry, context: &Context) -> Value {
     json!({
         "escrow_id": id_text(&entry.id),
         "role": entry.role,
@@ -75,10 +76,24 @@ fn escrow_json(entry: &EscrowEntry) -> Value {
         "refundable_at": entry.refundable_at,
         "height": entry.height,
         "settled_by": entry.settled_by,
+        "address": peerchain_primitives::lock_address(context.network, &entry.lock),
     })
 }
 
-fn loan_json(entry: &LoanEntry) -> Value {
+fn record_json(record: &LoanRecord) -> Value {
+    json!({
+        "borrowed": record.borrowed,
+        "repaid": record.repaid,
+        "defaulted": record.defaulted,
+        "lent": record.lent,
+    })
+}
+
+fn address_of(hash: KeyHash, context: &Context) -> String {
+    Address::new(context.network, hash).to_string()
+}
+
+fn loan_json(entry: &LoanEntry, context: &Context) -> Value {
     json!({
         "id": entry.id,
         "role": entry.role,
@@ -89,6 +104,10 @@ fn loan_json(entry: &LoanEntry) -> Value {
         "term": entry.term,
         "due_at": entry.due_at,
         "settled_by": entry.settled_by,
+        "counterparty": entry.counterparty.map(|(hash, record)| json!({
+            "address": address_of(hash, context),
+            "record": record_json(&record),
+        })),
     })
 }
 
@@ -105,13 +124,22 @@ pub(super) async fn escrow_open(context: &Context, params: &Params) -> Result<Va
     if Some(request.seller) == request.arbiter {
         return Err(RpcError::invalid_params("the arbiter must be someone other than the seller"));
     }
+    if params.optional_bool("address_only")?.unwrap_or(false) {
+        let lock = context.contracts.escrow_lock(request).await?;
+        let refundable_at = match &lock {
+            peerchain_primitives::Lock::Escrow { after, .. } => Some(after.opens_at(0)),
+            _ => None,
+        };
+        let address = peerchain_primitives::lock_address(context.network, &lock);
+        return Ok(json!({ "address": address, "refundable_at": refundable_at }));
+    }
     let opened = context.contracts.escrow_open(request).await?;
     Ok(json!({ "escrow_id": id_text(&opened.id), "txid": opened.txid }))
 }
 
 pub(super) async fn escrow_list(context: &Context, _: &Params) -> Result<Value, RpcError> {
     let escrows = context.contracts.escrows().await?;
-    Ok(Value::Array(escrows.iter().map(escrow_json).collect()))
+    Ok(Value::Array(escrows.iter().map(|e| escrow_json(e, context)).collect()))
 }
 
 pub(super) async fn escrow_release(context: &Context, params: &Params) -> Result<Value, RpcError> {
@@ -169,12 +197,13 @@ pub(super) async fn loan_book(context: &Context, _: &Params) -> Result<Value, Rp
     Ok(Value::Array(
         entries
             .iter()
-            .map(|entry| {
+            .map(|(entry, record)| {
                 let mut value = entry_json(entry, context);
                 if let Some((asset, amount, term)) = entry.listed.offer.loan_terms() {
                     value["repay"] = asset_amount(asset, amount);
                     value["term"] = json!(term);
                 }
+                value["lender_record"] = record_json(record);
                 value
             })
             .collect(),
@@ -183,7 +212,15 @@ pub(super) async fn loan_book(context: &Context, _: &Params) -> Result<Value, Rp
 
 pub(super) async fn loan_list(context: &Context, _: &Params) -> Result<Value, RpcError> {
     let loans = context.contracts.loans().await?;
-    Ok(Value::Array(loans.iter().map(loan_json).collect()))
+    Ok(Value::Array(loans.iter().map(|l| loan_json(l, context)).collect()))
+}
+
+pub(super) async fn loan_record(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let text = params.required_str("address")?;
+    let address = Address::parse(text, context.network)
+        .map_err(|e| RpcError::invalid_params(format!("`{text}` is not an address of this network: {e}")))?;
+    let record = context.contracts.loan_record(address.key_hash).await?;
+    Ok(json!({ "address": text, "record": record_json(&record) }))
 }
 
 pub(super) async fn loan_take(context: &Context, params: &Params) -> Result<Value, RpcError> {

@@ -6,7 +6,7 @@ use peerchain_wallet::ChainSource;
 use serde_json::{Map, Value, json};
 
 use super::wallet::wallet_error;
-use super::wallet::{fee_rate_param, parse_address, passphrase, with_wallet};
+use super::wallet::{fee_rate_param, parse_destination, passphrase, with_wallet};
 use crate::params::Params;
 use crate::{Context, RpcError};
 
@@ -94,7 +94,7 @@ pub(super) async fn balance(context: &Context, _: &Params) -> Result<Value, RpcE
 }
 
 pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
-    let to: Address = parse_address(params.required_str("address")?, context)?;
+    let to = parse_destination(params.required_str("address")?, context)?;
     let amount = units_param(params, "amount")?;
     let asset = asset_param(params, "asset")?;
     let fee_rate = fee_rate_param(context, params).await?;
@@ -102,8 +102,8 @@ pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, Rp
     let _turn = context.wallet_sends.lock().await;
     let payment = with_wallet(context, move |wallet, chain| {
         wallet
-            .send_asset(
-                &to,
+            .pay_lock(
+                to,
                 asset,
                 amount,
                 FeeRate::per_byte(fee_rate),

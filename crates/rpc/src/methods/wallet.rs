@@ -1,6 +1,6 @@
 //! The `wallet.*` methods, and the adapter through which the wallet reads the chain.
 
-use peerchain_primitives::{Address, Amount, Block, BlockHash, Encode};
+use peerchain_primitives::{Amount, Block, BlockHash, Encode};
 use peerchain_wallet::{ChainSource, Error as WalletError, TxStatus, Wallet, generate_mnemonic};
 use serde_json::{Value, json};
 
@@ -80,8 +80,10 @@ pub(super) async fn with_wallet<T: Send + 'static>(
     .map_err(RpcError::internal)?
 }
 
-pub(super) fn parse_address(text: &str, context: &Context) -> Result<Address, RpcError> {
-    Address::parse(text, context.network).map_err(|e| RpcError::new(INVALID_ADDRESS, format!("`{text}`: {e}")))
+/// A key's address or a contract's (escrow, multisig, hash-time lock, loan).
+pub(super) fn parse_destination(text: &str, context: &Context) -> Result<peerchain_primitives::Lock, RpcError> {
+    peerchain_primitives::parse_lock_address(text, context.network)
+        .map_err(|e| RpcError::new(INVALID_ADDRESS, format!("`{text}`: {e}")))
 }
 
 pub(crate) fn amount_param(params: &Params, name: &str) -> Result<Amount, RpcError> {
@@ -229,7 +231,7 @@ pub(super) async fn fee_rate_param(context: &Context, params: &Params) -> Result
 }
 
 pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, RpcError> {
-    let to = parse_address(params.required_str("address")?, context)?;
+    let to = parse_destination(params.required_str("address")?, context)?;
     let amount = amount_param(params, "amount")?;
     let fee_rate = fee_rate_param(context, params).await?;
     let passphrase = passphrase(params)?;
@@ -237,8 +239,9 @@ pub(super) async fn send(context: &Context, params: &Params) -> Result<Value, Rp
     let _turn = context.wallet_sends.lock().await;
     let payment = with_wallet(context, move |wallet, chain| {
         wallet
-            .create_payment(
-                &to,
+            .pay_lock(
+                to,
+                peerchain_primitives::AssetId::Coin,
                 amount,
                 peerchain_primitives::FeeRate::per_byte(fee_rate),
                 passphrase.as_deref(),
