@@ -35,6 +35,11 @@ def book_ids(rpc, limit=200_000):
     return {o["offer_id"] for o in rpc.call("market.book", {"limit": limit})}
 
 
+def book_size(rpc):
+    # market.book lists at most 10,000 offers; market.info counts them all.
+    return rpc.call("market.info", {})["offers"]
+
+
 def validation(count):
     out = subprocess.run([os.path.join(BIN_DIR, "offers"), "--count", str(count)], check=True,
                          capture_output=True, text=True)
@@ -129,12 +134,12 @@ def late_joiner_part(root, book):
             funding_bytes.append(maker.cli("chain", "tx", made["funding_txid"])["size"])
         # The wallet funds the next ladder only from confirmed token coins.
         maker.cli("chain", "generate", "1")
-    wait_until("the maker's book", lambda: len(book_ids(rpc)) >= ladders * 100, timeout=1800)
+    wait_until("the maker's book", lambda: book_size(rpc) >= ladders * 100, timeout=1800)
     made_seconds = time.time() - start
     start = time.time()
     joiner = Node(root, "joiner", [maker.p2p()])
     joiner_rpc = Rpc(joiner)
-    wait_until("the late joiner's book", lambda: len(book_ids(joiner_rpc)) >= ladders * 100, timeout=1800)
+    wait_until("the late joiner's book", lambda: book_size(joiner_rpc) >= ladders * 100, timeout=1800)
     synced = time.time() - start
     joiner.stop()
     maker.stop()

@@ -96,6 +96,8 @@ pub(crate) enum MarketCommand {
         #[command(flatten)]
         pay: PayArgs,
     },
+    /// How much the order book holds: offers, bytes against its limit, offers per pair.
+    Info,
     /// The order book: every offer this node holds, cheapest first per pair.
     Book {
         /// Only offers giving this asset (with --want: that pair, both sides).
@@ -261,6 +263,24 @@ pub(crate) fn market(client: &Client, command: MarketCommand, json: bool) -> any
                 let mut text = format!("offer {}\nexpires at height {}", ids.join("\n      "), r["expires_at"]);
                 if let Some(txid) = r["funding_txid"].as_str() {
                     text.push_str(&format!("\nfunding {txid} (the offers are published once it confirms)"));
+                }
+                text
+            });
+        }
+        MarketCommand::Info => {
+            let result = client.call("market.info", json!({}))?;
+            print(&result, json, |r| {
+                let mut text = format!(
+                    "{} offers, {} loan offers ({} mine)\n{} of {} bytes",
+                    r["offers"], r["loan_offers"], r["mine"], r["bytes"], r["max_bytes"]
+                );
+                for pair in r["pairs"].as_array().into_iter().flatten() {
+                    text.push_str(&format!(
+                        "\n  give {} for {}: {} offers",
+                        pair["give"].as_str().unwrap_or_default(),
+                        pair["want"].as_str().unwrap_or_default(),
+                        pair["offers"]
+                    ));
                 }
                 text
             });

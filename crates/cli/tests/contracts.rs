@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use peerchain_primitives::{
-    Amount, AssetId, Decode, Encode, KeyHash, Lock, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxId, TxIn,
-    TxOut, TxSignature, Witness,
+    Amount, Decode, Encode, KeyHash, Lock, Network, OutPoint, SecretKey, SigHashMode, Transaction, TxId, TxIn, TxOut,
+    TxSignature, Witness,
 };
 use peerchain_wallet::KeyChain;
 use serde_json::Value;

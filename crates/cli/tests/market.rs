@@ -262,6 +262,15 @@ fn offers_vanish_when_their_coins_are_spent_or_they_expire_and_a_late_joiner_get
         let ids: Vec<Value> = book(&late).iter().map(|o| o["offer_id"].clone()).collect();
         (ids.len() == 3).then_some(())
     });
+    let info = late.json(&["market", "info"]);
+    assert_eq!(
+        (info["offers"].as_u64(), info["mine"].as_u64(), info["loan_offers"].as_u64()),
+        (Some(3), Some(0), Some(0))
+    );
+    assert_eq!(info["pairs"][0]["give"], asset.as_str(), "{info}");
+    assert_eq!(info["pairs"][0]["offers"], 3, "{info}");
+    assert!(info["bytes"].as_u64().unwrap() > 0 && info["bytes"].as_u64() < info["max_bytes"].as_u64(), "{info}");
+    assert_eq!(maker.json(&["market", "info"])["mine"], 3);
 
     // Cancelled: the coin is spent, and the offer is gone from every book with that block.
     maker.json(&["market", "cancel", &made_first]);
@@ -319,6 +328,7 @@ fn a_flood_of_bogus_offers_leaves_the_book_bounded_and_gets_the_sender_banned() 
     let listed = book(victim);
     assert_eq!(listed.len(), 1, "only the real offer: {listed:?}");
     assert_eq!(listed[0]["offer_id"], id.as_str());
+    assert_eq!(victim.json(&["market", "info"])["offers"], 1, "the flood holds no room in the book");
     assert!(victim.log().contains("offer"), "the offences name offers");
     assert_eq!(victim.json(&["chain", "info"])["network"], "regtest", "the node runs on");
 }

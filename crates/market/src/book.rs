@@ -126,6 +126,11 @@ impl Book {
         self.offers.len()
     }
 
+    /// The most bytes of offers it holds.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.offers.is_empty()

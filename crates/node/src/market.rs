@@ -19,6 +19,7 @@ use peerchain_consensus::Params;
 use peerchain_market::{Added, Book, Index, Listed, Offer, OfferError, OfferId, Policy, TokenInfo, Trade};
 use peerchain_net::{MarketEvent, MarketRequest, MarketResponse, Peer, Topic, Verdict};
 use peerchain_primitives::{AssetId, Encode, Transaction, TxId, TxOut};
+use peerchain_rpc::BookSummary;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,7 @@ const REPUBLISH: Duration = Duration::from_secs(30);
 enum Command {
     Book(Option<(AssetId, AssetId)>, usize, bool, oneshot::Sender<Vec<(Listed, bool)>>),
     Offers(Vec<OfferId>, oneshot::Sender<Vec<Option<Listed>>>),
+    Summary(oneshot::Sender<BookSummary>),
     ListMine(Vec<(Offer, TxOut)>, oneshot::Sender<Result<(), String>>),
     /// A contract message made here: handled as if gossiped, then published.
     Contract(Vec<u8>, oneshot::Sender<()>),
@@ -75,6 +77,11 @@ impl MarketHandle {
         loans: bool,
     ) -> Vec<(Listed, bool)> {
         self.ask(|reply| Command::Book(pair, limit, loans, reply)).await.unwrap_or_default()
+    }
+
+    /// How much the book holds.
+    pub(crate) async fn summary(&self) -> BookSummary {
+        self.ask(Command::Summary).await.unwrap_or_default()
     }
 
     /// Offers by id, as the book holds them.
@@ -253,6 +260,17 @@ impl Market {
                 })
                 .collect();
                 let _ = reply.send(listed);
+            }
+            Command::Summary(reply) => {
+                let loan_offers = self.book.iter().filter(|l| l.is_loan()).count();
+                let _ = reply.send(BookSummary {
+                    offers: self.book.len() - loan_offers,
+                    loan_offers,
+                    mine: self.mine.keys().filter(|id| self.book.get(id).is_some()).count(),
+                    bytes: self.book.bytes(),
+                    max_bytes: self.book.max_bytes(),
+                    pairs: self.book.pairs().collect(),
+                });
             }
             Command::Offers(ids, reply) => {
                 let _ = reply.send(ids.iter().map(|id| self.book.get(id).cloned()).collect());

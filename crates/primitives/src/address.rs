@@ -57,16 +57,7 @@ impl Address {
 
     /// Parses an address and checks that it belongs to `expected`.
     pub fn parse(text: &str, expected: Network) -> Result<Self, AddressError> {
-        let checked = CheckedHrpstring::new::<Bech32m>(text).map_err(|_| AddressError::BadChecksum(text.to_owned()))?;
-        let prefix = checked.hrp().to_lowercase();
-        let network = Network::ALL
-            .into_iter()
-            .find(|n| n.address_prefix() == prefix)
-            .ok_or_else(|| AddressError::UnknownPrefix(text.to_owned()))?;
-        if network != expected {
-            return Err(AddressError::WrongNetwork { text: text.to_owned(), found: network, expected });
-        }
-        let payload: Vec<u8> = checked.byte_iter().collect();
+        let (network, payload) = decode(text, expected)?;
         match payload.split_first() {
             Some((&VERSION_KEY_HASH, hash)) if hash.len() == 32 => {
                 let mut key_hash = [0u8; 32];
@@ -76,6 +67,20 @@ impl Address {
             _ => Err(AddressError::BadPayload(text.to_owned())),
         }
     }
+}
+
+/// The network and payload of an address of `expected`.
+fn decode(text: &str, expected: Network) -> Result<(Network, Vec<u8>), AddressError> {
+    let checked = CheckedHrpstring::new::<Bech32m>(text).map_err(|_| AddressError::BadChecksum(text.to_owned()))?;
+    let prefix = checked.hrp().to_lowercase();
+    let network = Network::ALL
+        .into_iter()
+        .find(|n| n.address_prefix() == prefix)
+        .ok_or_else(|| AddressError::UnknownPrefix(text.to_owned()))?;
+    if network != expected {
+        return Err(AddressError::WrongNetwork { text: text.to_owned(), found: network, expected });
+    }
+    Ok((network, checked.byte_iter().collect()))
 }
 
 /// The address of a contract lock, so that another wallet can fund it: its encoding in
@@ -93,18 +98,9 @@ pub fn lock_address(network: Network, lock: &Lock) -> String {
 /// What an address pays to: a key's address or a contract's, on `expected`. A burn is no
 /// address.
 pub fn parse_lock_address(text: &str, expected: Network) -> Result<Lock, AddressError> {
-    let checked = CheckedHrpstring::new::<Bech32m>(text).map_err(|_| AddressError::BadChecksum(text.to_owned()))?;
-    let payload: Vec<u8> = checked.byte_iter().collect();
+    let (_, payload) = decode(text, expected)?;
     if payload.first() != Some(&VERSION_LOCK) {
         return Address::parse(text, expected).map(|a| Lock::Key(a.key_hash));
-    }
-    let prefix = checked.hrp().to_lowercase();
-    let network = Network::ALL
-        .into_iter()
-        .find(|n| n.address_prefix() == prefix)
-        .ok_or_else(|| AddressError::UnknownPrefix(text.to_owned()))?;
-    if network != expected {
-        return Err(AddressError::WrongNetwork { text: text.to_owned(), found: network, expected });
     }
     match Lock::from_bytes(&payload[1..]) {
         Ok(Lock::Burn { .. } | Lock::Key(_)) | Err(_) => Err(AddressError::BadPayload(text.to_owned())),

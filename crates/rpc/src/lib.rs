@@ -33,8 +33,8 @@ use tracing::{debug, info};
 pub use auth::{COOKIE_USER, Cookie, write_cookie};
 pub use methods::{ChainReader, MAX_STATUS_WAIT_MS, METHODS, Method};
 pub use services::{
-    BookEntry, ContractService, EscrowEntry, EscrowRequest, LoanEntry, LoanOfferRequest, MadeOffers, MarketService,
-    OfferRequest, Opened, Party, Relay, ServiceError,
+    BookEntry, BookSummary, ContractService, EscrowEntry, EscrowRequest, LoanEntry, LoanOfferRequest, MadeOffers,
+    MarketService, OfferRequest, Opened, Party, Relay, ServiceError,
 };
 
 /// The file service's types, where the node and older callers look for them.

@@ -86,6 +86,7 @@ pub const METHODS: &[Method] = &[
         ],
         market::offer
     ),
+    method!("market.info", [], market::info),
     method!("market.book", ["give", "want", "limit"], market::book),
     method!("market.take", ["offer_ids", "fee_rate", "passphrase"], market::take),
     method!("market.cancel", ["offer_id", "passphrase"], market::cancel),

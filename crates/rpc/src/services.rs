@@ -185,8 +185,27 @@ pub struct MadeOffers {
     pub expires_at: u32,
 }
 
+/// How much the book holds.
+#[derive(Debug, Clone, Default)]
+pub struct BookSummary {
+    /// Swap offers.
+    pub offers: usize,
+    /// Loan offers.
+    pub loan_offers: usize,
+    /// This node's own offers among them.
+    pub mine: usize,
+    /// The bytes of offers it holds.
+    pub bytes: usize,
+    /// Its limit: past it, the offers staking least go first.
+    pub max_bytes: usize,
+    /// Offers per pair (give, want).
+    pub pairs: Vec<((AssetId, AssetId), usize)>,
+}
+
 /// What the node does for the `market.*` and `token.list` methods.
 pub trait MarketService: Send + Sync {
+    /// How much the book holds.
+    fn summary(&self) -> BoxFuture<'_, Result<BookSummary, ServiceError>>;
     /// Every token issued on the chain.
     fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>, ServiceError>>;
     /// The book, of one pair (either side) or all, cheapest first per side, at most `limit`.

@@ -7,7 +7,7 @@ use peerchain_chain::{MempoolReject, SubmitTxError};
 use peerchain_market::{Listed, OfferId, TokenInfo, Trade};
 use peerchain_primitives::{Amount, AssetId, FeeRate, Lock, OutPoint, Transaction, TxId, TxOut};
 use peerchain_rpc::files::BoxFuture;
-use peerchain_rpc::{BookEntry, ChainReader, MadeOffers, OfferRequest, ServiceError};
+use peerchain_rpc::{BookEntry, BookSummary, ChainReader, MadeOffers, OfferRequest, ServiceError};
 use peerchain_wallet::{ChainSource, Plan, SharedWallet, SignedPair, Wallet};
 
 use super::MarketHandle;
@@ -264,6 +264,10 @@ fn ladder_rungs(
 }
 
 impl peerchain_rpc::MarketService for Service {
+    fn summary(&self) -> BoxFuture<'_, Result<BookSummary, ServiceError>> {
+        Box::pin(async move { Ok(self.market.summary().await) })
+    }
+
     fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>, ServiceError>> {
         Box::pin(async move { Ok(self.market.tokens().await) })
     }

@@ -99,6 +99,23 @@ pub(super) async fn offer(context: &Context, params: &Params) -> Result<Value, R
     }))
 }
 
+pub(super) async fn info(context: &Context, _: &Params) -> Result<Value, RpcError> {
+    let summary = context.market.summary().await?;
+    let pairs: Vec<Value> = summary
+        .pairs
+        .iter()
+        .map(|((give, want), offers)| json!({ "give": give.to_string(), "want": want.to_string(), "offers": offers }))
+        .collect();
+    Ok(json!({
+        "offers": summary.offers,
+        "loan_offers": summary.loan_offers,
+        "mine": summary.mine,
+        "bytes": summary.bytes,
+        "max_bytes": summary.max_bytes,
+        "pairs": pairs,
+    }))
+}
+
 pub(super) async fn book(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let entries = context.market.book(pair_param(params)?, limit_param(params)?).await?;
     Ok(Value::Array(entries.iter().map(|e| entry_json(e, context)).collect()))
