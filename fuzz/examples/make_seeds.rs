@@ -171,6 +171,7 @@ fn main() {
         ("info", FileRequest::Info(id)),
         ("range", FileRequest::Range { id, start: 3, count: 64 }),
         ("search", FileRequest::Search { query_id: 42, words: vec!["holiday".into(), "film".into()], hops: 3 }),
+        ("pay", FileRequest::Pay { id, payout: vec![1; 250] }),
     ];
     for (name, request) in file_requests {
         write("file_request", name, &request.to_bytes());
@@ -189,8 +190,20 @@ fn main() {
                 name: "film.mkv".into(),
                 directory: false,
                 pieces: Some(pieces.to_bytes()),
+                price: None,
             },
         ),
+        (
+            "info_on_sale",
+            FileResponse::Info {
+                size: 1 << 20,
+                name: "film.mkv".into(),
+                directory: false,
+                pieces: None,
+                price: Some(peerchain_net::Price { units: 25_000, seller: peerchain_primitives::PublicKey([3; 32]) }),
+            },
+        ),
+        ("paid", FileResponse::Paid(12_500)),
         ("range", FileResponse::Range(vec![5u8; 300].into())),
         (
             "hits",

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
+use peerchain_primitives::Amount;
+use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::print;
+use crate::wallet::{PassphraseArgs, call_with_passphrase};
 
 #[derive(Subcommand)]
 pub(crate) enum FileCommand {
@@ -30,6 +32,23 @@ pub(crate) enum FileCommand {
         /// Where to write it (default: its name in the current directory).
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         output: Option<PathBuf>,
+        /// If nobody shares it for free, pay a seller up to this many coins, piece by piece
+        /// as verified pieces arrive (through a payment channel; the closing fee is extra).
+        #[arg(long, value_name = "COINS")]
+        pay_up_to: Option<String>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Sell content of this node for a price in coins, paid into the wallet as buyers'
+    /// verified pieces arrive; `--price 0` shares it for free again.
+    Sell {
+        /// The content id.
+        id: String,
+        /// The price of the whole, in coins.
+        #[arg(long, value_name = "COINS")]
+        price: String,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
     },
     /// Find files by keyword, in the DHT and by asking neighbours.
     Search {
@@ -72,7 +91,30 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
                 )
             });
         }
-        FileCommand::Get { id, output } => return get(client, &id, output, json),
+        FileCommand::Get { id, output, pay_up_to, passphrase } => {
+            let mut pay = json!({});
+            if let Some(up_to) = pay_up_to {
+                let up_to: Amount = up_to.parse().with_context(|| format!("--pay-up-to `{up_to}`"))?;
+                pay["pay_up_to"] = json!(up_to.units());
+                if let Some(given) = passphrase.given()? {
+                    pay["passphrase"] = json!(given.as_str());
+                }
+            }
+            return get(client, &id, output, pay, json);
+        }
+        FileCommand::Sell { id, price, passphrase } => {
+            let price: Amount = price.parse().with_context(|| format!("--price `{price}`"))?;
+            let params = json!({ "id": id, "price": price.units() });
+            let entry = call_with_passphrase(client, "file.sell", params, &passphrase)?;
+            print(&entry, json, |e| match e["price"].as_u64() {
+                Some(units) => format!(
+                    "{} on sale for {} coins\nbuyers pay as verified pieces arrive; this node closes each channel",
+                    e["id"].as_str().unwrap_or_default(),
+                    Amount::from_units(units)
+                ),
+                None => format!("{} shared for free", e["id"].as_str().unwrap_or_default()),
+            });
+        }
         FileCommand::Search { words, via } => {
             let hits = client.call("file.search", json!({ "words": words, "via": via }))?;
             print(&hits, json, |list| {
@@ -106,7 +148,9 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
                             .map(|e| {
                                 let size = e["size"].as_u64().unwrap_or_default();
                                 let verified = e["verified_bytes"].as_u64().unwrap_or_default();
-                                let state = if e["complete"] == true {
+                                let state = if let Some(price) = e["price"].as_u64() {
+                                    format!("on sale {}", Amount::from_units(price))
+                                } else if e["complete"] == true {
                                     "shared".to_owned()
                                 } else {
                                     format!("{:.0}%", verified as f64 * 100.0 / size.max(1) as f64)
@@ -136,7 +180,7 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
 /// How often the progress bar moves.
 const PROGRESS_EVERY_MS: u64 = 200;
 
-fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+fn get(client: &Client, id: &str, output: Option<PathBuf>, pay: Value, json: bool) -> anyhow::Result<ExitCode> {
     // Without -o the name is known only once a provider answers: the node then writes into
     // the current directory under that name.
     // Into an existing directory, as `cp` does.
@@ -146,7 +190,11 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
         None => absolute(Path::new(id))?,
     };
     let named_later = !output.exists() && output.file_name().is_some_and(|n| n == id);
-    let mut status = client.call("file.get", json!({ "id": id, "path": output }))?;
+    let mut params = json!({ "id": id, "path": output });
+    for (name, value) in pay.as_object().into_iter().flatten() {
+        params[name] = value.clone();
+    }
+    let mut status = client.call("file.get", params)?;
     let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
@@ -158,8 +206,16 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
         bar.set_length(size);
         bar.set_position(status["verified_bytes"].as_u64().unwrap_or_default());
         let state = status["state"].as_str().unwrap_or_default().to_owned();
+        let paid = match status["price"].as_u64() {
+            Some(price) if price > 0 => format!(
+                ", paid {} of {} coins",
+                Amount::from_units(status["paid"].as_u64().unwrap_or_default()),
+                Amount::from_units(price)
+            ),
+            _ => String::new(),
+        };
         bar.set_message(format!(
-            "{} {} ({} sources)",
+            "{} {} ({} sources{paid})",
             state,
             status["name"].as_str().unwrap_or_default(),
             status["peers"].as_u64().unwrap_or_default()
@@ -191,10 +247,16 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, json: bool) -> anyhow
         "path": path.to_string_lossy(),
         "size": status["size"],
         "sources": status["sources"],
+        "price": status["price"],
+        "paid": status["paid"],
     });
     print(&result, json, |r| {
+        let paid = match r["paid"].as_u64() {
+            Some(paid) if paid > 0 => format!(", paid {} coins", Amount::from_units(paid)),
+            _ => String::new(),
+        };
         format!(
-            "{}  {}  from {} peers",
+            "{}  {}  from {} peers{paid}",
             r["path"].as_str().unwrap_or_default(),
             size_text(r["size"].as_u64().unwrap_or_default()),
             r["sources"]

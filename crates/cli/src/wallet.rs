@@ -81,7 +81,7 @@ pub(crate) struct PassphraseArgs {
 
 impl PassphraseArgs {
     /// The passphrase from the environment or the file, if either gives one.
-    fn given(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
+    pub(crate) fn given(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
         if let Some(path) = &self.passphrase_file {
             let text = Zeroizing::new(
                 std::fs::read_to_string(path)

@@ -309,6 +309,7 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
                             name: entry.name.clone(),
                             directory: false,
                             pieces: None,
+                            price: None,
                         },
                         FileRequest::Range { id: content, start, count } => {
                             let mut encoded =
@@ -318,6 +319,7 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
                             FileResponse::Range(encoded.into())
                         }
                         FileRequest::Search { .. } => FileResponse::Hits(Vec::new()),
+                        FileRequest::Pay { .. } => FileResponse::Refused("not on sale".into()),
                     };
                     serving.respond_file(id, response).await;
                 }

@@ -7,11 +7,15 @@
 //! lists.
 
 pub mod book;
+pub mod channel;
+pub mod channels;
 pub mod contract;
 pub mod index;
 pub mod offer;
 
 pub use book::{Added, Book, Listed, NotListed};
+pub use channel::{PaymentError, PaymentRules, channel_parties, check_payment};
+pub use channels::{Buying, Channels, Sale, Selling};
 pub use contract::{ContractMessage, MAX_CONTRACT_BYTES, dispute_message};
 pub use index::{Index, IndexError, LoanEvent, LoanOutcome, LoanRecord, TokenInfo, Trade, trades_in};
 pub use offer::{MAX_OFFER_BYTES, Offer, OfferError, OfferId, Policy, Terms, verify_signatures};

@@ -50,7 +50,7 @@ pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 pub use limits::TokenBucket;
 pub use protocol::files;
-pub use protocol::files::{FileRequest, FileResponse, Hit, Provider};
+pub use protocol::files::{FileRequest, FileResponse, Hit, Price, Provider};
 pub use protocol::market::{MarketRequest, MarketResponse};
 pub use protocol::{Announcement, Request, Response, Status};
 

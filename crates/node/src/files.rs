@@ -7,7 +7,9 @@
 //! sits behind short-held locks, and every task it starts is tracked and awaited at shutdown.
 
 mod download;
+mod pay;
 mod search;
+mod sell;
 mod serve;
 mod service;
 
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+pub(crate) use pay::Payments;
 pub(crate) use service::Service;
 
 /// File-sharing settings.
@@ -75,6 +78,10 @@ pub(crate) struct Files {
     uploads: Semaphore,
     upload_limit: Option<RateLimit>,
     download_limit: Option<RateLimit>,
+    /// The chain and wallet, for paying and being paid.
+    payments: Payments,
+    /// Content on sale, and the channels paying for it.
+    sales: sell::Sales,
     cancel: CancellationToken,
     /// Every task file sharing starts (answers to peers, downloads), awaited at shutdown.
     tasks: TaskTracker,
@@ -96,9 +103,12 @@ impl Files {
         net: peerchain_net::Handle,
         book: crate::peers::Book,
         limits: Limits,
+        payments: Payments,
         cancel: CancellationToken,
     ) -> Arc<Files> {
         Arc::new(Files {
+            sales: sell::Sales::new(payments.channels.clone()),
+            payments,
             store,
             net,
             book,
@@ -119,10 +129,12 @@ impl Files {
     /// until cancelled; returns once every task it started has ended.
     pub(crate) async fn run(self: Arc<Self>, mut events: mpsc::Receiver<FileEvent>) {
         self.start().await;
+        let mut close_idle = tokio::time::interval(sell::CLOSE_IDLE / 4);
         loop {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break,
+                _ = close_idle.tick() => self.close_idle_channels().await,
                 event = events.recv() => match event {
                     Some(FileEvent::Request { peer, request, id }) => self.handle_request(peer, request, id),
                     None => break,
@@ -135,6 +147,10 @@ impl Files {
 
     /// Announces every complete blob and resumes unfinished downloads.
     async fn start(self: &Arc<Self>) {
+        let (store, files) = (self.store.clone(), self.clone());
+        if let Err(e) = blocking(move || files.sales.load(&store)).await {
+            warn!(error = %e, "cannot read the sales and payment channels");
+        }
         let store = self.store.clone();
         let (entries, wanted) = blocking(move || (store.list(), store.wanted())).await;
         match entries {
@@ -149,7 +165,7 @@ impl Files {
             Ok(wanted) => {
                 for (id, path) in wanted {
                     info!(%id, path = %path.display(), "resuming download");
-                    self.start_download(id, path);
+                    self.start_download(id, path, pay::Allowance::default());
                 }
             }
             Err(e) => warn!(error = %e, "cannot read the unfinished downloads"),

@@ -129,7 +129,7 @@ fn start_network(
     network: Network,
     data_dir: &Path,
     config: &Config,
-    (chain, wallet): (peerchain_chain::Handle, SharedWallet),
+    (chain, wallet, wallet_sends): (peerchain_chain::Handle, SharedWallet, Arc<tokio::sync::Mutex<()>>),
     blobs: Arc<peerchain_blobs::Store>,
     tasks: &mut JoinSet<()>,
     cancel: CancellationToken,
@@ -169,7 +169,18 @@ fn start_network(
         max_download_bytes_per_sec: config.files.max_download_kib_per_sec * 1024,
         max_concurrent_uploads: config.files.max_concurrent_uploads,
     };
-    let files = files::Files::new(blobs, net.clone(), book.clone(), limits, cancel.clone());
+    let channels_path = peerchain_market::Channels::path_in(data_dir);
+    let channels = peerchain_market::Channels::open(&channels_path)
+        .map_err(|e| Error::Network(format!("payment channels: {e}")))?;
+    let payments = files::Payments {
+        chain: chain.clone(),
+        wallet: wallet.clone(),
+        wallet_sends,
+        channels: Arc::new(channels),
+        min_fee_per_byte: config.chain.min_relay_fee_rate,
+        network_magic: network.magic(),
+    };
+    let files = files::Files::new(blobs, net.clone(), book.clone(), limits, payments, cancel.clone());
     tasks.spawn(files.clone().run(events.files));
     let (market, market_handle) = market::Market::new(data_dir, chain.clone(), net.clone(), book.clone(), wallet)
         .map_err(|e| Error::Network(format!("market index: {e}")))?;
@@ -235,17 +246,17 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
             SharedWallet::new(None)
         }
     };
+    let wallet_sends = Arc::new(tokio::sync::Mutex::new(()));
     let (net, files, market) = start_network(
         network,
         &data_dir,
         &config,
-        (chain.clone(), wallet.clone()),
+        (chain.clone(), wallet.clone(), wallet_sends.clone()),
         blobs.clone(),
         &mut tasks,
         cancel.clone(),
     )?;
     tasks.spawn(wallet_sync::WalletSync::new(wallet.clone(), chain.clone(), net.clone()).run(cancel.clone()));
-    let wallet_sends = Arc::new(tokio::sync::Mutex::new(()));
     let market = Arc::new(market::Service {
         market,
         chain: chain.clone(),

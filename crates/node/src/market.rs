@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::peers::Offence;
-pub(crate) use service::Service;
+pub(crate) use contract_service::escrow_transaction;
+pub(crate) use service::{Service, with_wallet};
 
 /// How often peers not yet asked for their book are looked for (a missed handshake note).
 const ASK_AGAIN: Duration = Duration::from_secs(20);

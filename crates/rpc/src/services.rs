@@ -33,6 +33,8 @@ pub struct FileEntry {
     pub verified_bytes: u64,
     /// What searches find it by.
     pub keywords: Vec<String>,
+    /// Its price in base units, if this node sells it.
+    pub price: Option<u64>,
 }
 
 /// Where a download stands.
@@ -71,6 +73,10 @@ pub struct Download {
     pub error: Option<String>,
     /// Recent download rate in bytes per second.
     pub rate: u64,
+    /// The price of content bought (base units), 0 for content shared for free.
+    pub price: u64,
+    /// What the download has paid so far.
+    pub paid: u64,
 }
 
 /// A search hit, merged over the DHT and the flooded query.
@@ -103,8 +109,23 @@ pub enum SearchVia {
 pub trait FileService: Send + Sync {
     /// Adds a file or directory at `path` (on the node's machine), with extra keywords.
     fn add(&self, path: PathBuf, keywords: Vec<String>) -> BoxFuture<'_, Result<FileEntry, ServiceError>>;
-    /// Starts (or joins) the download of `id` to `output`.
-    fn get(&self, id: ContentId, output: PathBuf) -> BoxFuture<'_, Result<Download, ServiceError>>;
+    /// Starts (or joins) the download of `id` to `output`, paying up to `pay_up_to` base
+    /// units if nobody shares it for free (`passphrase` signs the payments).
+    fn get(
+        &self,
+        id: ContentId,
+        output: PathBuf,
+        pay_up_to: Option<u64>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<Download, ServiceError>>;
+    /// Sells a blob of the store for `price` base units (paid into the wallet), or shares it
+    /// for free again with `None`.
+    fn sell(
+        &self,
+        id: ContentId,
+        price: Option<u64>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<FileEntry, ServiceError>>;
     /// A download's progress, as soon as it ends or after `wait`, whichever comes first.
     fn status(&self, id: ContentId, wait: Duration) -> BoxFuture<'_, Result<Download, ServiceError>>;
     /// Files matching every word.

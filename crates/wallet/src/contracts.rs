@@ -51,6 +51,23 @@ pub fn escrow_lock(buyer: PublicKey, seller: PublicKey, arbiter: Option<PublicKe
     Lock::Escrow { threshold: 2, keys, after: After::Height(timeout), fallback: buyer.key_hash() }
 }
 
+/// A plan spending an escrow's shared path with the wallet's key `key` (at `index` of the
+/// lock's keys) into `outputs`: half signed, for the other party to complete.
+fn shared_spend(
+    (escrow, output): (OutPoint, &TxOut),
+    (key, index): (KeyHash, u8),
+    outputs: Vec<TxOut>,
+    fee_rate: FeeRate,
+) -> Plan {
+    let spend = ContractSpend {
+        outpoint: escrow,
+        output: output.clone(),
+        key,
+        path: ContractPath::Shared { index, threshold: 2 },
+    };
+    Plan { contracts: vec![spend], ..Plan::paying(outputs, fee_rate) }
+}
+
 impl Wallet {
     /// The wallet's role in an escrow output, if any.
     pub fn escrow_role(&self, output: &TxOut) -> Option<EscrowRole> {
@@ -129,16 +146,41 @@ impl Wallet {
             .map(|(i, k)| (i as u8, k.key_hash()))
             .ok_or(Error::NotSpendable(escrow))?;
         let payout = TxOut { asset: output.asset, amount: output.amount, lock: Lock::Key(to) };
-        let spend = ContractSpend {
-            outpoint: escrow,
-            output: output.clone(),
-            key,
-            path: ContractPath::Shared { index, threshold: 2 },
-        };
-        let mut plan = Plan { contracts: vec![spend], ..Plan::paying(vec![payout], fee_rate) };
+        let mut plan = shared_spend((escrow, output), (key, index), vec![payout], fee_rate);
         if output.asset == AssetId::Coin {
             plan.subtract_fee_from = Some(0);
         }
+        Ok(self.build(plan, passphrase, tip_height, coinbase_maturity)?.tx)
+    }
+
+    /// A payment of a payment channel (an escrow of buyer and seller, coins only): `paid` to
+    /// the seller's key, the rest less the fee back to the buyer's, signed by the wallet's
+    /// buyer key. The seller closes the channel with the latest one, adding its signature.
+    #[allow(clippy::too_many_arguments)]
+    pub fn channel_payment(
+        &mut self,
+        escrow: OutPoint,
+        output: &TxOut,
+        paid: Amount,
+        fee_rate: FeeRate,
+        passphrase: Option<&str>,
+        tip_height: u32,
+        coinbase_maturity: u32,
+    ) -> Result<Transaction, Error> {
+        let (keys, _, _) = escrow_parties(&output.lock).ok_or(Error::NotSpendable(escrow))?;
+        let buyer = keys[0].key_hash();
+        if keys.len() != 2 || output.asset != AssetId::Coin || !self.owned.contains(&buyer) || paid >= output.amount {
+            return Err(Error::NotSpendable(escrow));
+        }
+        let outputs = vec![
+            TxOut { asset: AssetId::Coin, amount: paid, lock: Lock::Key(keys[1].key_hash()) },
+            TxOut {
+                asset: AssetId::Coin,
+                amount: Amount::from_units(output.amount.units() - paid.units()),
+                lock: Lock::Key(buyer),
+            },
+        ];
+        let plan = Plan { subtract_fee_from: Some(1), ..shared_spend((escrow, output), (buyer, 0), outputs, fee_rate) };
         Ok(self.build(plan, passphrase, tip_height, coinbase_maturity)?.tx)
     }
 

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
 use peerchain_primitives::encode::{Reader, Sink, put_bytes, put_varint};
-use peerchain_primitives::{ContentId, Decode, DecodeError, Encode};
+use peerchain_primitives::{ContentId, Decode, DecodeError, Encode, PublicKey};
 
 use super::codec::{Message, ReadBuffer};
 
@@ -25,6 +25,8 @@ pub const MAX_PROVIDERS_PER_HIT: usize = 8;
 pub const MAX_ADDRESSES: usize = 8;
 /// Bytes in the piece bitmap of a 1 TiB blob (1 MiB pieces).
 const MAX_BITMAP_BYTES: usize = 1 << 17;
+/// The largest payment a buyer sends: a payout of one escrow to two outputs.
+pub const MAX_PAYOUT_BYTES: usize = 2048;
 
 /// A request of the file protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,24 @@ pub enum FileRequest {
         /// How many more times the query may be forwarded.
         hops: u8,
     },
+    /// A payment for content on sale: a payout of the buyer's payment channel (an escrow of
+    /// buyer and seller), signed by the buyer, paying the seller for what arrived so far.
+    Pay {
+        /// The content.
+        id: ContentId,
+        /// The encoded payout transaction.
+        payout: Vec<u8>,
+    },
+}
+
+/// What a seller asks for content: the price of all of it, paid as it arrives into the
+/// seller's key of the payment channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Price {
+    /// Base units of the coin for the whole content.
+    pub units: u64,
+    /// The seller's key in the payment channel.
+    pub seller: PublicKey,
 }
 
 /// A peer that holds a file, and where to reach it.
@@ -88,6 +108,8 @@ pub enum FileResponse {
         directory: bool,
         /// The pieces held (bit per 1 MiB piece), `None` when the peer holds all of it.
         pieces: Option<Vec<u8>>,
+        /// The price, if the peer sells it rather than sharing it.
+        price: Option<Price>,
     },
     /// The encoded range (shared: it is read and written without copies).
     Range(Bytes),
@@ -95,6 +117,8 @@ pub enum FileResponse {
     Hits(Vec<Hit>),
     /// The peer refuses, saying why (unknown content, range out of bounds, busy).
     Refused(String),
+    /// A payment was taken: what the channel has paid in all, in base units.
+    Paid(u64),
 }
 
 impl Message for FileRequest {
@@ -162,6 +186,11 @@ impl Encode for FileRequest {
                 }
                 sink.put(&[*hops]);
             }
+            FileRequest::Pay { id, payout } => {
+                sink.put(&[3]);
+                id.encode_to(sink);
+                put_bytes(sink, payout);
+            }
         }
     }
 }
@@ -189,6 +218,11 @@ impl Decode for FileRequest {
                 }
                 Ok(FileRequest::Search { query_id, words, hops })
             }
+            3 => {
+                let id = ContentId::decode(reader)?;
+                let payout = reader.bytes("payout", MAX_PAYOUT_BYTES)?.to_vec();
+                Ok(FileRequest::Pay { id, payout })
+            }
             tag => Err(DecodeError::UnknownTag { what: "file request", tag }),
         }
     }
@@ -197,7 +231,7 @@ impl Decode for FileRequest {
 impl Encode for FileResponse {
     fn encode_to<S: Sink + ?Sized>(&self, sink: &mut S) {
         match self {
-            FileResponse::Info { size, name, directory, pieces } => {
+            FileResponse::Info { size, name, directory, pieces, price } => {
                 sink.put(&[0]);
                 size.encode_to(sink);
                 put_bytes(sink, name.as_bytes());
@@ -207,6 +241,14 @@ impl Encode for FileResponse {
                     Some(bits) => {
                         sink.put(&[1]);
                         put_bytes(sink, bits);
+                    }
+                }
+                match price {
+                    None => sink.put(&[0]),
+                    Some(price) => {
+                        sink.put(&[1]);
+                        price.units.encode_to(sink);
+                        price.seller.encode_to(sink);
                     }
                 }
             }
@@ -236,6 +278,10 @@ impl Encode for FileResponse {
                 sink.put(&[3]);
                 put_bytes(sink, reason.as_bytes());
             }
+            FileResponse::Paid(units) => {
+                sink.put(&[4]);
+                units.encode_to(sink);
+            }
         }
     }
 }
@@ -260,7 +306,16 @@ impl Decode for FileResponse {
                 } else {
                     None
                 };
-                Ok(FileResponse::Info { size, name, directory, pieces })
+                let price = if flag(reader, "price flag")? {
+                    let units = reader.u64("price")?;
+                    if units == 0 {
+                        return Err(DecodeError::Invalid { what: "price" });
+                    }
+                    Some(Price { units, seller: PublicKey::decode(reader)? })
+                } else {
+                    None
+                };
+                Ok(FileResponse::Info { size, name, directory, pieces, price })
             }
             RANGE_TAG => Ok(FileResponse::Range(Bytes::copy_from_slice(reader.bytes("range", MAX_RANGE_BYTES)?))),
             2 => {
@@ -290,6 +345,7 @@ impl Decode for FileResponse {
                 Ok(FileResponse::Hits(hits))
             }
             3 => Ok(FileResponse::Refused(text(reader, "refusal", 1000)?)),
+            4 => Ok(FileResponse::Paid(reader.u64("paid")?)),
             tag => Err(DecodeError::UnknownTag { what: "file response", tag }),
         }
     }
@@ -320,13 +376,22 @@ mod tests {
             FileRequest::Info(ContentId([1; 32])),
             FileRequest::Range { id: ContentId([2; 32]), start: 64, count: 64 },
             FileRequest::Search { query_id: 9, words: vec!["holiday".into(), "2026".into()], hops: 3 },
+            FileRequest::Pay { id: ContentId([4; 32]), payout: vec![5; 300] },
         ];
         for request in requests {
             assert_eq!(FileRequest::from_bytes(&request.to_bytes()), Ok(request));
         }
         let provider = Provider { peer: PeerId::random(), addresses: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()] };
         let responses = [
-            FileResponse::Info { size: 5, name: "a.txt".into(), directory: false, pieces: Some(vec![1]) },
+            FileResponse::Info { size: 5, name: "a.txt".into(), directory: false, pieces: Some(vec![1]), price: None },
+            FileResponse::Info {
+                size: 5,
+                name: "b.txt".into(),
+                directory: false,
+                pieces: None,
+                price: Some(Price { units: 1_000, seller: PublicKey([9; 32]) }),
+            },
+            FileResponse::Paid(700),
             FileResponse::Range(Bytes::from(vec![7; 100])),
             FileResponse::Hits(vec![Hit {
                 id: ContentId([3; 32]),
@@ -340,6 +405,11 @@ mod tests {
         for response in responses {
             assert_eq!(FileResponse::from_bytes(&response.to_bytes()), Ok(response));
         }
+        let free = FileResponse::Info { size: 5, name: "c".into(), directory: false, pieces: None, price: None };
+        let mut zero_price = free.to_bytes();
+        *zero_price.last_mut().unwrap() = 1;
+        zero_price.extend([0; 8 + 32]);
+        assert!(FileResponse::from_bytes(&zero_price).is_err(), "a price of nothing is no price");
         let too_long = FileRequest::Range { id: ContentId([2; 32]), start: 0, count: MAX_RANGE_GROUPS + 1 };
         assert!(FileRequest::from_bytes(&too_long.to_bytes()).is_err());
         let too_far = FileRequest::Search { query_id: 1, words: vec!["x".into()], hops: MAX_HOPS + 1 };

@@ -17,22 +17,25 @@ use peerchain_blobs::scheduler::Scheduler;
 use peerchain_blobs::{
     Bitmap, ContentId, Entry, GROUP_BYTES, Kind, Store, WriteOutcome, group_count, piece_count, piece_groups,
 };
-use peerchain_net::{FileRequest, FileResponse, Peer, RequestError};
+use peerchain_net::{FileRequest, FileResponse, Peer, Price, RequestError};
 use peerchain_primitives::Decode;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::pay::{self, Allowance};
 use super::serve::pieces_held;
 use super::{Files, blocking, content_key, lock};
 use crate::peers::Offence;
 
 /// How long a range request may take.
-const RANGE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const RANGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an info request may take.
 const INFO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a download looks for providers before giving up.
 const FIND_DEADLINE: Duration = Duration::from_secs(90);
+/// How long a resumed download looks for holders before its transfer starts.
+const RESUME_FIND: Duration = Duration::from_secs(10);
 /// How often a running download looks for more sources.
 const REFRESH_SOURCES: Duration = Duration::from_secs(5);
 /// How often the DHT is asked for providers while none has proven the size yet.
@@ -98,6 +101,12 @@ pub(super) enum DownloadError {
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] peerchain_blobs::Error),
+    /// Nobody shares it for free, and the cheapest seller asks more than the allowance.
+    #[error("{0}")]
+    ForSale(String),
+    /// Paying for it failed: the channel could not be opened, a payment was refused.
+    #[error("{0}")]
+    Payment(String),
     /// The output could not be written.
     #[error("{path}: {source}")]
     Output {
@@ -121,6 +130,11 @@ pub(super) struct Progress {
     pub(super) started: Instant,
     pub(super) bytes_this_run: AtomicU64,
     pub(super) cancel: CancellationToken,
+    /// What it may pay, if the content is on sale.
+    pub(super) allowance: Allowance,
+    /// The price of the seller paid, and what its channel has paid so far (base units).
+    pub(super) price: AtomicU64,
+    pub(super) paid: AtomicU64,
     /// Told when the download ends (done or failed), for `file.status` calls that wait.
     ended: Notify,
 }
@@ -151,16 +165,23 @@ impl Progress {
 }
 
 /// What a peer said it holds.
-struct Holding {
+pub(super) struct Holding {
     size: u64,
     name: String,
     directory: bool,
     pieces: Option<Bitmap>,
+    /// Its price, if it sells rather than shares it.
+    pub(super) price: Option<Price>,
 }
 
 impl Files {
     /// Starts (or joins) the download of `id` to `path`; its progress.
-    pub(super) fn start_download(self: &Arc<Self>, id: ContentId, path: PathBuf) -> Arc<Progress> {
+    pub(super) fn start_download(
+        self: &Arc<Self>,
+        id: ContentId,
+        path: PathBuf,
+        allowance: Allowance,
+    ) -> Arc<Progress> {
         let mut downloads = lock(&self.downloads);
         if let Some(progress) = downloads.get(&id) {
             let (state, _) = *lock(&progress.state);
@@ -180,6 +201,9 @@ impl Files {
             started: Instant::now(),
             bytes_this_run: AtomicU64::new(0),
             cancel: self.cancel.child_token(),
+            allowance,
+            price: AtomicU64::new(0),
+            paid: AtomicU64::new(0),
             ended: Notify::new(),
         });
         downloads.insert(id, progress.clone());
@@ -258,7 +282,7 @@ impl Files {
             });
         let mut holders = Vec::new();
         for (peer, answer) in futures::future::join_all(asks).await {
-            if let Ok(Ok(FileResponse::Info { size, name, directory, pieces })) = answer {
+            if let Ok(Ok(FileResponse::Info { size, name, directory, pieces, price })) = answer {
                 let pieces = match pieces {
                     None => None,
                     Some(bytes) => match Bitmap::from_bytes(piece_count(size), &bytes) {
@@ -266,7 +290,7 @@ impl Files {
                         Err(_) => continue,
                     },
                 };
-                holders.push((peer, Holding { size, name, directory, pieces }));
+                holders.push((peer, Holding { size, name, directory, pieces, price }));
             }
         }
         holders
@@ -278,10 +302,10 @@ impl Files {
     async fn prove_size(
         &self,
         id: ContentId,
-        holders: &[(Peer, Holding)],
+        holders: &[&(Peer, Holding)],
         bad: &mut HashSet<Peer>,
     ) -> Result<Option<(Entry, Peer)>, DownloadError> {
-        for (peer, holding) in holders {
+        for (peer, holding) in holders.iter().copied() {
             if holding.size > peerchain_blobs::MAX_BLOB_SIZE {
                 continue;
             }
@@ -324,10 +348,10 @@ type Asked = (Peer, u64, Result<Result<FileResponse, RequestError>, tokio::time:
 type Written = (Peer, u64, Result<WriteOutcome, peerchain_blobs::Error>);
 
 /// The fetch of one blob into the store from whoever holds it.
-struct Fetch<'a> {
-    files: &'a Arc<Files>,
-    id: ContentId,
-    progress: &'a Progress,
+pub(super) struct Fetch<'a> {
+    pub(super) files: &'a Arc<Files>,
+    pub(super) id: ContentId,
+    pub(super) progress: &'a Progress,
     /// Peers that served bad data: never asked again.
     bad: HashSet<Peer>,
     /// Peers that served verified data, for the report.
@@ -362,10 +386,15 @@ impl<'a> Fetch<'a> {
         // Holders found, and the size proven (the last chunk group does), unless a partial
         // copy from an earlier run already did.
         let (entry, holders) = match stored {
-            Some(entry) => (entry, Vec::new()),
+            Some(entry) => {
+                let holders = self.find().await?;
+                (entry, holders)
+            }
             None => self.find_and_prove().await?,
         };
         self.progress.learn(&entry);
+        let holders: Vec<_> = holders.into_iter().filter(|(_, h)| h.size == entry.size).collect();
+        let seller = pay::choose_seller(id, &holders, self.allowance().await)?;
         // A partial holder is a source too: it says so in the DHT at once (its keywords
         // follow when it is complete).
         self.files.net.provide(content_key(id)).await;
@@ -373,13 +402,17 @@ impl<'a> Fetch<'a> {
         let have = blocking(move || store.have(id)).await?.ok_or(DownloadError::Removed)?;
         self.progress.verified_groups.store(have.count(), Ordering::Relaxed);
         self.progress.set_state(State::Downloading, None);
-        let mut scheduler = Scheduler::new(entry.size, pieces_held(entry.size, &have));
-        for (peer, holding) in holders {
-            if holding.size == entry.size {
-                scheduler.add_source(peer, holding.pieces);
+        if let Some((seller, price)) = seller {
+            self.paid_transfer(entry.size, seller, price).await?;
+        } else {
+            let mut scheduler = Scheduler::new(entry.size, pieces_held(entry.size, &have));
+            for (peer, holding) in holders {
+                if holding.price.is_none() {
+                    scheduler.add_source(peer, holding.pieces);
+                }
             }
+            self.transfer(entry.size, &mut scheduler).await?;
         }
-        self.transfer(entry.size, &mut scheduler).await?;
         let store = self.files.store.clone();
         let entry = blocking(move || store.get(id)).await?.ok_or(DownloadError::Removed)?;
         self.progress.verified_groups.store(entry.verified_groups, Ordering::Relaxed);
@@ -396,7 +429,14 @@ impl<'a> Fetch<'a> {
             }
             let use_dht = self.dht_due(DHT_WHILE_FINDING);
             let holders = self.files.find_holders(self.id, use_dht, &self.bad).await;
-            if let Some((entry, prover)) = self.files.prove_size(self.id, &holders, &mut self.bad).await? {
+            // Only the seller that would be paid proves the size of content on sale (the
+            // piece is on its credit); a download without allowance for it ends here.
+            let seller = pay::choose_seller(self.id, &holders, self.allowance().await)?;
+            let provers: Vec<&(Peer, Holding)> = holders
+                .iter()
+                .filter(|(p, h)| seller.is_none_or(|(s, _)| s == *p) && (seller.is_some() || h.price.is_none()))
+                .collect();
+            if let Some((entry, prover)) = self.files.prove_size(self.id, &provers, &mut self.bad).await? {
                 self.served_by.insert(prover);
                 self.progress.sources.store(self.served_by.len(), Ordering::Relaxed);
                 return Ok((entry, holders));
@@ -406,6 +446,32 @@ impl<'a> Fetch<'a> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    /// Looks for holders of a partial blob (after a restart: peers are connecting) until
+    /// some answer, for a short while; the transfer goes on looking.
+    async fn find(&mut self) -> Result<Vec<(Peer, Holding)>, DownloadError> {
+        let deadline = Instant::now() + RESUME_FIND;
+        loop {
+            let use_dht = self.dht_due(DHT_WHILE_FINDING);
+            let holders = self.files.find_holders(self.id, use_dht, &self.bad).await;
+            if !holders.is_empty() || Instant::now() >= deadline {
+                return Ok(holders);
+            }
+            tokio::select! {
+                biased;
+                _ = self.progress.cancel.cancelled() => return Err(DownloadError::Cancelled),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// What the download may pay: its allowance, or after a restart the price of the
+    /// channel it was paying through.
+    async fn allowance(&self) -> Option<u64> {
+        let (id, channels) = (self.id, self.files.payments.channels.clone());
+        let kept = blocking(move || channels.buying(&id)).await.ok().flatten().map(|b| b.price);
+        self.progress.allowance.up_to.max(kept)
     }
 
     /// Fetches every missing piece from the sources, filling each one's window, verifying
@@ -549,7 +615,7 @@ impl<'a> Fetch<'a> {
             self.dht_due(DHT_WHILE_DOWNLOADING)
         };
         for (peer, holding) in self.files.find_holders(self.id, use_dht, &self.bad).await {
-            if holding.size == size {
+            if holding.size == size && holding.price.is_none() {
                 scheduler.add_source(peer, holding.pieces);
             }
         }

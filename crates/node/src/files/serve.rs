@@ -29,6 +29,7 @@ impl Files {
                         name: entry.name,
                         directory: entry.kind == Kind::Directory,
                         pieces: (!have.is_full()).then(|| pieces_held(entry.size, &have).to_bytes()),
+                        price: self.sales.price(&id),
                     },
                     Ok(_) => FileResponse::Refused("unknown content".into()),
                     Err(e) => FileResponse::Refused(format!("store error: {e}")),
@@ -40,6 +41,10 @@ impl Files {
                 let Ok(_permit) = self.uploads.try_acquire() else {
                     return FileResponse::Refused("busy".into());
                 };
+                // Content on sale: served one piece ahead of what the buyer paid.
+                if let Err(reason) = self.sales.allow_range(peer, id, start, count) {
+                    return FileResponse::Refused(reason);
+                }
                 let store = self.store.clone();
                 let end = start.saturating_add(u64::from(count));
                 match blocking(move || store.read_range(id, start..end)).await {
@@ -55,6 +60,17 @@ impl Files {
                     }
                     Err(e) => FileResponse::Refused(e.to_string()),
                 }
+            }
+            FileRequest::Pay { id, payout } => {
+                let rules = peerchain_market::PaymentRules {
+                    min_fee_per_byte: self.payments.min_fee_per_byte,
+                    network_magic: self.payments.network_magic,
+                };
+                let (answer, paid_in_full) = self.sales.pay(&self.payments.chain, peer, id, &payout, rules).await;
+                if let Some(escrow) = paid_in_full {
+                    self.sales.close(escrow, &self.payments.chain, &self.net, &self.payments.wallet).await;
+                }
+                answer
             }
             FileRequest::Search { query_id, words, hops } => {
                 if !self.allow_search(peer) {

@@ -11,6 +11,7 @@ use peerchain_rpc::ServiceError;
 use peerchain_rpc::files::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
 
 use super::download::{Progress, State};
+use super::pay::Allowance;
 use super::{Files, blocking, content_key, keyword_key, lock};
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -38,10 +39,12 @@ fn view(progress: &Progress) -> Download {
         path: progress.path.clone(),
         error,
         rate: (progress.bytes_this_run.load(Ordering::Relaxed) as f64 / seconds) as u64,
+        price: progress.price.load(Ordering::Relaxed),
+        paid: progress.paid.load(Ordering::Relaxed),
     }
 }
 
-fn entry_view(entry: &Entry) -> FileEntry {
+fn entry_view(entry: &Entry, price: Option<u64>) -> FileEntry {
     FileEntry {
         id: entry.id,
         name: entry.name.clone(),
@@ -49,6 +52,7 @@ fn entry_view(entry: &Entry) -> FileEntry {
         directory: entry.kind == Kind::Directory,
         verified_bytes: (entry.verified_groups * GROUP_BYTES).min(entry.size),
         keywords: entry.keywords.clone(),
+        price,
     }
 }
 
@@ -74,11 +78,17 @@ impl FileService for Service {
             for added in children.iter().chain([&entry]) {
                 self.announce(added).await;
             }
-            Ok(entry_view(&entry))
+            Ok(entry_view(&entry, self.sales.price(&entry.id).map(|p| p.units)))
         })
     }
 
-    fn get(&self, id: ContentId, output: PathBuf) -> BoxFuture<'_, Result<Download, ServiceError>> {
+    fn get(
+        &self,
+        id: ContentId,
+        output: PathBuf,
+        pay_up_to: Option<u64>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<Download, ServiceError>> {
         Box::pin(async move {
             if let Some(parent) = output.parent()
                 && !parent.as_os_str().is_empty()
@@ -86,7 +96,39 @@ impl FileService for Service {
             {
                 return Err(ServiceError::InvalidInput(format!("{} is not a directory", parent.display())));
             }
-            Ok(view(&self.start_download(id, output)))
+            Ok(view(&self.start_download(id, output, Allowance { up_to: pay_up_to, passphrase })))
+        })
+    }
+
+    fn sell(
+        &self,
+        id: ContentId,
+        price: Option<u64>,
+        passphrase: Option<String>,
+    ) -> BoxFuture<'_, Result<FileEntry, ServiceError>> {
+        Box::pin(async move {
+            let store = self.store.clone();
+            let entry = blocking(move || store.get(id)).await.map_err(internal)?;
+            let entry = entry.ok_or_else(|| ServiceError::NotFound(format!("{id} is not in the store")))?;
+            if !entry.is_complete() {
+                return Err(ServiceError::InvalidInput(format!("{id} is not complete; sell it once it is")));
+            }
+            let sale = match price {
+                None => None,
+                Some(price) => {
+                    let seller =
+                        crate::market::with_wallet(&self.payments.wallet, &self.payments.chain, move |w, _| {
+                            let hash =
+                                w.address(false, passphrase.as_deref()).map_err(ServiceError::from_wallet)?.key_hash;
+                            w.public_key(&hash).ok_or_else(|| ServiceError::Internal("no key for the address".into()))
+                        })
+                        .await?;
+                    Some((peerchain_market::Sale { price, seller }, entry.size))
+                }
+            };
+            let files = self.0.clone();
+            blocking(move || files.sales.set(id, sale)).await.map_err(internal)?;
+            Ok(entry_view(&entry, price))
         })
     }
 
@@ -126,7 +168,7 @@ impl FileService for Service {
         Box::pin(async move {
             let store = self.store.clone();
             let entries = blocking(move || store.list()).await.map_err(internal)?;
-            Ok(entries.iter().map(entry_view).collect())
+            Ok(entries.iter().map(|e| entry_view(e, self.sales.price(&e.id).map(|p| p.units))).collect())
         })
     }
 

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use peerchain_market::{ContractMessage, Listed, LoanRecord, OfferId, dispute_message};
-use peerchain_primitives::{Encode, KeyHash, Lock, OutPoint, TxId, Witness};
+use peerchain_primitives::{Encode, FeeRate, KeyHash, Lock, OutPoint, Transaction, TxId, Witness};
 use peerchain_rpc::files::BoxFuture;
 use peerchain_rpc::{
     BookEntry, ChainReader, EscrowEntry, EscrowRequest, LoanEntry, LoanOfferRequest, MadeOffers, Opened, Party,
     ServiceError,
 };
-use peerchain_wallet::{ChainSource, Contract, EscrowRole, Wallet, escrow_parties};
+use peerchain_wallet::{ChainSource, Contract, EscrowRole, SharedWallet, Wallet, escrow_parties};
 
 use super::lock;
 use super::service::{Service, internal};
@@ -60,30 +60,41 @@ fn escrow_state(contract: &Contract, disputed: bool) -> &'static str {
     }
 }
 
+/// The transaction opening an escrow as its buyer (output 0), at `fee_rate`, timed from the
+/// tip; not yet submitted.
+pub(crate) async fn escrow_transaction(
+    wallet: &SharedWallet,
+    chain: &peerchain_chain::Handle,
+    request: EscrowRequest,
+    fee_rate: FeeRate,
+) -> Result<Transaction, ServiceError> {
+    let EscrowRequest { seller, arbiter, asset, amount, timeout, passphrase, .. } = request;
+    let refundable_at = chain.tip().height.saturating_add(timeout);
+    let payment = super::with_wallet(wallet, chain, move |wallet, chain| {
+        wallet
+            .open_escrow(
+                seller,
+                arbiter,
+                asset,
+                amount,
+                refundable_at,
+                fee_rate,
+                passphrase.as_deref(),
+                chain.tip_height(),
+                chain.coinbase_maturity(),
+            )
+            .map_err(ServiceError::from_wallet)
+    })
+    .await?;
+    Ok(payment.tx)
+}
+
 impl Service {
     async fn open_escrow(&self, request: EscrowRequest) -> Result<Opened, ServiceError> {
-        let EscrowRequest { seller, arbiter, asset, amount, timeout, fee_rate, passphrase } = request;
-        let fee_rate = self.fee_rate(fee_rate).await?;
+        let fee_rate = self.fee_rate(request.fee_rate).await?;
         let _turn = self.wallet_sends.lock().await;
-        let refundable_at = self.chain.tip().height.saturating_add(timeout);
-        let payment = self
-            .with_wallet(move |wallet, chain| {
-                wallet
-                    .open_escrow(
-                        seller,
-                        arbiter,
-                        asset,
-                        amount,
-                        refundable_at,
-                        fee_rate,
-                        passphrase.as_deref(),
-                        chain.tip_height(),
-                        chain.coinbase_maturity(),
-                    )
-                    .map_err(ServiceError::from_wallet)
-            })
-            .await?;
-        let txid = self.submit(payment.tx).await?;
+        let tx = escrow_transaction(&self.wallet, &self.chain, request, fee_rate).await?;
+        let txid = self.submit(tx).await?;
         Ok(Opened { id: OutPoint::new(txid, 0), txid })
     }
 

@@ -27,25 +27,33 @@ pub(crate) struct Service {
     pub(crate) min_coin_give: Amount,
 }
 
+/// Runs `work` on the wallet, synced with the chain first, on a blocking thread.
+pub(crate) async fn with_wallet<T: Send + 'static>(
+    shared: &SharedWallet,
+    chain: &peerchain_chain::Handle,
+    work: impl FnOnce(&mut Wallet, &ChainReader<'_>) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let (shared, chain) = (shared.clone(), chain.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut slot = shared.lock();
+        let wallet = slot
+            .as_mut()
+            .ok_or_else(|| ServiceError::NoWallet("no wallet; create one with `peerchain wallet create`".into()))?;
+        let reader = ChainReader(&chain);
+        wallet.sync(&reader, 1_000).map_err(ServiceError::from_wallet)?;
+        work(wallet, &reader)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(e.to_string()))?
+}
+
 impl Service {
     /// Runs `work` on the wallet on a blocking thread.
     pub(super) async fn with_wallet<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Wallet, &ChainReader<'_>) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let shared = self.wallet.clone();
-        let chain = self.chain.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut slot = shared.lock();
-            let wallet = slot
-                .as_mut()
-                .ok_or_else(|| ServiceError::NoWallet("no wallet; create one with `peerchain wallet create`".into()))?;
-            let reader = ChainReader(&chain);
-            wallet.sync(&reader, 1_000).map_err(ServiceError::from_wallet)?;
-            work(wallet, &reader)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        with_wallet(&self.wallet, &self.chain, work).await
     }
 
     pub(super) async fn fee_rate(&self, asked: Option<FeeRate>) -> Result<FeeRate, ServiceError> {

@@ -90,6 +90,7 @@ fn entry_json(entry: &FileEntry) -> Value {
         "verified_bytes": entry.verified_bytes,
         "complete": entry.verified_bytes == entry.size,
         "keywords": entry.keywords,
+        "price": entry.price,
     })
 }
 
@@ -110,6 +111,8 @@ fn download_json(download: &Download) -> Value {
         "path": download.path.to_string_lossy(),
         "error": download.error,
         "rate": download.rate,
+        "price": download.price,
+        "paid": download.paid,
     })
 }
 
@@ -124,8 +127,21 @@ pub(super) async fn get(context: &Context, params: &Params) -> Result<Value, Rpc
     let id = content_id(params)?;
     let path = absolute_path(params, "path")?;
     check_outside_data_dir(context, &path, "path", false)?;
-    let download = context.files.get(id, path).await?;
+    let pay_up_to = match params.get("pay_up_to") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(super::amount_param(params, "pay_up_to")?.units()),
+    };
+    let passphrase = params.optional_str("passphrase")?.map(str::to_owned);
+    let download = context.files.get(id, path, pay_up_to, passphrase).await?;
     Ok(download_json(&download))
+}
+
+pub(super) async fn sell(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let id = content_id(params)?;
+    let price = super::amount_param(params, "price")?.units();
+    let passphrase = params.optional_str("passphrase")?.map(str::to_owned);
+    let entry = context.files.sell(id, (price > 0).then_some(price), passphrase).await?;
+    Ok(entry_json(&entry))
 }
 
 pub(super) async fn status(context: &Context, params: &Params) -> Result<Value, RpcError> {
