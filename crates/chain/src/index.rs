@@ -38,6 +38,10 @@ pub(crate) struct BlockIndex {
     unsaved: std::collections::VecDeque<BlockHash>,
     /// How many nodes are not saved.
     unsaved_count: usize,
+    /// The best header's branch above the main chain, lowest first, as last walked: sync
+    /// asks for the blocks missing along it after every batch, and walking back thousands of
+    /// headers each time took a tenth of a syncing node's chain thread.
+    best_branch: Vec<BlockHash>,
 }
 
 impl BlockIndex {
@@ -78,6 +82,7 @@ impl BlockIndex {
             best_header: tip,
             unsaved: std::collections::VecDeque::new(),
             unsaved_count: 0,
+            best_branch: Vec::new(),
         };
         index.recompute_best_header();
         let tip_work = index.tip_entry().total_work;
@@ -406,18 +411,29 @@ impl BlockIndex {
     }
 
     /// Blocks on the way to the best header whose data is missing, lowest first, at most `max`.
-    pub(crate) fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
-        let mut path = Vec::new();
-        let mut cursor = self.best_header();
-        while !self.is_on_main_chain(&cursor) {
-            let node = &self.nodes[&cursor];
-            if !node.entry.has_data {
-                path.push(cursor);
+    pub(crate) fn missing_blocks(&mut self, max: usize) -> Vec<BlockHash> {
+        // The branch walked last still leads from the main chain to the best header if it
+        // ends there and starts on top of a main-chain block (the main chain may have grown
+        // along it since: that part is skipped).
+        let best = self.best_header();
+        let still_valid = self.best_branch.last() == Some(&best)
+            && self.nodes.get(&self.best_branch[0]).is_some_and(|n| self.is_on_main_chain(&n.entry.header.prev_hash));
+        if !still_valid {
+            let mut branch = Vec::new();
+            let mut cursor = best;
+            while !self.is_on_main_chain(&cursor) {
+                branch.push(cursor);
+                cursor = self.nodes[&cursor].entry.header.prev_hash;
             }
-            cursor = node.entry.header.prev_hash;
+            branch.reverse();
+            self.best_branch = branch;
         }
-        path.reverse();
-        path.truncate(max);
-        path
+        let above_main = self.best_branch.partition_point(|hash| self.is_on_main_chain(hash));
+        self.best_branch[above_main..]
+            .iter()
+            .filter(|hash| self.nodes.get(*hash).is_some_and(|n| !n.entry.has_data))
+            .take(max)
+            .copied()
+            .collect()
     }
 }

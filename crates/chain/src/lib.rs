@@ -174,7 +174,9 @@ enum Command {
     MempoolTx(TxId, oneshot::Sender<Option<Transaction>>),
     MempoolTxids(oneshot::Sender<Vec<TxId>>),
     SubmitHeaders(Vec<BlockHeader>, oneshot::Sender<Result<HeadersOutcome, SubmitBlockError>>),
-    SyncState(Vec<BlockHash>, usize, oneshot::Sender<SyncState>),
+    SyncState(oneshot::Sender<SyncState>),
+    Locator(oneshot::Sender<Vec<BlockHash>>),
+    HeadersAfter(Vec<BlockHash>, usize, oneshot::Sender<Vec<BlockHeader>>),
     MissingBlocks(usize, oneshot::Sender<Vec<BlockHash>>),
     EstimateFee(u32, oneshot::Sender<Result<FeeEstimate, Error>>),
     MempoolMatching(TxFilter, oneshot::Sender<Vec<Transaction>>),
@@ -229,10 +231,6 @@ pub struct SyncState {
     pub best_header: BlockHash,
     /// Its height.
     pub best_header_height: u32,
-    /// A locator from the best header, to ask peers for what follows.
-    pub locator: Vec<BlockHash>,
-    /// Headers following the asked locator (empty unless one was given).
-    pub headers: Vec<BlockHeader>,
     /// Headers of branches with less work than the tip, held in memory only.
     pub low_work_headers: usize,
 }
@@ -356,8 +354,14 @@ impl Actor {
             Command::SubmitHeaders(headers, reply) => {
                 let _ = reply.send(state.submit_headers(&headers));
             }
-            Command::SyncState(locator, max, reply) => {
-                let _ = reply.send(state.sync_state(&locator, max));
+            Command::SyncState(reply) => {
+                let _ = reply.send(state.sync_state());
+            }
+            Command::Locator(reply) => {
+                let _ = reply.send(state.locator());
+            }
+            Command::HeadersAfter(locator, max, reply) => {
+                let _ = reply.send(state.headers_after(&locator, max));
             }
             Command::MissingBlocks(max, reply) => {
                 let _ = reply.send(state.missing_blocks(max));
@@ -549,9 +553,20 @@ impl Handle {
         self.ask(|r| Command::SubmitHeaders(headers, r)).await.unwrap_or(Err(SubmitBlockError::Stopped))
     }
 
-    /// Where this node stands, with up to `max` main-chain headers after `locator`.
-    pub async fn sync_state(&self, locator: Vec<BlockHash>, max: usize) -> Result<SyncState, Error> {
-        self.ask(|r| Command::SyncState(locator, max, r)).await.ok_or(Error::Stopped)
+    /// Where this node stands: cheap, asked on every block and every status call.
+    pub async fn sync_state(&self) -> Result<SyncState, Error> {
+        self.ask(Command::SyncState).await.ok_or(Error::Stopped)
+    }
+
+    /// A locator from the best header, to ask peers for the headers that follow. It walks
+    /// back from the best header to the main chain: asked once per batch of headers.
+    pub async fn locator(&self) -> Result<Vec<BlockHash>, Error> {
+        self.ask(Command::Locator).await.ok_or(Error::Stopped)
+    }
+
+    /// Up to `max` main-chain headers after the first hash of `locator` on the main chain.
+    pub async fn headers_after(&self, locator: Vec<BlockHash>, max: usize) -> Result<Vec<BlockHeader>, Error> {
+        self.ask(|r| Command::HeadersAfter(locator, max, r)).await.ok_or(Error::Stopped)
     }
 
     /// A compact block's transactions found in the mempool, slot by slot (see

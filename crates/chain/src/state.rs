@@ -264,7 +264,7 @@ impl ChainState {
 
     /// Blocks to download: those on the way to the best header, once its chain has the
     /// network's minimum work (a cheap chain of headers gets none of its blocks fetched).
-    pub(crate) fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
+    pub(crate) fn missing_blocks(&mut self, max: usize) -> Vec<BlockHash> {
         let best = self.index.best_header();
         if self.index.get(&best).is_none_or(|n| n.entry.total_work < self.params.min_chain_work) {
             return Vec::new();
@@ -272,16 +272,22 @@ impl ChainState {
         self.index.missing_blocks(max)
     }
 
-    pub(crate) fn sync_state(&self, locator: &[BlockHash], max: usize) -> crate::SyncState {
+    pub(crate) fn sync_state(&self) -> crate::SyncState {
         let best_header = self.index.best_header();
         crate::SyncState {
             tip: self.tip_info(),
             best_header,
             best_header_height: self.index.get(&best_header).map_or(0, |n| n.entry.height),
-            locator: self.index.locator(best_header),
-            headers: if locator.is_empty() { Vec::new() } else { self.index.headers_after(locator, max) },
             low_work_headers: self.index.unsaved_len(),
         }
+    }
+
+    pub(crate) fn locator(&self) -> Vec<BlockHash> {
+        self.index.locator(self.index.best_header())
+    }
+
+    pub(crate) fn headers_after(&self, locator: &[BlockHash], max: usize) -> Vec<BlockHeader> {
+        if locator.is_empty() { Vec::new() } else { self.index.headers_after(locator, max) }
     }
 
     /// Accepts a full block: header checks, storage, and, if it makes a heavier chain,

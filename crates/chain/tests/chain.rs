@@ -523,7 +523,7 @@ async fn low_work_headers_are_kept_in_bounded_memory_and_never_stored() {
         // Branches of 20 headers from genesis: 800 headers, none with the tip's work.
         let outcome = node.handle.submit_headers(branch_headers(&params, genesis, 0, 20, branch)).await.unwrap();
         assert_eq!(outcome.new, 20);
-        let held = node.handle.sync_state(Vec::new(), 0).await.unwrap().low_work_headers;
+        let held = node.handle.sync_state().await.unwrap().low_work_headers;
         assert!(held <= 300, "{held} low-work headers held");
     }
     assert_eq!(node.handle.tip().height, 30);
@@ -734,6 +734,34 @@ async fn no_block_is_fetched_before_the_headers_show_the_minimum_chain_work() {
     let missing = node.handle.missing_blocks(100).await.unwrap();
     assert_eq!(missing.len(), 30, "with 30 blocks of work, all are fetched");
     assert_eq!(missing[0], blocks[0].hash());
+    node.stop().await;
+    other.stop().await;
+}
+
+/// The blocks missing on the way to the best header follow the main chain as it grows along
+/// the headers, skip blocks already stored out of order, and keep to the limit asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_blocks_follow_the_main_chain_as_it_grows_along_the_headers() {
+    let alice = SecretKey::from_seed([1; 32]);
+    let other = Node::new();
+    let blocks = other.mine(30, &alice).await;
+    let node = Node::new();
+    node.handle.submit_headers(blocks.iter().map(|b| b.header).collect()).await.unwrap();
+    let hashes: Vec<_> = blocks.iter().map(|b| b.hash()).collect();
+    assert_eq!(node.handle.missing_blocks(100).await.unwrap(), hashes);
+    for block in &blocks[..10] {
+        node.handle.submit_block(std::sync::Arc::new(block.clone())).await.unwrap();
+    }
+    assert_eq!(node.handle.missing_blocks(100).await.unwrap(), hashes[10..]);
+    // Stored ahead of its parent: no longer missing, and not connected yet.
+    node.handle.submit_block(std::sync::Arc::new(blocks[15].clone())).await.unwrap();
+    let missing = node.handle.missing_blocks(100).await.unwrap();
+    assert!(!missing.contains(&hashes[15]) && missing[0] == hashes[10] && missing.len() == 19, "{missing:?}");
+    assert_eq!(node.handle.missing_blocks(3).await.unwrap(), hashes[10..13]);
+    for block in &blocks[10..] {
+        node.handle.submit_block(std::sync::Arc::new(block.clone())).await.unwrap();
+    }
+    assert!(node.handle.missing_blocks(100).await.unwrap().is_empty());
     node.stop().await;
     other.stop().await;
 }

@@ -497,6 +497,12 @@ impl Index {
         Ok(())
     }
 
+    /// Makes every commit so far durable (the last blocks may have been read without).
+    pub fn flush(&self) -> Result<(), IndexError> {
+        let write = self.db.begin_write().map_err(|e| self.error(e))?;
+        write.commit().map_err(|e| self.error(e))
+    }
+
     fn advance(write: &redb::WriteTransaction, height: u32, hash: BlockHash) -> Result<(), redb::Error> {
         let mut scanned = write.open_table(SCANNED)?;
         scanned.insert(height, &hash.0)?;

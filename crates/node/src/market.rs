@@ -166,6 +166,8 @@ pub(crate) struct Market {
     wallet: peerchain_wallet::SharedWallet,
     /// Escrow payouts seen, published again while their escrows are unspent.
     payouts: HashMap<TxId, (Transaction, Instant)>,
+    /// When the index was last flushed to disk.
+    flushed: Instant,
 }
 
 impl Market {
@@ -196,6 +198,7 @@ impl Market {
             asked: HashSet::new(),
             pending: HashMap::new(),
             synced: false,
+            flushed: Instant::now(),
             commands,
             fetched: mpsc::channel(4),
             tasks: JoinSet::new(),
@@ -237,6 +240,10 @@ impl Market {
             }
         }
         self.tasks.shutdown().await;
+        let index = self.index.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || lock(&index).flush()).await {
+            warn!(error = %e, "cannot flush the market index");
+        }
     }
 
     async fn command(&mut self, command: Command) {
@@ -365,7 +372,7 @@ impl Market {
 
     /// Whether the chain has caught up with the best header it knows.
     async fn refresh_synced(&mut self) {
-        if let Ok(state) = self.chain.sync_state(Vec::new(), 0).await {
+        if let Ok(state) = self.chain.sync_state().await {
             self.synced = state.best_header_height <= state.tip.height;
         }
     }

@@ -476,8 +476,8 @@ impl ChainSync {
             Request::Status(_) => Response::Status(self.status()),
             Request::GetHeaders { locator, max } => {
                 let max = (max as usize).min(MAX_HEADERS);
-                match self.chain.sync_state(locator, max).await {
-                    Ok(state) => Response::Headers(state.headers),
+                match self.chain.headers_after(locator, max).await {
+                    Ok(headers) => Response::Headers(headers),
                     Err(_) => Response::Refused("shutting down".into()),
                 }
             }
@@ -581,8 +581,7 @@ impl ChainSync {
         let (chain, net, done) = (self.chain.clone(), self.net.clone(), self.done_sender.clone());
         self.tasks.spawn(async move {
             let result = async {
-                let locator =
-                    chain.sync_state(Vec::new(), 0).await.map_err(|e| (Offence::Timeout, e.to_string()))?.locator;
+                let locator = chain.locator().await.map_err(|e| (Offence::Timeout, e.to_string()))?;
                 match net.request(peer, Request::GetHeaders { locator, max: MAX_HEADERS as u32 }).await {
                     Ok(Response::Headers(headers)) => {
                         let count = headers.len();

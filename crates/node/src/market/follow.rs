@@ -4,6 +4,7 @@
 //! tip does not back.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use peerchain_market::{Index, OfferId};
 use peerchain_primitives::{Block, OutPoint, TxOut};
@@ -14,6 +15,10 @@ use super::{Market, lock};
 /// Blocks read into the index per turn on a blocking thread: between turns the actor serves
 /// peers and RPC calls, also while a long chain is read the first time.
 const BLOCKS_PER_TURN: u32 = 200;
+/// While the chain syncs, the index is flushed to disk at most this often (as the chain's
+/// own commits are): a flush for each block, as the sync brings them one by one, made a
+/// syncing node a tenth slower.
+const FLUSH_WHILE_SYNCING: Duration = Duration::from_secs(2);
 
 /// What one turn of reading the chain did.
 #[derive(Default)]
@@ -27,8 +32,9 @@ struct Turn {
 }
 
 /// Reads up to [`BLOCKS_PER_TURN`] main-chain blocks into `index`, first undoing those a
-/// reorganisation took off the main chain.
-fn read_chain(index: &mut Index, chain: &peerchain_chain::Handle) -> Result<Turn, String> {
+/// reorganisation took off the main chain; the last one's commit is made durable if
+/// `flush`.
+fn read_chain(index: &mut Index, chain: &peerchain_chain::Handle, flush: bool) -> Result<Turn, String> {
     let mut turn = Turn::default();
     let start = loop {
         let Some((height, hash)) = index.scan_tip() else { break 0 };
@@ -51,9 +57,10 @@ fn read_chain(index: &mut Index, chain: &peerchain_chain::Handle) -> Result<Turn
         let Some(block) = chain.block_at(height).map_err(|e| e.to_string())? else { break };
         let undo = chain.spent_by_block(&block.hash()).map_err(|e| e.to_string())?.unwrap_or_default();
         let spent = spent_outputs(&block, undo);
-        // One flush to disk per turn, not per block: a catch-up of thousands of blocks would
-        // otherwise wait on the disk once for each.
-        let durable = height == end;
+        // At most one flush to disk per turn, not per block: a catch-up of thousands of
+        // blocks would otherwise wait on the disk once for each. The index is derived from
+        // the chain: after a crash it reads again the blocks of commits that were lost.
+        let durable = flush && height == end;
         index
             .connect_block(&block, height, &|outpoint| spent.get(outpoint).cloned(), durable)
             .map_err(|e| e.to_string())?;
@@ -84,7 +91,11 @@ impl Market {
         loop {
             let index = self.index.clone();
             let chain = self.chain.clone();
-            let turn = tokio::task::spawn_blocking(move || read_chain(&mut lock(&index), &chain)).await;
+            let flush = self.synced || self.flushed.elapsed() >= FLUSH_WHILE_SYNCING;
+            if flush {
+                self.flushed = Instant::now();
+            }
+            let turn = tokio::task::spawn_blocking(move || read_chain(&mut lock(&index), &chain, flush)).await;
             let turn = match turn {
                 Ok(Ok(turn)) => turn,
                 Ok(Err(e)) => {

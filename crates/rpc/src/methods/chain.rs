@@ -14,7 +14,7 @@ use crate::{Context, RpcError};
 pub(super) async fn info(context: &Context, _: &Params) -> Result<Value, RpcError> {
     let tip = context.chain.tip();
     let mempool = context.chain.mempool_info().await.map_err(RpcError::internal)?;
-    let sync = context.chain.sync_state(Vec::new(), 0).await.map_err(RpcError::internal)?;
+    let sync = context.chain.sync_state().await.map_err(RpcError::internal)?;
     Ok(json!({
         "network": context.network.name(),
         "height": tip.height,
