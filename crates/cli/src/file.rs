@@ -2,8 +2,10 @@
 //! download in the node (which keeps it going, and resumes it after a restart) and follows
 //! it with a progress bar.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -32,6 +34,12 @@ pub(crate) enum FileCommand {
         /// Where to write it (default: its name in the current directory).
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Give up if no peer holding it is found within this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 90)]
+        timeout: u64,
+        /// Leave the download queued in the node and return at once (`file status` follows it).
+        #[arg(long)]
+        background: bool,
         /// If nobody shares it for free, pay a seller up to this many coins, piece by piece
         /// as verified pieces arrive (through a payment channel; the closing fee is extra).
         #[arg(long, value_name = "COINS")]
@@ -49,6 +57,11 @@ pub(crate) enum FileCommand {
         price: String,
         #[command(flatten)]
         passphrase: PassphraseArgs,
+    },
+    /// A download's progress: state, bytes verified, peers, paid.
+    Status {
+        /// The content id.
+        id: String,
     },
     /// Find files by keyword, in the DHT and by asking neighbours.
     Search {
@@ -91,7 +104,11 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
                 )
             });
         }
-        FileCommand::Get { id, output, pay_up_to, passphrase } => {
+        FileCommand::Status { id } => {
+            let status = client.call("file.status", json!({ "id": id }))?;
+            print(&status, json, status_line);
+        }
+        FileCommand::Get { id, output, timeout, background, pay_up_to, passphrase } => {
             let mut pay = json!({});
             if let Some(up_to) = pay_up_to {
                 let up_to: Amount = up_to.parse().with_context(|| format!("--pay-up-to `{up_to}`"))?;
@@ -100,7 +117,8 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
                     pay["passphrase"] = json!(given.as_str());
                 }
             }
-            return get(client, &id, output, pay, json);
+            let wait = Wait { timeout: Duration::from_secs(timeout), background };
+            return get(client, &id, output, pay, wait, json);
         }
         FileCommand::Sell { id, price, passphrase } => {
             let price: Amount = price.parse().with_context(|| format!("--price `{price}`"))?;
@@ -180,7 +198,44 @@ pub(crate) fn run(client: &Client, command: FileCommand, json: bool) -> anyhow::
 /// How often the progress bar moves.
 const PROGRESS_EVERY_MS: u64 = 200;
 
-fn get(client: &Client, id: &str, output: Option<PathBuf>, pay: Value, json: bool) -> anyhow::Result<ExitCode> {
+/// How `file get` waits: how long for a peer that holds the content, or not at all.
+struct Wait {
+    timeout: Duration,
+    background: bool,
+}
+
+/// One line of a download's progress, for `file status` and for output that is no terminal.
+fn status_line(status: &Value) -> String {
+    let state = status["state"].as_str().unwrap_or_default();
+    let id = status["id"].as_str().unwrap_or_default();
+    let peers = status["peers"].as_u64().unwrap_or_default();
+    let mut line = match state {
+        "finding" => format!("{id}: looking for peers that hold it, {peers} found so far"),
+        "failed" => format!("{id}: failed: {}", status["error"].as_str().unwrap_or("unknown error")),
+        _ => format!(
+            "{id}: {state} {}, {} of {} from {} peers, {}/s",
+            status["name"].as_str().unwrap_or_default(),
+            size_text(status["verified_bytes"].as_u64().unwrap_or_default()),
+            size_text(status["size"].as_u64().unwrap_or_default()),
+            status["sources"],
+            size_text(status["rate"].as_u64().unwrap_or_default())
+        ),
+    };
+    if let Some(price) = status["price"].as_u64().filter(|p| *p > 0) {
+        let paid = Amount::from_units(status["paid"].as_u64().unwrap_or_default());
+        line.push_str(&format!(", paid {paid} of {} coins", Amount::from_units(price)));
+    }
+    line
+}
+
+fn get(
+    client: &Client,
+    id: &str,
+    output: Option<PathBuf>,
+    pay: Value,
+    wait: Wait,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     // Without -o the name is known only once a provider answers: the node then writes into
     // the current directory under that name.
     // Into an existing directory, as `cp` does.
@@ -195,38 +250,65 @@ fn get(client: &Client, id: &str, output: Option<PathBuf>, pay: Value, json: boo
         params[name] = value.clone();
     }
     let mut status = client.call("file.get", params)?;
-    let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    if wait.background {
+        print(&status, json, |s| {
+            format!(
+                "{}\nqueued in the node, to {}; follow it with `peerchain file status {id}`",
+                status_line(s),
+                output.display()
+            )
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A bar on a terminal; otherwise a line on stderr whenever something changes, so that a
+    // script's log says what it waits for.
+    let terminal = !json && std::io::stderr().is_terminal();
+    let bar = if terminal { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    let started = Instant::now();
+    let mut said = String::new();
+    let mut said_at = Instant::now();
     loop {
-        let size = status["size"].as_u64().unwrap_or_default();
-        bar.set_length(size);
-        bar.set_position(status["verified_bytes"].as_u64().unwrap_or_default());
         let state = status["state"].as_str().unwrap_or_default().to_owned();
-        let paid = match status["price"].as_u64() {
-            Some(price) if price > 0 => format!(
-                ", paid {} of {} coins",
-                Amount::from_units(status["paid"].as_u64().unwrap_or_default()),
-                Amount::from_units(price)
-            ),
-            _ => String::new(),
-        };
-        bar.set_message(format!(
-            "{} {} ({} sources{paid})",
-            state,
-            status["name"].as_str().unwrap_or_default(),
-            status["peers"].as_u64().unwrap_or_default()
-        ));
         match state.as_str() {
             "done" => break,
             "failed" => {
                 bar.abandon();
                 bail!("download of {id} failed: {}", status["error"].as_str().unwrap_or("unknown error"));
             }
+            "finding" if started.elapsed() >= wait.timeout => {
+                bar.abandon();
+                // Nothing was fetched yet: the node stops looking too (and answers that it holds
+                // nothing of it, which is no error here).
+                let _ = client.call("file.remove", json!({ "id": id }));
+                bail!(
+                    "no peer holding {id} was found within {} s; check the id, or connect to a peer that has it",
+                    wait.timeout.as_secs()
+                );
+            }
             _ => {}
+        }
+        let line = status_line(&status);
+        if terminal {
+            let size = status["size"].as_u64().unwrap_or_default();
+            if size > 0 && bar.length().is_none() {
+                bar.set_length(size);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_position(status["verified_bytes"].as_u64().unwrap_or_default());
+            bar.set_message(if size == 0 { line } else { state.clone() });
+            bar.tick();
+        } else if !json
+            && (line.split(',').next() != said.split(',').next() || said_at.elapsed() >= Duration::from_secs(5))
+        {
+            eprintln!("{line}");
+            said = line;
+            said_at = Instant::now();
         }
         // The node answers as soon as the download ends, or after this long with its
         // progress for the bar.

@@ -170,6 +170,32 @@ fn a_status_call_that_waits_returns_when_the_download_ends() {
 }
 
 #[test]
+fn getting_content_nobody_has_says_what_it_waits_for_and_gives_up_after_the_timeout() {
+    let temp = tempfile::tempdir().unwrap();
+    let node = TestNode::start("regtest", &[]);
+    let unknown = "ab".repeat(32);
+    let out = temp.path().join("never");
+    // Output that is no terminal: lines on stderr, then a clear failure after --timeout.
+    let asked = std::time::Instant::now();
+    let output = node.cli(&["file", "get", &unknown, "-o", out.to_str().unwrap(), "--timeout", "3"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("{unknown}: looking for peers that hold it, 0 found so far")), "{stderr}");
+    assert!(stderr.contains(&format!("no peer holding {unknown} was found within 3 s")), "{stderr}");
+    assert!(asked.elapsed() < Duration::from_secs(20), "gave up after the timeout");
+    let gone = node.cli(&["file", "status", &unknown]);
+    assert!(!gone.status.success(), "the node stopped looking too");
+
+    // --background: queued in the node at once, followed by `file status`.
+    let queued = node.json(&["file", "get", &unknown, "-o", out.to_str().unwrap(), "--background"]);
+    assert_eq!(queued["state"], "finding", "{queued}");
+    let status = node.json(&["file", "status", &unknown]);
+    assert_eq!((status["state"].as_str(), status["peers"].as_u64()), (Some("finding"), Some(0)), "{status}");
+    let text = String::from_utf8_lossy(&node.cli(&["file", "status", &unknown]).stdout).to_string();
+    assert!(text.contains("looking for peers that hold it"), "{text}");
+}
+
+#[test]
 fn a_directory_travels_whole_and_bad_requests_get_clear_errors() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("photos");

@@ -429,6 +429,8 @@ impl<'a> Fetch<'a> {
             }
             let use_dht = self.dht_due(DHT_WHILE_FINDING);
             let holders = self.files.find_holders(self.id, use_dht, &self.bad).await;
+            // While finding, `peers` says how many peers were found holding it.
+            self.progress.peers.store(holders.len(), Ordering::Relaxed);
             // Only the seller that would be paid proves the size of content on sale (the
             // piece is on its credit); a download without allowance for it ends here.
             let seller = pay::choose_seller(self.id, &holders, self.allowance().await)?;
