@@ -80,6 +80,9 @@ pub(crate) struct Files {
     download_limit: Option<RateLimit>,
     /// The chain and wallet, for paying and being paid.
     payments: Payments,
+    /// Bytes of content served and received since start, for metrics.
+    uploaded: std::sync::atomic::AtomicU64,
+    downloaded: std::sync::atomic::AtomicU64,
     /// Content on sale, and the channels paying for it.
     sales: sell::Sales,
     cancel: CancellationToken,
@@ -109,6 +112,8 @@ impl Files {
         Arc::new(Files {
             sales: sell::Sales::new(payments.channels.clone()),
             payments,
+            uploaded: Default::default(),
+            downloaded: Default::default(),
             store,
             net,
             book,

@@ -9,6 +9,7 @@ mod auth;
 pub mod fuzzing;
 mod listener;
 mod methods;
+mod metrics;
 mod params;
 pub mod services;
 
@@ -22,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use peerchain_primitives::Network;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -39,7 +40,9 @@ pub use services::{
 
 /// The file service's types, where the node and older callers look for them.
 pub mod files {
-    pub use crate::services::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
+    pub use crate::services::{
+        BoxFuture, Download, DownloadState, FileEntry, FileService, FileTotals, FoundFile, SearchVia,
+    };
 }
 
 /// RPC settings.
@@ -159,6 +162,7 @@ struct Server {
     timeout: Duration,
     /// Failed logins allowed: a few at once, then one a second (see [`guard`]).
     failed_logins: std::sync::Mutex<peerchain_net::TokenBucket>,
+    metrics: metrics::RpcMetrics,
 }
 
 /// Failed logins a second, and at once, before more are answered 429.
@@ -187,9 +191,11 @@ pub async fn serve(
         permits: Semaphore::new(config.max_concurrent),
         timeout: config.timeout,
         failed_logins: std::sync::Mutex::new(peerchain_net::TokenBucket::full(FAILED_LOGINS.0, FAILED_LOGINS.1)),
+        metrics: metrics::RpcMetrics::new(),
     });
     let app = Router::new()
         .route("/", post(handle_post).get(dashboard))
+        .route("/metrics", get(metrics_page))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server);
@@ -248,6 +254,12 @@ async fn dashboard() -> Response {
         DASHBOARD,
     )
         .into_response()
+}
+
+/// `GET /metrics` (behind the login, as every route): the Prometheus text format.
+async fn metrics_page(State(server): State<Arc<Server>>) -> Response {
+    let text = metrics::render(&server.context, &server.metrics).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// The dashboard page (static: everything it shows comes from the API).
@@ -327,10 +339,12 @@ impl Server {
         };
         let params = object.remove("params").unwrap_or(Value::Null);
         debug!(%method, "rpc call");
+        let started = std::time::Instant::now();
         let result = match tokio::time::timeout(self.timeout, methods::call(&self.context, &method, params)).await {
             Ok(result) => result,
             Err(_) => Err(RpcError::internal(format!("{method} timed out after {:?}", self.timeout))),
         };
+        self.metrics.record(&method, result.is_ok(), started.elapsed());
         let id = id?;
         Some(match result {
             Ok(value) => json!({ "jsonrpc": "2.0", "id": id, "result": value }),

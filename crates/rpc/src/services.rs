@@ -134,6 +134,19 @@ pub trait FileService: Send + Sync {
     fn list(&self) -> BoxFuture<'_, Result<Vec<FileEntry>, ServiceError>>;
     /// Stops serving and deletes a blob; whether it was there.
     fn remove(&self, id: ContentId) -> BoxFuture<'_, Result<bool, ServiceError>>;
+    /// Bytes served and received since the node started, and the downloads running.
+    fn totals(&self) -> FileTotals;
+}
+
+/// File sharing's counters, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileTotals {
+    /// Bytes of content served to peers.
+    pub uploaded_bytes: u64,
+    /// Bytes of content received from peers (verified or not).
+    pub downloaded_bytes: u64,
+    /// Downloads finding holders or fetching.
+    pub active_downloads: usize,
 }
 
 impl ServiceError {

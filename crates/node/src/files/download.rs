@@ -65,7 +65,7 @@ pub(super) enum State {
 
 impl State {
     /// Whether a download in this state has ended (`file.status` calls that wait return).
-    fn is_end(self) -> bool {
+    pub(super) fn is_end(self) -> bool {
         matches!(self, State::Done | State::Failed)
     }
 }
@@ -554,6 +554,7 @@ impl<'a> Fetch<'a> {
     ) -> Option<BoxFuture<'static, Written>> {
         match answer {
             Ok(Ok(FileResponse::Range(encoded))) => {
+                self.files.downloaded.fetch_add(encoded.len() as u64, Ordering::Relaxed);
                 let store = self.files.store.clone();
                 let (id, groups) = (self.id, piece_groups(size, piece));
                 let write = blocking(move || store.write_range(id, groups, &encoded));

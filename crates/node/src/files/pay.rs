@@ -125,6 +125,7 @@ impl Fetch<'_> {
             let answer = tokio::time::timeout(super::download::RANGE_TIMEOUT, files.net.request_file(seller, request));
             match answer.await {
                 Ok(Ok(FileResponse::Range(encoded))) => {
+                    files.downloaded.fetch_add(encoded.len() as u64, Ordering::Relaxed);
                     let store = files.store.clone();
                     let outcome = blocking(move || store.write_range(id, groups, &encoded)).await?;
                     if let Some(reason) = outcome.bad_data {

@@ -52,6 +52,7 @@ impl Files {
                         if let Some(limit) = &self.upload_limit {
                             limit.acquire(bytes.len() as u64).await;
                         }
+                        self.uploaded.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         FileResponse::Range(bytes.into())
                     }
                     Err(ReadError::Damaged(reason)) => {

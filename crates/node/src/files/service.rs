@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use peerchain_blobs::{ContentId, Entry, GROUP_BYTES, Kind, keywords};
 use peerchain_rpc::ServiceError;
-use peerchain_rpc::files::{BoxFuture, Download, DownloadState, FileEntry, FileService, FoundFile, SearchVia};
+use peerchain_rpc::files::{
+    BoxFuture, Download, DownloadState, FileEntry, FileService, FileTotals, FoundFile, SearchVia,
+};
 
 use super::download::{Progress, State};
 use super::pay::Allowance;
@@ -170,6 +172,15 @@ impl FileService for Service {
             let entries = blocking(move || store.list()).await.map_err(internal)?;
             Ok(entries.iter().map(|e| entry_view(e, self.sales.price(&e.id).map(|p| p.units))).collect())
         })
+    }
+
+    fn totals(&self) -> FileTotals {
+        let active = lock(&self.downloads).values().filter(|p| !lock(&p.state).0.is_end()).count();
+        FileTotals {
+            uploaded_bytes: self.uploaded.load(Ordering::Relaxed),
+            downloaded_bytes: self.downloaded.load(Ordering::Relaxed),
+            active_downloads: active,
+        }
     }
 
     fn remove(&self, id: ContentId) -> BoxFuture<'_, Result<bool, ServiceError>> {
