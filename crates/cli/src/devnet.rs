@@ -104,6 +104,13 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
             member.data_dir.display()
         );
     }
+    println!("dashboards and metrics (/metrics), each with its own login:");
+    for member in &members {
+        // The cookie is `user:secret`, rewritten at every start of the node.
+        let cookie = std::fs::read_to_string(member.data_dir.join(".cookie")).unwrap_or_default();
+        let (user, password) = cookie.trim().split_once(':').unwrap_or(("__cookie__", "?"));
+        println!("  node {:<3} http://{}/   user {user}   password {password}", member.index, member.rpc);
+    }
     println!(
         "query a node with: peerchain --data-dir {} chain info    (Ctrl-C stops them all)",
         members[0].data_dir.display()

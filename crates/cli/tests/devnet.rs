@@ -53,6 +53,15 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
     // other tests' port-0 listeners draw, and away from the devnet default (29400).
     let base_port = 20_000 + (std::process::id() % 400) as u16 * 10;
     let mut devnet = Running(run_devnet(dir.path(), base_port));
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stdout = devnet.0.stdout.take().unwrap();
+    let reader = printed.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            reader.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !(1..=3).all(|n| {
         info(dir.path(), n).is_some_and(|i| i["height"].as_u64() >= Some(20) && i["peers"].as_u64() >= Some(2))
@@ -78,6 +87,19 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
             panic!("nodes did not all mine and connect in time:\n{}", logs.join("\n\n"));
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+    // Each node's dashboard link, with its login.
+    for n in 1..=3 {
+        let cookie = std::fs::read_to_string(dir.path().join(format!("node-{n}/.cookie"))).unwrap();
+        let (user, password) = cookie.trim().split_once(':').unwrap();
+        let text = printed.lock().unwrap().clone();
+        assert!(
+            text.lines().any(|l| l.contains(&format!("node {n} "))
+                && l.contains("http://127.0.0.1:")
+                && l.contains(user)
+                && l.ends_with(password)),
+            "{text}"
+        );
     }
     // They converge on one tip (briefly apart while a block propagates).
     wait_for("one tip", Duration::from_secs(60), || {
