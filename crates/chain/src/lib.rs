@@ -17,6 +17,7 @@ mod state;
 mod verify;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use peerchain_consensus::{BlockReject, Params};
 use peerchain_primitives::{
@@ -235,6 +236,26 @@ pub struct SyncState {
     pub low_work_headers: usize,
 }
 
+/// What the chain did since the node started, for metrics: counters the chain thread bumps
+/// and anyone reads without asking it.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Blocks connected to the main chain.
+    pub blocks_connected: AtomicU64,
+    /// Blocks taken off the main chain by reorganisations.
+    pub blocks_disconnected: AtomicU64,
+    /// Reorganisations (a tip change that disconnected blocks).
+    pub reorganisations: AtomicU64,
+    /// Blocks found invalid.
+    pub invalid_blocks: AtomicU64,
+    /// Microseconds spent connecting blocks (validation and the store's write).
+    pub connect_micros: AtomicU64,
+    /// Transactions the mempool accepted.
+    pub mempool_accepted: AtomicU64,
+    /// Transactions the mempool refused, by [`MempoolReject::kind`].
+    pub mempool_refused: [AtomicU64; MempoolReject::KINDS.len()],
+}
+
 /// A cloneable handle on the chain actor.
 #[derive(Clone)]
 pub struct Handle {
@@ -244,6 +265,7 @@ pub struct Handle {
     mined: broadcast::Sender<(BlockHash, Arc<Block>)>,
     store: Arc<Store>,
     params: Arc<Params>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -264,7 +286,8 @@ pub fn spawn(
     params: Params,
     config: Config,
 ) -> Result<(Handle, std::thread::JoinHandle<()>), Error> {
-    let state = state::ChainState::open(store.clone(), params.clone(), config)?;
+    let stats = Arc::new(Stats::default());
+    let state = state::ChainState::open(store.clone(), params.clone(), config, stats.clone())?;
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let (tip_sender, tip) = watch::channel(state.tip_info());
     let actor = Actor { state, receiver, tip_sender };
@@ -273,7 +296,7 @@ pub fn spawn(
         .spawn(move || actor.run())
         .map_err(|e| Error::Inconsistent(format!("cannot start the chain thread: {e}")))?;
     let (mined, _) = broadcast::channel(MINED_QUEUE);
-    Ok((Handle { commands, tip, mined, store, params: Arc::new(params) }, thread))
+    Ok((Handle { commands, tip, mined, store, params: Arc::new(params), stats }, thread))
 }
 
 /// The chain actor: the state, its commands, and the watchers of its tip. It runs on a thread
@@ -445,6 +468,11 @@ impl Handle {
     /// The ids of every waiting transaction.
     pub async fn mempool_txids(&self) -> Result<Vec<TxId>, Error> {
         self.ask(Command::MempoolTxids).await.ok_or(Error::Stopped)
+    }
+
+    /// What the chain did since the node started.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// The current tip.

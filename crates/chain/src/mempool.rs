@@ -90,6 +90,40 @@ pub(crate) struct Entry {
     pub(crate) expiry: Option<u32>,
 }
 
+impl MempoolReject {
+    /// Every [`MempoolReject::kind`], in order, for counting refusals by kind.
+    pub const KINDS: [&'static str; 11] = [
+        "invalid",
+        "coinbase",
+        "already_in_mempool",
+        "already_confirmed",
+        "missing_inputs",
+        "fee_too_low",
+        "replacement_too_cheap",
+        "replacement_evicts_too_many",
+        "chain_too_long",
+        "expires_too_soon",
+        "full_or_store",
+    ];
+
+    /// The refusal's kind, an index into [`MempoolReject::KINDS`].
+    pub fn kind(&self) -> usize {
+        match self {
+            MempoolReject::Invalid(_) => 0,
+            MempoolReject::Coinbase => 1,
+            MempoolReject::AlreadyInMempool(_) => 2,
+            MempoolReject::AlreadyConfirmed(_) => 3,
+            MempoolReject::MissingInputs(_) => 4,
+            MempoolReject::FeeTooLow { .. } => 5,
+            MempoolReject::ReplacementTooCheap { .. } => 6,
+            MempoolReject::ReplacementEvictsTooMany { .. } => 7,
+            MempoolReject::ChainTooLong { .. } => 8,
+            MempoolReject::ExpiresTooSoon { .. } => 9,
+            MempoolReject::Full | MempoolReject::View(_) => 10,
+        }
+    }
+}
+
 /// The mempool.
 #[derive(Debug)]
 pub struct Mempool {

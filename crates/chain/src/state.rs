@@ -1,6 +1,7 @@
 //! The chain state machine, synchronous: the actor in `lib.rs` runs it on its own thread.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::collections::VecDeque;
@@ -88,6 +89,8 @@ pub(crate) struct ChainState {
     /// Signatures the mempool verified, not verified again in a block.
     sig_cache: Arc<SigCache>,
     max_low_work_headers: usize,
+    /// Counters for metrics.
+    stats: Arc<crate::Stats>,
 }
 
 /// How many signatures the signature cache remembers (about 100 bytes each).
@@ -97,7 +100,12 @@ const SIG_CACHE_ENTRIES: usize = 200_000;
 const RECENT_BLOCKS: usize = 16;
 
 impl ChainState {
-    pub(crate) fn open(store: Arc<Store>, params: Params, config: crate::Config) -> Result<Self, Error> {
+    pub(crate) fn open(
+        store: Arc<Store>,
+        params: Params,
+        config: crate::Config,
+        stats: Arc<crate::Stats>,
+    ) -> Result<Self, Error> {
         let reader = store.read()?;
         let entries = reader.all_entries()?;
         let tip = reader.coins_tip()?;
@@ -138,6 +146,7 @@ impl ChainState {
             last_write_back: Instant::now(),
             sig_cache: Arc::new(SigCache::new(SIG_CACHE_ENTRIES)),
             max_low_work_headers: config.max_low_work_headers,
+            stats,
         };
         info!(height = state.index.height(), tip = %state.index.tip(), headers = state.index.len(), "chain loaded");
         // Blocks stored but not connected when the node stopped, or connected after the last
@@ -354,6 +363,7 @@ impl ChainState {
 
     /// Marks a block and its descendants invalid, in memory and on disk (those saved).
     fn invalidate(&mut self, hash: BlockHash) -> Result<(), Error> {
+        self.stats.invalid_blocks.fetch_add(1, Ordering::Relaxed);
         let marked = self.index.mark_invalid(hash);
         self.write_entries(&marked)
     }
@@ -414,6 +424,7 @@ impl ChainState {
             let coins = &mut self.coins;
             let sig_cache = &self.sig_cache;
             coins.begin();
+            let started = Instant::now();
             let result = self.store.write(durable, |w| -> Result<Vec<Transaction>, ReorgFailure> {
                 let mut returned = Vec::new();
                 for hash in &disconnect {
@@ -451,6 +462,13 @@ impl ChainState {
                 Ok(returned) => {
                     if durable {
                         self.last_durable = Instant::now();
+                    }
+                    let stats = &self.stats;
+                    stats.connect_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    stats.blocks_connected.fetch_add(connect.len() as u64, Ordering::Relaxed);
+                    if !disconnect.is_empty() {
+                        stats.reorganisations.fetch_add(1, Ordering::Relaxed);
+                        stats.blocks_disconnected.fetch_add(disconnect.len() as u64, Ordering::Relaxed);
                     }
                     self.after_reorganisation(&disconnect, &connect, &blocks_to_connect, returned);
                     total_disconnected += disconnect.len();
@@ -539,6 +557,10 @@ impl ChainState {
     /// orphan waiting for an accepted transaction is tried again.
     pub(crate) fn accept_transaction(&mut self, tx: Transaction) -> Result<TxId, MempoolReject> {
         let result = self.accept_one(tx.clone());
+        match &result {
+            Ok(_) => self.stats.mempool_accepted.fetch_add(1, Ordering::Relaxed),
+            Err(reject) => self.stats.mempool_refused[reject.kind()].fetch_add(1, Ordering::Relaxed),
+        };
         match &result {
             Ok(txid) => self.retry_orphans_of(&[*txid]),
             Err(MempoolReject::MissingInputs(missing)) => {

@@ -26,6 +26,21 @@ fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// A signed transaction spending an output that never existed.
+fn missing_inputs_tx() -> String {
+    use peerchain_primitives::{
+        Amount, AssetId, Encode, Lock, OutPoint, SecretKey, Transaction, TxId, TxIn, TxOut, Witness,
+    };
+    let key = SecretKey::from_seed([7; 32]);
+    let input = TxIn { prev_out: OutPoint::new(TxId([9; 32]), 0), witness: Witness::Multisig { signatures: vec![] } };
+    let output = TxOut {
+        asset: AssetId::Coin,
+        amount: Amount::from_units(50_000),
+        lock: Lock::Key(key.public_key().key_hash()),
+    };
+    hex::encode(Transaction { version: 1, inputs: vec![input], outputs: vec![output], lock_time: 0 }.to_bytes())
+}
+
 #[test]
 fn metrics_are_behind_the_login_and_count_what_the_node_does() {
     let node = TestNode::start("regtest", &[]);
@@ -49,6 +64,15 @@ fn metrics_are_behind_the_login_and_count_what_the_node_does() {
     assert_eq!(sample(&text, r#"peerchain_rpc_calls_total{method="unknown",outcome="error"}"#), Some(1.0), "{text}");
     assert!(!text.contains("no.such.method"), "a caller cannot add labels");
     assert!(text.contains("peerchain_rpc_call_seconds_bucket"), "{text}");
+    assert_eq!(sample(&text, "peerchain_chain_blocks_connected_total"), Some(3.0), "{text}");
+    assert_eq!(sample(&text, "peerchain_chain_reorganisations_total"), Some(0.0), "{text}");
+    assert!(sample(&text, "peerchain_chain_connect_seconds_total").is_some_and(|s| s > 0.0), "{text}");
+    // A transaction refused for spending nothing that exists counts under its reason.
+    let refused = rpc.call("chain.sendrawtransaction", json!({ "hex": missing_inputs_tx() }));
+    assert!(refused["error"].is_object(), "{refused}");
+    let (_, text) = get(&node, "/metrics", Some(&auth));
+    let missing = sample(&text, r#"peerchain_mempool_refused_total{reason="missing_inputs"}"#);
+    assert_eq!(missing, Some(1.0), "{text}");
 }
 
 /// Stops Prometheus when the test ends, passed or not.

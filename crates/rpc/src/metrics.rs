@@ -61,9 +61,38 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, counter);
 }
 
+/// A refusal's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Refusal {
+    reason: &'static str,
+}
+
+fn chain_counters(registry: &mut Registry, stats: &peerchain_chain::Stats) {
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    counter(registry, "chain_blocks_connected", "Blocks connected to the main chain", read(&stats.blocks_connected));
+    counter(
+        registry,
+        "chain_blocks_disconnected",
+        "Blocks taken off the main chain by reorganisations",
+        read(&stats.blocks_disconnected),
+    );
+    counter(registry, "chain_reorganisations", "Tip changes that disconnected blocks", read(&stats.reorganisations));
+    counter(registry, "chain_invalid_blocks", "Blocks found invalid", read(&stats.invalid_blocks));
+    let seconds: Counter<f64> = Counter::default();
+    seconds.inc_by(read(&stats.connect_micros) as f64 / 1e6);
+    registry.register("chain_connect_seconds", "Time spent connecting blocks (validation and commit)", seconds);
+    counter(registry, "mempool_accepted", "Transactions the mempool accepted", read(&stats.mempool_accepted));
+    let refused: Family<Refusal, Counter> = Family::default();
+    for (kind, reason) in peerchain_chain::MempoolReject::KINDS.iter().enumerate() {
+        refused.get_or_create(&Refusal { reason }).inc_by(read(&stats.mempool_refused[kind]));
+    }
+    registry.register("mempool_refused", "Transactions the mempool refused, by reason", refused);
+}
+
 /// The whole scrape, in the Prometheus text format.
 pub(crate) async fn render(context: &Context, rpc: &RpcMetrics) -> String {
     let mut registry = Registry::with_prefix("peerchain");
+    chain_counters(&mut registry, context.chain.stats());
     let tip = context.chain.tip();
     gauge(&mut registry, "chain_height", "Height of the main chain's tip", i64::from(tip.height));
     if let Ok(sync) = context.chain.sync_state().await {
