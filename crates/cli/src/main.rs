@@ -3,6 +3,7 @@
 //! `peerchain node` runs a node; every other command is a thin client of the running node's
 //! JSON-RPC API, found through the data directory.
 
+mod chain_sync;
 mod client;
 mod contracts;
 mod devnet;
@@ -126,6 +127,13 @@ struct NodeArgs {
 enum ChainCommand {
     /// Height, best block, work, mempool and peers.
     Info,
+    /// Wait until the node has caught up with the best header it knows, showing its progress
+    /// (blocks per second, time left).
+    Sync {
+        /// Give up after this many seconds (default: wait as long as it takes).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
     /// A block by height or hash.
     Block {
         /// A height or a block hash.
@@ -380,6 +388,9 @@ pub(crate) fn coins(units: &Value) -> String {
 
 fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
+        ChainCommand::Sync { timeout } => {
+            return chain_sync::follow(client, timeout.map(std::time::Duration::from_secs), json);
+        }
         ChainCommand::Info => {
             let info = client.call("chain.info", json!({}))?;
             print(&info, json, |i| {
@@ -388,7 +399,11 @@ fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::
                     i["network"].as_str().unwrap_or_default(),
                     i["height"],
                     if i["syncing"] == true {
-                        format!(" (syncing: headers to {})", i["headers"])
+                        format!(
+                            " (syncing: {:.1}% of {} headers; `peerchain chain sync` follows it)",
+                            i["progress"].as_f64().unwrap_or(0.0) * 100.0,
+                            i["headers"]
+                        )
                     } else {
                         String::new()
                     },

@@ -150,10 +150,18 @@ fn a_late_joiner_syncs_the_whole_chain() {
     let mut b = TestNode::start("regtest", &[]);
     let mut late = TestNode::start("regtest", &["--bootstrap", &a.p2p_addr(), "--bootstrap", &b.p2p_addr()]);
     let tip = best_hash(&a);
-    wait_for("the late joiner to sync 2,500 blocks", Duration::from_secs(180), || {
-        (best_hash(&late) == tip).then_some(())
-    });
-    assert_eq!(late.json(&["chain", "info"])["height"], 2500);
+    // `chain sync` waits until it has caught up, saying so on stderr while it waits.
+    let synced = late.json(&["chain", "sync", "--timeout", "180"]);
+    assert_eq!(synced["height"], 2500, "{synced}");
+    assert_eq!(best_hash(&late), tip);
+    let info = late.json(&["chain", "info"]);
+    assert_eq!((info["syncing"].as_bool(), info["progress"].as_f64()), (Some(false), Some(1.0)), "{info}");
+    // A node with no peer is never caught up: it says what it waits for, then gives up.
+    let alone = TestNode::start("regtest", &[]);
+    let output = alone.cli(&["chain", "sync", "--timeout", "1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("waiting for peers"), "{stderr}");
+    assert!(stderr.contains("not caught up after 1 s"), "{stderr}");
     a.stop();
     b.stop();
     late.stop();

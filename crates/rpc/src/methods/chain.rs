@@ -26,6 +26,12 @@ pub(super) async fn info(context: &Context, _: &Params) -> Result<Value, RpcErro
         "peers": context.net.peers().await.len(),
         "headers": sync.best_header_height,
         "syncing": sync.best_header_height > tip.height,
+        // The share of the known chain's blocks connected (1 once caught up).
+        "progress": if sync.best_header_height > tip.height {
+            f64::from(tip.height) / f64::from(sync.best_header_height)
+        } else {
+            1.0
+        },
     }))
 }
 
