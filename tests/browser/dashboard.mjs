@@ -214,6 +214,15 @@ try {
   await page.waitForFunction(() => document.getElementById("loan-book").innerText.includes("mine"), { timeout: 15000 })
     .catch(() => fail("the loan offer never showed in the loan book"));
   expect("the loans panel", await text("loans"), "offered");
+  // Every card fits its column at a 1400-pixel window: no table scrolls sideways.
+  await page.setViewport({ width: 1400, height: 900 });
+  await new Promise((done) => setTimeout(done, 300));
+  const wide = await page.$$eval("section", (sections) =>
+    sections.filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.querySelector("h2")?.textContent));
+  if (wide.length) fail("cards wider than their column at 1400 px: " + wide.join(", "));
+  const shot = join(tmpdir(), "peerchain-dashboard.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`dashboard screenshot: ${shot}`);
   if (errors.length) fail("script errors: " + JSON.stringify(errors));
   console.log("dashboard browser test: passed");
 } finally {
