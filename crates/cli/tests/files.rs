@@ -160,6 +160,14 @@ fn a_status_call_that_waits_returns_when_the_download_ends() {
     assert!(asked.elapsed() < Duration::from_secs(10), "it answered when the download ended, not after the wait");
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 
+    // Without a path, into the node's downloads folder.
+    let default = rpc.call("file.get", serde_json::json!({"id": id}));
+    let status = rpc.call("file.status", serde_json::json!({"id": id, "wait_ms": 10_000}));
+    assert_eq!(status["result"]["state"], "done", "{default} {status}");
+    let path = b.path().join("downloads").join(&id);
+    assert_eq!(status["result"]["path"], path.to_str().unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
     // Content nobody has: the call waits as long as asked, then tells the progress so far.
     let unknown = "cd".repeat(32);
     rpc.call("file.get", serde_json::json!({"id": unknown, "path": temp.path().join("never")}));

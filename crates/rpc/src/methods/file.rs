@@ -125,7 +125,16 @@ pub(super) async fn add(context: &Context, params: &Params) -> Result<Value, Rpc
 
 pub(super) async fn get(context: &Context, params: &Params) -> Result<Value, RpcError> {
     let id = content_id(params)?;
-    let path = absolute_path(params, "path")?;
+    // Without a path, into the node's downloads folder, under the content id.
+    let path = match params.get("path") {
+        None | Some(Value::Null) => {
+            let folder = context.data_dir.join(DOWNLOADS_DIR);
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| RpcError::internal(format!("cannot make {}: {e}", folder.display())))?;
+            folder.join(id.to_string())
+        }
+        Some(_) => absolute_path(params, "path")?,
+    };
     check_outside_data_dir(context, &path, "path", false)?;
     let pay_up_to = match params.get("pay_up_to") {
         None | Some(Value::Null) => None,
