@@ -73,6 +73,10 @@ fn metrics_are_behind_the_login_and_count_what_the_node_does() {
     let (_, text) = get(&node, "/metrics", Some(&auth));
     let missing = sample(&text, r#"peerchain_mempool_refused_total{reason="missing_inputs"}"#);
     assert_eq!(missing, Some(1.0), "{text}");
+    // libp2p's own metrics follow, and one `# EOF` ends the whole.
+    assert!(text.contains("libp2p_swarm_"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+    assert!(text.ends_with("# EOF\n"));
 }
 
 /// Stops Prometheus when the test ends, passed or not.

@@ -355,9 +355,21 @@ impl std::fmt::Debug for Command {
 pub struct Handle {
     commands: mpsc::Sender<Command>,
     local_peer: PeerId,
+    /// libp2p's metrics, recorded by the task.
+    metrics: std::sync::Arc<std::sync::Mutex<prometheus_client::registry::Registry>>,
 }
 
 impl Handle {
+    /// libp2p's metrics in the Prometheus text format (connections, protocols, gossip, the
+    /// DHT), ending with `# EOF`.
+    pub fn encode_metrics(&self) -> String {
+        let mut text = String::new();
+        let registry = self.metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        text
+    }
+
     /// Sends a command that waits for an answer; none if the network has stopped.
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
         let (reply, answer) = oneshot::channel();
@@ -482,7 +494,10 @@ pub fn spawn(
     let (files_sender, files) = mpsc::channel(QUEUE);
     let (market_sender, market) = mpsc::channel(QUEUE);
     let senders = task::Senders { sync: sync_sender, files: files_sender, market: market_sender };
-    let task = task::Task::new(swarm, config, topics, command_receiver, senders)?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = libp2p::metrics::Metrics::new(&mut registry);
+    let task = task::Task::new(swarm, config, topics, command_receiver, senders, metrics)?;
     let join = tokio::spawn(task.run(cancel));
-    Ok((Handle { commands, local_peer }, Events { sync, files, market }, join))
+    let metrics = std::sync::Arc::new(std::sync::Mutex::new(registry));
+    Ok((Handle { commands, local_peer, metrics }, Events { sync, files, market }, join))
 }

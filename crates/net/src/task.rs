@@ -53,6 +53,8 @@ const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) struct Task {
     pub(crate) swarm: Swarm<Behaviour>,
+    /// libp2p's own metrics (connections, protocols, gossip, the DHT), served at `/metrics`.
+    metrics: libp2p::metrics::Metrics,
     pub(crate) network: String,
     topics: Topics,
     commands: mpsc::Receiver<Command>,
@@ -124,6 +126,7 @@ impl Task {
         topics: Topics,
         commands: mpsc::Receiver<Command>,
         events: Senders,
+        metrics: libp2p::metrics::Metrics,
     ) -> Result<Task, StartError> {
         for address in &config.listen {
             swarm
@@ -160,6 +163,7 @@ impl Task {
             .map_err(|e| StartError::Build(e.to_string()))?;
         Ok(Task {
             swarm,
+            metrics,
             network: config.network.clone(),
             topics,
             commands,
@@ -381,6 +385,8 @@ impl Task {
     }
 
     pub(crate) fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        self.metrics.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
@@ -530,6 +536,15 @@ impl Task {
     }
 
     fn behaviour_event(&mut self, event: BehaviourEvent) {
+        use libp2p::metrics::Recorder;
+        match &event {
+            BehaviourEvent::Identify(e) => self.metrics.record(e),
+            BehaviourEvent::Ping(e) => self.metrics.record(e),
+            BehaviourEvent::Gossipsub(e) => self.metrics.record(e),
+            BehaviourEvent::Kad(e) => self.metrics.record(e),
+            BehaviourEvent::Dcutr(e) => self.metrics.record(e),
+            _ => {}
+        }
         match event {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.on_identify(peer_id, info)

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the node in the Prometheus text format, behind the RPC login. Values the
 //! node already keeps (heights, mempool, peers, the book, file transfers) are read when
-//! scraped; RPC calls are counted and timed as they are served, by method (only the methods
+//! scraped, then libp2p's own metrics (connections, protocols, gossip, the DHT) follow; RPC calls are counted and timed as they are served, by method (only the methods
 //! the server knows, so a client cannot grow the label set).
 
 use std::time::Duration;
@@ -133,5 +133,10 @@ pub(crate) async fn render(context: &Context, rpc: &RpcMetrics) -> String {
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+    // libp2p's own metrics follow (prefixed `libp2p_`); one `# EOF` ends the whole.
+    if let Some(ours) = text.strip_suffix("# EOF\n") {
+        text.truncate(ours.len());
+    }
+    text.push_str(&context.net.encode_metrics());
     text
 }
