@@ -5,7 +5,7 @@
 # build's `peerchain`, `ledger` and `rpc_prep` (for one commit: `git worktree add /tmp/a
 # <commit>`, build it with `cargo build --release -p peerchain -p peerchain-bench`, copy the
 # three binaries). Results: bench/out/ab-<which>-<round>-{sync,relay,rpc}.json.
-# Usage: bench/ab.sh DIR_A DIR_B [ROUNDS]   (default 2 rounds)
+# Usage: bench/ab.sh DIR_A DIR_B [ROUNDS]   (default 2 rounds; AB_SYNC_BLOCKS, default 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a="$(realpath "$1")"; b="$(realpath "$2")"; rounds="${3:-2}"
@@ -29,7 +29,7 @@ for round in $(seq 1 "$rounds"); do
   for which in a b; do
     bin="$a"; [ "$which" = b ] && bin="$b"
     echo "== round $round, build $which ($bin)" >&2
-    BENCH_BIN_DIR="$bin" python3 bench/sync.py --dir "$work/sync-$which" > "bench/out/ab-$which-$round-sync.json"
+    BENCH_BIN_DIR="$bin" python3 bench/sync.py --blocks "${AB_SYNC_BLOCKS:-10000}" --dir "$work/sync-$which" > "bench/out/ab-$which-$round-sync.json"
     BENCH_BIN_DIR="$bin" python3 bench/relay.py --dir "$work/relay-$which" > "bench/out/ab-$which-$round-relay.json"
     rpc_rate "$bin" "$which" > "bench/out/ab-$which-$round-rpc.json"
   done
