@@ -119,6 +119,7 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
     let mut status = tokio::time::interval(Duration::from_secs(5));
     let mut payments = Payments::default();
     let mut sharing = Sharing::default();
+    let mut paid_file = PaidFile::default();
     let mut trading = Trading::default();
     let mut contracts = Contracts::default();
     let exit = loop {
@@ -132,13 +133,15 @@ async fn run_async(options: Options) -> anyhow::Result<ExitCode> {
                 let line = tokio::task::block_in_place(|| {
                     payments.next(&members);
                     sharing.next(&options.dir, &members);
+                    paid_file.next(&options.dir, &members);
                     trading.next(&members);
                     contracts.next(&members, trading.asset.as_deref());
                     format!(
-                        "{}   {}   {}   {}   {}",
+                        "{}   {}   {}   {}   {}   {}",
                         status_line(&members),
                         payments.summary(&members),
                         sharing.summary(),
+                        paid_file.summary(),
                         trading.summary(),
                         contracts.summary()
                     )
@@ -264,21 +267,8 @@ impl Sharing {
         let Some(id) = self.id.clone() else {
             // The same directory resumes with the same file: its bytes depend only on the name.
             let path = dir.join("shared").join("devnet-sample.bin");
-            if !path.exists() {
-                let mut bytes = vec![0u8; SHARED_BYTES];
-                let mut state = 0x9e37_79b9_7f4a_7c15u64;
-                for chunk in bytes.chunks_mut(8) {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
-                }
-                if std::fs::create_dir_all(path.parent().expect("a parent"))
-                    .and_then(|()| std::fs::write(&path, bytes))
-                    .is_err()
-                {
-                    return;
-                }
+            if !write_sample(&path, SHARED_BYTES, 0x9e37_79b9_7f4a_7c15) {
+                return;
             }
             if let Ok(added) = call(&members[0], "file.add", json!({ "path": path, "keywords": [SHARED_KEYWORD] })) {
                 self.id = added["id"].as_str().map(str::to_owned);
@@ -315,6 +305,81 @@ impl Sharing {
                 let done = self.downloads.iter().filter(|(_, done)| *done).count();
                 format!("file: shared by node 1, downloaded by {done}")
             }
+        }
+    }
+}
+
+/// Writes `len` pseudo-random bytes of `seed` to `path` unless it exists; whether it does now.
+fn write_sample(path: &Path, len: usize, seed: u64) -> bool {
+    if path.exists() {
+        return true;
+    }
+    let mut bytes = vec![0u8; len];
+    let mut state = seed;
+    for chunk in bytes.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::create_dir_all(path.parent().expect("a parent")).and_then(|()| std::fs::write(path, bytes)).is_ok()
+}
+
+/// A paid file: node 1 sells a file, the last node buys it, paying as pieces arrive.
+#[derive(Default)]
+struct PaidFile {
+    /// The file's content id, once on sale.
+    id: Option<String>,
+    /// Whether the buyer's download was started.
+    started: bool,
+    /// What it paid, once done.
+    paid: Option<u64>,
+}
+
+/// The paid file's size and price (half a coin).
+const PAID_BYTES: usize = 3 << 20;
+const PAID_PRICE: u64 = 50_000_000;
+
+impl PaidFile {
+    fn next(&mut self, dir: &Path, members: &[Member]) {
+        let Some(id) = self.id.clone() else {
+            let path = dir.join("shared").join("devnet-premium.bin");
+            if write_sample(&path, PAID_BYTES, 0x2545_f491_4f6c_dd1d)
+                && let Ok(added) = call(&members[0], "file.add", json!({ "path": path }))
+                && let Some(id) = added["id"].as_str()
+                && call(&members[0], "file.sell", json!({ "id": id, "price": PAID_PRICE })).is_ok()
+            {
+                self.id = Some(id.to_owned());
+            }
+            return;
+        };
+        let buyer = members.last().expect("a devnet has nodes");
+        if self.paid.is_some() || members.len() < 2 {
+            return;
+        }
+        if !self.started {
+            // Once the buyer has a coin to spend (mining rewards mature after 10 blocks).
+            let rich = call(buyer, "wallet.balance", json!({}))
+                .is_ok_and(|b| b["confirmed"].as_u64().is_some_and(|c| c > 2 * PAID_PRICE));
+            let output = buyer.data_dir.join("downloads").join("devnet-premium.bin");
+            self.started = rich
+                && std::fs::create_dir_all(output.parent().expect("a parent")).is_ok()
+                && call(buyer, "file.get", json!({ "id": id, "path": output, "pay_up_to": 2 * PAID_PRICE })).is_ok();
+            return;
+        }
+        match call(buyer, "file.status", json!({ "id": id })) {
+            Ok(status) if status["state"] == "done" => self.paid = status["paid"].as_u64(),
+            // Tried again at the next turn.
+            Ok(status) if status["state"] == "failed" => self.started = false,
+            _ => {}
+        }
+    }
+
+    fn summary(&self) -> String {
+        match (&self.id, self.paid) {
+            (None, _) => "paid file: not on sale yet".into(),
+            (Some(_), None) => "paid file: on sale by node 1".into(),
+            (Some(_), Some(paid)) => format!("paid file: bought by the last node for {} coins", paid as f64 / 1e8),
         }
     }
 }

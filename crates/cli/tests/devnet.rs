@@ -157,6 +157,19 @@ fn devnet_nodes_mine_one_chain_stop_cleanly_and_resume() {
     wait_for("a loan", Duration::from_secs(120), || {
         listed(3, "loan")?.iter().any(|l| l["role"] == "borrower").then_some(())
     });
+    // Node 1 sells a file; the last node buys it, paying as the pieces arrive, and node 1's
+    // node closes the channel: one coin split between them on chain.
+    wait_for("a paid download", Duration::from_secs(120), || {
+        let log = std::fs::read_to_string(dir.path().join("node-3/node.log")).ok()?;
+        log.contains("paid download complete").then_some(())
+    });
+    wait_for("the channel closed by the seller's node", Duration::from_secs(60), || {
+        let log = std::fs::read_to_string(dir.path().join("node-1/node.log")).ok()?;
+        log.contains("payment channel closed").then_some(())
+    });
+    wait_for("devnet to report the paid file", Duration::from_secs(30), || {
+        printed.lock().unwrap().contains("paid file: bought by the last node for 0.5 coins").then_some(())
+    });
     let height_before = info(dir.path(), 1).unwrap()["height"].as_u64().unwrap();
     stop(&mut devnet.0);
     for n in 1..=3 {
