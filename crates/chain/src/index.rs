@@ -419,14 +419,7 @@ impl BlockIndex {
         let still_valid = self.best_branch.last() == Some(&best)
             && self.nodes.get(&self.best_branch[0]).is_some_and(|n| self.is_on_main_chain(&n.entry.header.prev_hash));
         if !still_valid {
-            let mut branch = Vec::new();
-            let mut cursor = best;
-            while !self.is_on_main_chain(&cursor) {
-                branch.push(cursor);
-                cursor = self.nodes[&cursor].entry.header.prev_hash;
-            }
-            branch.reverse();
-            self.best_branch = branch;
+            self.best_branch = self.path_to(best).1;
         }
         let above_main = self.best_branch.partition_point(|hash| self.is_on_main_chain(hash));
         self.best_branch[above_main..]

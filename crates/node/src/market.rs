@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::peers::Offence;
 pub(crate) use contract_service::escrow_transaction;
-pub(crate) use service::{Service, with_wallet};
+pub(crate) use service::{Service, estimated_fee_rate, with_wallet};
 
 /// How often peers not yet asked for their book are looked for (a missed handshake note).
 const ASK_AGAIN: Duration = Duration::from_secs(20);

@@ -423,6 +423,8 @@ impl<'a> Fetch<'a> {
     /// Looks for holders until one proves the size, or the deadline passes.
     async fn find_and_prove(&mut self) -> Result<(Entry, Vec<(Peer, Holding)>), DownloadError> {
         let deadline = Instant::now() + FIND_DEADLINE;
+        // No channel opens while finding: the allowance stays what it is.
+        let allowance = self.allowance().await;
         loop {
             if self.progress.cancel.is_cancelled() {
                 return Err(DownloadError::Cancelled);
@@ -433,7 +435,7 @@ impl<'a> Fetch<'a> {
             self.progress.peers.store(holders.len(), Ordering::Relaxed);
             // Only the seller that would be paid proves the size of content on sale (the
             // piece is on its credit); a download without allowance for it ends here.
-            let seller = pay::choose_seller(self.id, &holders, self.allowance().await)?;
+            let seller = pay::choose_seller(self.id, &holders, allowance)?;
             let provers: Vec<&(Peer, Holding)> = holders
                 .iter()
                 .filter(|(p, h)| seller.is_none_or(|(s, _)| s == *p) && (seller.is_some() || h.price.is_none()))

@@ -32,8 +32,6 @@ const CLOSE_FEE_BYTES: usize = 1_000;
 const PAY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Failed range requests to a seller before the download gives up on it.
 const SELLER_FAILURES: u32 = 3;
-/// Blocks a fee estimate aims at.
-const CONFIRMATION_TARGET: u32 = 2;
 
 /// What paying needs of the node: its chain, wallet and the store of channels.
 pub(crate) struct Payments {
@@ -215,9 +213,10 @@ impl Fetch<'_> {
     }
 
     async fn fee_rate(&self) -> Result<FeeRate, DownloadError> {
-        let estimate =
-            self.files.payments.chain.estimate_fee(CONFIRMATION_TARGET).await.map_err(|e| payment_error("fee", e))?;
-        Ok(FeeRate::per_byte(estimate.units_per_byte.max(self.files.payments.min_fee_per_byte)))
+        let payments = &self.files.payments;
+        let estimate = crate::market::estimated_fee_rate(&payments.chain).await.map_err(|e| payment_error("fee", e))?;
+        // At least the least rate this node relays: the seller checks the close against it.
+        Ok(estimate.max(FeeRate::per_byte(payments.min_fee_per_byte)))
     }
 
     /// Signs a payment of `due` in all and has the seller take it.

@@ -15,9 +15,11 @@ use tracing::{info, warn};
 
 use super::{blocking, lock};
 
+/// A piece's bytes (the last piece of a blob may be shorter).
+const PIECE_BYTES: u64 = PIECE_GROUPS * GROUP_BYTES;
 /// Bytes a buyer may receive beyond what it paid for: one piece (the first proves the size).
 /// Served pieces are counted whole.
-const CREDIT_BYTES: u64 = PIECE_GROUPS * GROUP_BYTES;
+const CREDIT_BYTES: u64 = PIECE_BYTES;
 /// A channel with no payment for this long is closed with the latest payment.
 pub(super) const CLOSE_IDLE: Duration = Duration::from_secs(20);
 /// Most buyers tracked at once (each one piece of credit); the oldest are forgotten first.
@@ -27,7 +29,6 @@ const MAX_BUYERS: usize = 4_096;
 struct Account {
     /// The pieces served (one served again costs nothing: the buyer learns nothing new).
     pieces: BTreeSet<u64>,
-    served: u64,
     channel: Option<OutPoint>,
     seen: Instant,
 }
@@ -98,12 +99,7 @@ impl Sales {
             let buyer = peer.to_bytes();
             let open = lock(&self.open);
             let channel = open.values().find(|o| o.channel.content == id && o.channel.buyer == buyer);
-            Account {
-                pieces: BTreeSet::new(),
-                served: 0,
-                channel: channel.map(|o| o.channel.escrow),
-                seen: Instant::now(),
-            }
+            Account { pieces: BTreeSet::new(), channel: channel.map(|o| o.channel.escrow), seen: Instant::now() }
         });
         account.seen = Instant::now();
         account
@@ -118,17 +114,18 @@ impl Sales {
         let pieces = start / PIECE_GROUPS..end.div_ceil(PIECE_GROUPS);
         let mut accounts = lock(&self.accounts);
         let account = self.account(&mut accounts, peer, id);
+        let piece_bytes = |p: &u64| ((p + 1) * PIECE_BYTES).min(size) - p * PIECE_BYTES;
         let new: Vec<u64> = pieces.filter(|p| !account.pieces.contains(p)).collect();
-        let bytes: u64 = new.iter().map(|p| ((p + 1) * CREDIT_BYTES).min(size) - p * CREDIT_BYTES).sum();
+        let bytes: u64 = new.iter().map(piece_bytes).sum();
+        let served: u64 = account.pieces.iter().map(piece_bytes).sum();
         let paid = account.channel.and_then(|c| lock(&self.open).get(&c).map(|o| o.channel.paid)).unwrap_or(0);
         let paid_bytes = (u128::from(paid) * u128::from(size) / u128::from(sale.price)) as u64;
-        if account.served + bytes > paid_bytes + CREDIT_BYTES {
+        if served + bytes > paid_bytes + CREDIT_BYTES {
             return Err(format!(
-                "payment required: {id} is on sale for {} base units; paid {paid}, {} of {size} bytes served",
-                sale.price, account.served
+                "payment required: {id} is on sale for {} base units; paid {paid}, {served} of {size} bytes served",
+                sale.price
             ));
         }
-        account.served += bytes;
         account.pieces.extend(new);
         Ok(())
     }

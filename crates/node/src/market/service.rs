@@ -27,6 +27,12 @@ pub(crate) struct Service {
     pub(crate) min_coin_give: Amount,
 }
 
+/// The node's fee estimate for a transaction the wallet pays (for confirmation within
+/// [`CONFIRMATION_TARGET`] blocks).
+pub(crate) async fn estimated_fee_rate(chain: &peerchain_chain::Handle) -> Result<FeeRate, peerchain_chain::Error> {
+    Ok(FeeRate::per_byte(chain.estimate_fee(CONFIRMATION_TARGET).await?.units_per_byte))
+}
+
 /// Runs `work` on the wallet, synced with the chain first, on a blocking thread.
 pub(crate) async fn with_wallet<T: Send + 'static>(
     shared: &SharedWallet,
@@ -59,10 +65,7 @@ impl Service {
     pub(super) async fn fee_rate(&self, asked: Option<FeeRate>) -> Result<FeeRate, ServiceError> {
         match asked {
             Some(rate) => Ok(rate),
-            None => {
-                let estimate = self.chain.estimate_fee(CONFIRMATION_TARGET).await.map_err(internal)?;
-                Ok(FeeRate::per_byte(estimate.units_per_byte))
-            }
+            None => estimated_fee_rate(&self.chain).await.map_err(internal),
         }
     }
 
