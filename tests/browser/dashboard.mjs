@@ -1,10 +1,14 @@
 // The web dashboard in a real browser (Debian's headless Chromium, driven by puppeteer-core):
-// a regtest node with a wallet, three blocks and a shared file; the browser is refused
-// without the login, then logs in as a user does at the prompt and must show the node's
-// height, balance, payments and file, with no script error; then it pays through the send
-// form (a bad amount refused first), makes a receiving address, shares a file and downloads
-// one through the forms; trades on the Market page; opens and refunds an escrow and offers a
-// loan on the Escrows and loans page. Run by scripts/test:
+// a regtest node with a wallet, three blocks and a shared file; the browser is sent to the
+// login page, refused a wrong password, then logs in as a user does and must show the node's
+// height, balance, payments and file, with no script error; the page must not poll, and a
+// new block must show by the node's push; the block-interval chart must draw the chain's own
+// intervals; the explorer's pages (latest blocks, block, transaction, address) link to each
+// other and its search box finds each kind; then it pays through the send form (a bad amount
+// refused first), makes a receiving address (with its QR code), shares a file by path and one
+// by upload, and downloads one through the forms; trades on the Market page; opens and
+// refunds an escrow and offers a loan on the Escrows and loans page; and logs out. Run by
+// scripts/test:
 //   node tests/browser/dashboard.mjs [path/to/peerchain]
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,27 +52,37 @@ try {
 
   browser = await puppeteer.launch({ executablePath: browserPath, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
 
-  // No login: the browser gets the challenge, and no page.
-  const stranger = await browser.createBrowserContext();
-  const refused = await (await stranger.newPage()).goto(login.url);
-  if (refused.status() !== 401) fail(`without a login the dashboard answered ${refused.status()}`);
-  if ((await refused.text()).includes("<script")) fail("the login challenge carries the page");
-  await stranger.close();
-
-  // Logged in, as a user answers the browser's prompt.
+  // No login: the browser lands on the login page, which carries no script.
   const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 900 });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  await page.authenticate({ username: login.user, password: login.password });
-  const response = await page.goto(login.url);
-  if (response.status() !== 200) fail(`logged in, the dashboard answered ${response.status()}`);
+  page.on("console", (m) => {
+    // The wrong password's 401 is the one error a browser logs on its own.
+    if (m.type() === "error" && !m.text().includes("401")) errors.push(m.text());
+  });
+  let rpcCalls = 0;
+  page.on("request", (r) => { if (r.method() === "POST" && new URL(r.url()).pathname === "/") rpcCalls++; });
+  const first = await page.goto(login.url);
+  if (!page.url().endsWith("/login") || first.status() !== 200) fail(`without a login: ${first.status()} at ${page.url()}`);
+  if ((await first.text()).includes("<script")) fail("the login page carries a script");
+  const logIn = async (password) => {
+    await page.type("#user", login.user);
+    await page.type("#password", password);
+    await Promise.all([page.waitForNavigation(), page.click("#login button")]);
+  };
+  await logIn("wrong");
+  if (!(await page.content()).includes("Wrong user or password")) fail("a wrong password is not refused on the page");
+  await page.screenshot({ path: join(tmpdir(), "peerchain-login.png") });
+  await page.$eval("#user", (e) => { e.value = ""; });
+  await logIn(login.password);
+  if (new URL(page.url()).pathname !== "/") fail(`logged in, the browser is at ${page.url()}`);
 
   const text = (id) => page.$eval("#" + id, (e) => e.innerText);
   try {
-    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("updated"), { timeout: 20000 });
+    await page.waitForFunction(() => document.getElementById("chain").innerText.includes("height\t3"), { timeout: 20000 });
   } catch (e) {
-    fail(`the dashboard never finished a refresh: status "${await text("status")}", errors ${JSON.stringify(errors)}`);
+    fail(`the dashboard never showed the chain: status "${await text("status")}", errors ${JSON.stringify(errors)}`);
   }
   const chain = await text("chain");
   const identity = await text("identity");
@@ -90,13 +104,37 @@ try {
   if (errors.length) fail("script errors: " + JSON.stringify(errors));
   if (!file.id) fail("file add gave no id");
 
-  // The page follows the node: a new block shows within a refresh or two.
+  // The page does not poll: with nothing happening it calls nothing, though the node's
+  // samples keep coming; a new block shows by the node's push.
+  await page.waitForFunction(() => window.liveEvents.sample >= 2, { timeout: 15000 })
+    .catch(() => fail("no live samples arrive"));
+  await sleep(1000);
+  const callsBefore = rpcCalls;
+  const samplesBefore = await page.evaluate(() => window.liveEvents.sample);
+  await sleep(5000);
+  if (rpcCalls !== callsBefore) fail(`an idle page made ${rpcCalls - callsBefore} API calls in 5 s: it polls`);
+  if ((await page.evaluate(() => window.liveEvents.sample)) <= samplesBefore) fail("the samples stopped");
   cli("chain", "generate", "1");
   await page.waitForFunction(() => document.getElementById("chain").innerText.includes("height\t4"), { timeout: 10000 })
     .catch(() => fail("a new block did not show"));
+  if ((await page.evaluate(() => window.liveEvents.block)) < 1) fail("the block came without a push");
 
   // Actions, as a user fills the forms: coins mature after 10 blocks on regtest.
   cli("chain", "generate", "11");
+
+  // The charts draw the chain's own figures: the seconds between its blocks, as the node
+  // lists them, and the mempool and peers sampled over time.
+  // (Block 1's interval, from the genesis block's fixed date, is left out.)
+  const blocks = cli("chain", "blocks", "--limit", "100").reverse().filter((b) => b.interval !== null && b.height > 1);
+  await page.waitForFunction((tip) => window.charts.intervals && window.charts.intervals.data[0].at(-1) === tip,
+    { timeout: 15000 }, blocks.at(-1).height).catch(() => fail("the block-interval chart did not reach the tip"));
+  const drawn = await page.evaluate(() => window.charts.intervals.data.map((series) => Array.from(series)));
+  if (JSON.stringify(drawn) !== JSON.stringify([blocks.map((b) => b.height), blocks.map((b) => b.interval)])) {
+    fail(`the block-interval chart does not draw the chain's intervals: ${JSON.stringify(drawn)}`);
+  }
+  const mempoolPoints = await page.evaluate(() => window.charts.mempool.data[0].length);
+  if (mempoolPoints < 3) fail(`the mempool chart has ${mempoolPoints} samples`);
+  if (!(await page.$("#chart-intervals canvas"))) fail("no canvas drawn for the block intervals");
   const fillIn = async (id, text) => {
     await page.$eval("#" + id, (e) => { e.value = ""; });
     await page.type("#" + id, text);
@@ -110,6 +148,8 @@ try {
   };
   await page.click("#receive");
   const address = await answer("receive-result", true);
+  const qr = await page.$eval("#receive-qr", (e) => ({ text: e.dataset.text, svg: Boolean(e.querySelector("svg rect, svg path")) }));
+  if (qr.text !== address || !qr.svg) fail(`no QR code of the new address: ${JSON.stringify(qr)}`);
   const txids = () => cli("wallet", "history").map((t) => t.txid);
   const before = txids();
   // A bad amount is refused by the page and sends nothing.
@@ -146,6 +186,17 @@ try {
     await sleep(100);
   }
   if (readFileSync(copy, "utf8") !== "what the dashboard shows\n") fail("the download differs");
+
+  // Share a file picked in the browser: uploaded, kept and listed by the node.
+  const picked = join(filesDir, "picked in the browser.txt");
+  writeFileSync(picked, "sent by the upload form\n".repeat(1000));
+  await (await page.$("#upload-file")).uploadFile(picked);
+  await page.click("#upload button");
+  await page.waitForFunction(() => document.getElementById("upload-result").textContent.startsWith("shared") ||
+    document.getElementById("upload-result").className === "error", { timeout: 15000 });
+  expect("an upload", await page.$eval("#upload-result", (e) => e.textContent), "shared picked in the browser.txt");
+  const uploaded = cli("file", "list").find((f) => f.name === "picked in the browser.txt");
+  if (!uploaded || uploaded.size !== 24000 || !uploaded.complete) fail("the uploaded file is not shared whole");
 
   // The Market page: issue a token, offer some of it for coins, take the offer from the book
   // (this wallet takes its own; any wallet may), and see the swap among the trades.
@@ -215,15 +266,61 @@ try {
     .catch(() => fail("the loan offer never showed in the loan book"));
   expect("the loans panel", await text("loans"), "offered");
   // Every card fits its column at a 1400-pixel window: no table scrolls sideways.
-  await page.setViewport({ width: 1400, height: 900 });
   await new Promise((done) => setTimeout(done, 300));
   const wide = await page.$$eval("section", (sections) =>
     sections.filter((s) => s.scrollWidth > s.clientWidth + 1).map((s) => s.querySelector("h2")?.textContent));
   if (wide.length) fail("cards wider than their column at 1400 px: " + wide.join(", "));
   const shot = join(tmpdir(), "peerchain-dashboard.png");
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(tmpdir(), "peerchain-overview.png") });
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`dashboard screenshot: ${shot}`);
+
+  // The explorer: latest blocks, a block, one of its transactions, an address it paid; each
+  // page links to the next, and the search box finds each kind.
+  const info = cli("chain", "info");
+  const explorerText = () => text("explorer-page");
+  const clickLink = (href) => Promise.all([
+    page.waitForFunction(() => !document.getElementById("explorer").hidden, { timeout: 10000 }),
+    page.$$eval("a", (links, href) => links.find((a) => a.getAttribute("href") === href).click(), href),
+  ]);
+  const showing = (what, wanted) => page.waitForFunction((wanted) =>
+    document.getElementById("explorer-page").innerText.includes(wanted), { timeout: 10000 }, wanted)
+    .catch(async () => fail(`the explorer's ${what} does not show "${wanted}":\n${await explorerText()}`));
+  await page.click('nav a[href="#/explorer"]');
+  await showing("latest blocks", info.best_hash);
+  await clickLink("#/block/" + info.best_hash);
+  await showing("block page", `Block ${info.height}`);
+  const block = cli("chain", "block", String(info.height));
+  const paid = block.tx.find((t) => !t.coinbase) || block.tx[0];
+  await clickLink("#/tx/" + paid.txid);
+  await showing("transaction page", paid.txid);
+  const payee = paid.outputs.find((o) => o.lock.address).lock.address;
+  await clickLink("#/address/" + payee);
+  const indexed = cli("chain", "address", payee);
+  await showing("address page", (indexed.balance / 1e8).toFixed(8) + " coin");
+  if (!(await page.$("#address-qr svg"))) fail("the address page has no QR code");
+  const explorerShot = join(tmpdir(), "peerchain-explorer.png");
+  await page.screenshot({ path: explorerShot, fullPage: true });
+  const search = async (query, wanted) => {
+    await fillIn("search-text", query);
+    await page.click("#search button");
+    await showing(`search for ${query}`, wanted);
+  };
+  await search("2", "Block 2");
+  await search(cli("chain", "block", "2").hash, "Block 2");
+  await search(paid.txid, "Transaction");
+  await search(payee, "Address");
+  await search("0".repeat(64), "Not found");
+  await page.click('nav a[href="#/"]');
+  await page.waitForFunction(() => !document.getElementById("overview").hidden, { timeout: 5000 });
   if (errors.length) fail("script errors: " + JSON.stringify(errors));
+
+  // Logging out ends the session: back to the login page, and the dashboard asks again.
+  await Promise.all([page.waitForNavigation(), page.click("#logout button")]);
+  if (!page.url().endsWith("/login")) fail(`logged out, the browser is at ${page.url()}`);
+  await page.goto(login.url);
+  if (!page.url().endsWith("/login")) fail("after logging out the dashboard opened without a login");
   console.log("dashboard browser test: passed");
 } finally {
   if (browser) await browser.close();

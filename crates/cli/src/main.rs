@@ -144,6 +144,24 @@ enum ChainCommand {
         /// The transaction id.
         txid: String,
     },
+    /// The latest blocks, newest first: height, hash, time, transactions, size, seconds since
+    /// the block before.
+    Blocks {
+        /// How many (at most 500).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Start at this height instead of the tip.
+        #[arg(long, value_name = "HEIGHT")]
+        before: Option<u64>,
+    },
+    /// An address's balance and transactions on the main chain (from the explorer's index).
+    Address {
+        /// The address.
+        address: String,
+        /// How many of its latest transactions to list.
+        #[arg(long, default_value_t = 25)]
+        limit: u64,
+    },
     /// Re-check every stored block and the UTXO set; exit 0 only if all of it checks out.
     Verify,
     /// Clear the invalid mark of a block (and its ancestors and descendants), as Bitcoin Core's
@@ -449,6 +467,58 @@ fn chain_command(client: &Client, command: ChainCommand, json: bool) -> anyhow::
                         "\n  {} {} → {to}",
                         coins(&output["amount"]),
                         output["asset"].as_str().unwrap_or_default()
+                    ));
+                }
+                text
+            });
+        }
+        ChainCommand::Blocks { limit, before } => {
+            let mut params = json!({ "limit": limit });
+            if let Some(before) = before {
+                params["before"] = json!(before);
+            }
+            let result = client.call("chain.blocks", params)?;
+            print(&result, json, |blocks| {
+                let mut text = String::from(
+                    "height  hash                                                              txs     size  interval",
+                );
+                for b in blocks.as_array().into_iter().flatten() {
+                    let interval = b["interval"].as_i64().map(|s| format!("{s} s")).unwrap_or_default();
+                    text.push_str(&format!(
+                        "\n{:>6}  {}  {:>4}  {:>7}  {interval}",
+                        b["height"],
+                        b["hash"].as_str().unwrap_or_default(),
+                        b["tx_count"],
+                        b["size"]
+                    ));
+                }
+                text
+            });
+        }
+        ChainCommand::Address { address, limit } => {
+            let result = client.call("chain.address", json!({ "address": address, "limit": limit }))?;
+            print(&result, json, |a| {
+                let mut text = format!(
+                    "address {}\nbalance {}  received {}  sent {}  transactions {}",
+                    a["address"].as_str().unwrap_or_default(),
+                    coins(&a["balance"]),
+                    coins(&a["received"]),
+                    coins(&a["sent"]),
+                    a["tx_count"],
+                );
+                if a["indexed_height"] != a["tip_height"] {
+                    text.push_str(&format!(
+                        "\n(the index is catching up: block {} of {})",
+                        a["indexed_height"], a["tip_height"]
+                    ));
+                }
+                for t in a["txs"].as_array().into_iter().flatten() {
+                    text.push_str(&format!(
+                        "\n  {}  height {}  +{}  -{}",
+                        t["txid"].as_str().unwrap_or_default(),
+                        t["height"],
+                        coins(&t["received"]),
+                        coins(&t["sent"])
                     ));
                 }
                 text

@@ -372,6 +372,21 @@ fn a_seeder_that_corrupts_data_is_banned_and_the_download_completes_from_honest_
     assert!(log.contains("banning it") && log.contains("peer banned"), "{log}");
     let peers = leecher.json(&["peers"]);
     assert!(peers.as_array().unwrap().iter().all(|p| p["peer_id"] != hostile_id.as_str()), "{peers}");
+    // An operator sees it in the metrics: the bad pieces, and the ban.
+    let metrics = support::http_agent()
+        .get(&format!("{}metrics", leecher.rpc_url()))
+        .header("Authorization", support::basic_auth(leecher.cookie().trim()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("peerchain_files_bad_pieces_total") >= 1.0, "{metrics}");
+    assert!(value("peerchain_peer_bans_total") >= 1.0, "{metrics}");
     cancel.cancel();
 }
 

@@ -496,7 +496,9 @@ pub fn spawn(
     let senders = task::Senders { sync: sync_sender, files: files_sender, market: market_sender };
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = libp2p::metrics::Metrics::new(&mut registry);
-    let task = task::Task::new(swarm, config, topics, command_receiver, senders, metrics)?;
+    let bans = prometheus_client::metrics::counter::Counter::default();
+    registry.register("peerchain_peer_bans", "Peers banned since start (each with its address)", bans.clone());
+    let task = task::Task::new(swarm, config, topics, command_receiver, senders, (metrics, bans))?;
     let join = tokio::spawn(task.run(cancel));
     let metrics = std::sync::Arc::new(std::sync::Mutex::new(registry));
     Ok((Handle { commands, local_peer, metrics }, Events { sync, files, market }, join))

@@ -55,6 +55,8 @@ pub(crate) struct Task {
     pub(crate) swarm: Swarm<Behaviour>,
     /// libp2p's own metrics (connections, protocols, gossip, the DHT), served at `/metrics`.
     metrics: libp2p::metrics::Metrics,
+    /// Bans since start, served at `/metrics` with libp2p's.
+    bans_made: prometheus_client::metrics::counter::Counter,
     pub(crate) network: String,
     topics: Topics,
     commands: mpsc::Receiver<Command>,
@@ -126,7 +128,7 @@ impl Task {
         topics: Topics,
         commands: mpsc::Receiver<Command>,
         events: Senders,
-        metrics: libp2p::metrics::Metrics,
+        (metrics, bans_made): (libp2p::metrics::Metrics, prometheus_client::metrics::counter::Counter),
     ) -> Result<Task, StartError> {
         for address in &config.listen {
             swarm
@@ -164,6 +166,7 @@ impl Task {
         Ok(Task {
             swarm,
             metrics,
+            bans_made,
             network: config.network.clone(),
             topics,
             commands,
@@ -381,6 +384,7 @@ impl Task {
                 let _ = self.swarm.disconnect_peer_id(other);
             }
         }
+        self.bans_made.inc();
         warn!(%peer, ?ip, ?duration, "peer banned");
     }
 

@@ -83,6 +83,8 @@ pub(crate) struct Files {
     /// Bytes of content served and received since start, for metrics.
     uploaded: std::sync::atomic::AtomicU64,
     downloaded: std::sync::atomic::AtomicU64,
+    /// Pieces peers served that failed verification, since start.
+    bad_pieces: std::sync::atomic::AtomicU64,
     /// Content on sale, and the channels paying for it.
     sales: sell::Sales,
     cancel: CancellationToken,
@@ -114,6 +116,7 @@ impl Files {
             payments,
             uploaded: Default::default(),
             downloaded: Default::default(),
+            bad_pieces: Default::default(),
             store,
             net,
             book,

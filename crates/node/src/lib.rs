@@ -5,6 +5,7 @@
 //! storage layout or protocols itself.
 
 pub mod config;
+mod explorer;
 mod files;
 mod market;
 mod peers;
@@ -257,6 +258,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         cancel.clone(),
     )?;
     tasks.spawn(wallet_sync::WalletSync::new(wallet.clone(), chain.clone(), net.clone()).run(cancel.clone()));
+    let addresses_path = peerchain_store::AddressIndex::path_in(&data_dir);
+    let addresses = Arc::new(
+        peerchain_store::AddressIndex::open(&addresses_path)
+            .map_err(|source| Error::Store { path: addresses_path.clone(), source })?,
+    );
+    tasks.spawn(explorer::AddressIndexer::new(addresses.clone(), chain.clone()).run(cancel.clone()));
     let market = Arc::new(market::Service {
         market,
         chain: chain.clone(),
@@ -278,6 +285,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         relay: Arc::new(relay::Relay::new(chain.clone(), net.clone())),
         market: market.clone(),
         contracts: market,
+        addresses,
     });
     let rpc = peerchain_rpc::serve(listener, rpc_config, cookie, context, cancel.clone());
     tasks.spawn(async move {

@@ -51,6 +51,11 @@ pub(crate) fn is_authorised(headers: &HeaderMap, cookie: &Cookie, user: Option<&
     let Some((name, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else {
         return false;
     };
+    credentials_match(name, password, cookie, user)
+}
+
+/// Whether `name` and `password` are the cookie's or the configured user's.
+pub(crate) fn credentials_match(name: &str, password: &str, cookie: &Cookie, user: Option<&(String, String)>) -> bool {
     let cookie_ok = constant_time_eq(name.as_bytes(), COOKIE_USER.as_bytes())
         & constant_time_eq(password.as_bytes(), cookie.0.as_bytes());
     let user_ok = user.is_some_and(|(u, p)| {

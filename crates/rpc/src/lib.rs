@@ -8,10 +8,12 @@
 mod auth;
 pub mod fuzzing;
 mod listener;
+mod live;
 mod methods;
 mod metrics;
 mod params;
 pub mod services;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,6 +104,8 @@ pub struct Context {
     pub market: std::sync::Arc<dyn services::MarketService>,
     /// Escrows and loans.
     pub contracts: std::sync::Arc<dyn services::ContractService>,
+    /// The explorer's address index.
+    pub addresses: std::sync::Arc<peerchain_store::AddressIndex>,
 }
 
 /// A JSON-RPC error: code, message and optional data.
@@ -163,6 +167,12 @@ struct Server {
     /// Failed logins allowed: a few at once, then one a second (see [`guard`]).
     failed_logins: std::sync::Mutex<peerchain_net::TokenBucket>,
     metrics: metrics::RpcMetrics,
+    /// Browsers logged in through the login page.
+    sessions: web::Sessions,
+    /// The dashboard's live updates.
+    live: Arc<live::Live>,
+    /// Ends the dashboard's event streams when the server stops.
+    cancel: CancellationToken,
 }
 
 /// Failed logins a second, and at once, before more are answered 429.
@@ -192,17 +202,29 @@ pub async fn serve(
         timeout: config.timeout,
         failed_logins: std::sync::Mutex::new(peerchain_net::TokenBucket::full(FAILED_LOGINS.0, FAILED_LOGINS.1)),
         metrics: metrics::RpcMetrics::new(),
+        sessions: web::Sessions::default(),
+        live: Arc::new(live::Live::new()),
+        cancel: cancel.clone(),
     });
+    let sampler = live::Sampler { context: server.context.clone(), live: server.live.clone() };
     let app = Router::new()
         .route("/", post(handle_post).get(dashboard))
         .route("/metrics", get(metrics_page))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/events", get(events))
+        .route("/assets/{name}", get(asset))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // An upload streams to disk: its own limit, checked as it is read.
+        .route("/upload", post(upload).layer(DefaultBodyLimit::disable()))
         .layer(axum::middleware::from_fn_with_state(server.clone(), guard))
         .with_state(server);
     let local = listener.local_addr()?;
     info!(addr = %local, "JSON-RPC listening");
     let listener = listener::Limited::new(listener, config.max_connections);
-    axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await
+    let serving = axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let (served, ()) = tokio::join!(serving.into_future(), sampler.run(cancel));
+    served
 }
 
 /// Runs before any handler, so before any body is read. Security: a request for another
@@ -220,7 +242,12 @@ async fn guard(
         return (StatusCode::FORBIDDEN, "this node answers only to its own address (Host header refused)\n")
             .into_response();
     }
-    if !auth::is_authorised(headers, &server.cookie, server.user.as_ref()) {
+    // The login page is the one thing served to anyone (`login` throttles what it is sent).
+    if request.uri().path() == "/login" {
+        return next.run(request).await;
+    }
+    let logged_in = server.sessions.is_logged_in(headers);
+    if !logged_in && !auth::is_authorised(headers, &server.cookie, server.user.as_ref()) {
         // A request without credentials guesses nothing (a browser asks for the challenge so).
         let guessed = headers.contains_key(header::AUTHORIZATION);
         let allowed =
@@ -229,31 +256,110 @@ async fn guard(
             return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many failed logins\n")
                 .into_response();
         }
+        // A browser opening the dashboard is sent to the login page; any other request is
+        // asked for basic auth, as JSON-RPC clients expect.
+        if request.method() == axum::http::Method::GET && request.uri().path() == "/" && !guessed {
+            return web::see_other("/login", None);
+        }
         let body =
             if request.method() == axum::http::Method::GET { DASHBOARD_LOGIN } else { "authentication required\n" };
+        // A page's own requests get no challenge, which would make the browser prompt.
+        if headers.contains_key("sec-fetch-mode") && !guessed {
+            return (StatusCode::UNAUTHORIZED, body).into_response();
+        }
         return unauthorised(body);
     }
     next.run(request).await
 }
 
+/// `GET /login`: the login form.
+async fn login_page() -> Response {
+    web::login_page(None)
+}
+
+/// `POST /login`: a session for the right user and password (the cookie's, or `[rpc] user`'s),
+/// throttled with the other failed logins.
+async fn login(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    // Security: no other site may log a browser in (to a login of its choosing).
+    if auth::is_cross_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
+    }
+    let Some((user, password)) = web::login_form(&body) else {
+        return web::login_page(Some("Enter a user and a password."));
+    };
+    if !auth::credentials_match(&user, &password, &server.cookie, server.user.as_ref()) {
+        let allowed = server.failed_logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_take(1.0);
+        if !allowed {
+            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "too many failed logins\n")
+                .into_response();
+        }
+        return web::login_page(Some("Wrong user or password."));
+    }
+    let token = server.sessions.start();
+    web::see_other("/", Some(web::session_cookie(&token)))
+}
+
+/// `POST /logout`: ends the browser's session.
+async fn logout(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    if auth::is_cross_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
+    }
+    server.sessions.end(&headers);
+    web::see_other("/login", Some(web::expired_cookie()))
+}
+
+/// `GET /events`: the dashboard's live updates (server-sent events).
+async fn events(State(server): State<Arc<Server>>) -> Response {
+    let Ok(permit) = server.live.streams.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "too many dashboards open\n")
+            .into_response();
+    };
+    live::stream(&server.live, permit, server.cancel.clone()).into_response()
+}
+
+/// `GET /assets/<name>`: a script or style the dashboard bundles.
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    web::asset_response(&name)
+}
+
+/// `POST /upload?name=<file name>`: the body is a file to share; answers its entry as
+/// `file.add` does.
+async fn upload(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Body,
+) -> Response {
+    if auth::is_cross_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
+    }
+    let name = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "name")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let (folder, path) = match web::receive_upload(&server.context.data_dir, &name, length, body).await {
+        Ok(received) => received,
+        Err(e) => return (e.status(), format!("{e}\n")).into_response(),
+    };
+    let added = server.context.files.add(path, Vec::new()).await;
+    // The store holds its own copy now.
+    let _ = tokio::fs::remove_dir_all(&folder).await;
+    match added {
+        Ok(entry) => reply(methods::entry_json(&entry)),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("cannot share {name}: {e}\n")).into_response(),
+    }
+}
+
 /// The web dashboard: one page, behind the same authentication as the API it calls. A browser
-/// asks for the user and password (the cookie's, or `[rpc] user`'s); `peerchain dashboard`
-/// prints them.
+/// without a session is sent to the login page, which asks for the user and password (the
+/// cookie's, or `[rpc] user`'s) that `peerchain dashboard` prints.
 async fn dashboard() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            // Security: no other site may frame it, and it loads nothing from elsewhere.
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
-            ),
-        ],
-        DASHBOARD,
-    )
-        .into_response()
+    // Security: no other site may frame it, and it loads nothing from elsewhere (its charts
+    // and QR codes come from scripts the node serves).
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                  connect-src 'self'; form-action 'self'; frame-ancestors 'none'";
+    (web::page_headers(policy), DASHBOARD).into_response()
 }
 
 /// `GET /metrics` (behind the login, as every route): the Prometheus text format.
@@ -263,7 +369,7 @@ async fn metrics_page(State(server): State<Arc<Server>>) -> Response {
 }
 
 /// The dashboard page (static: everything it shows comes from the API).
-const DASHBOARD: &str = include_str!("dashboard.html");
+const DASHBOARD: &str = include_str!("../web/dashboard.html");
 /// What a browser shows when the login is refused or cancelled.
 const DASHBOARD_LOGIN: &str = "peerchain: log in with the user and password of `peerchain dashboard` \
 (the RPC cookie, or the [rpc] user of config.toml), then reload.\n";

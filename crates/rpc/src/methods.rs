@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub(crate) use chain::decode_hex;
 pub use file::MAX_STATUS_WAIT_MS;
+pub(crate) use file::entry_json;
 pub use wallet::ChainReader;
 pub(crate) use wallet::amount_param;
 
@@ -46,6 +47,8 @@ pub const METHODS: &[Method] = &[
     method!("chain.info", [], chain::info),
     method!("chain.block", ["block"], chain::block),
     method!("chain.tx", ["txid"], chain::tx),
+    method!("chain.blocks", ["limit", "before"], chain::blocks),
+    method!("chain.address", ["address", "limit"], chain::address),
     method!("chain.verify", [], chain::verify),
     method!("chain.submitblock", ["hex"], chain::submit_block),
     method!("chain.sendrawtransaction", ["hex"], chain::send_raw_transaction),

@@ -122,6 +122,7 @@ pub(crate) async fn render(context: &Context, rpc: &RpcMetrics) -> String {
     let files = context.files.totals();
     counter(&mut registry, "files_uploaded_bytes", "Bytes of content served to peers", files.uploaded_bytes);
     counter(&mut registry, "files_downloaded_bytes", "Bytes of content received from peers", files.downloaded_bytes);
+    counter(&mut registry, "files_bad_pieces", "Pieces peers served that failed verification", files.bad_pieces);
     gauge(
         &mut registry,
         "files_downloads_active",

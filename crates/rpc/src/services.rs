@@ -147,6 +147,8 @@ pub struct FileTotals {
     pub downloaded_bytes: u64,
     /// Downloads finding holders or fetching.
     pub active_downloads: usize,
+    /// Pieces peers served that failed verification (each source is dropped and penalised).
+    pub bad_pieces: u64,
 }
 
 impl ServiceError {

@@ -13,7 +13,10 @@
 //! undo data and main-chain rows stored; after a crash the chain connects them again from the
 //! coins tip.
 
+mod addresses;
 mod tables;
+
+pub use addresses::{AddressIndex, AddressSummary, AddressTx};
 
 use std::path::Path;
 
@@ -69,7 +72,14 @@ macro_rules! from_redb {
         }
     )*};
 }
-from_redb!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
 
 fn corrupt(what: &'static str) -> impl FnOnce(DecodeError) -> Error {
     move |e| Error::Corrupt { what, detail: e.to_string() }

@@ -322,6 +322,7 @@ impl Files {
             };
             if let Err(reason) = Store::check_range(id, holding.size, groups.clone(), &encoded) {
                 warn!(%peer, %id, %reason, "peer lied about the content; banning it");
+                self.bad_pieces.fetch_add(1, Ordering::Relaxed);
                 bad.insert(*peer);
                 self.book.penalise(*peer, Offence::BadData, &format!("false size claim for {id}: {reason}")).await;
                 continue;
@@ -595,6 +596,7 @@ impl<'a> Fetch<'a> {
     ) -> bool {
         if let Some(reason) = outcome.bad_data {
             warn!(%peer, id = %self.id, piece, %reason, "peer served bad data; banning it");
+            self.files.bad_pieces.fetch_add(1, Ordering::Relaxed);
             scheduler.failed(peer, piece);
             scheduler.remove_source(peer);
             self.bad.insert(peer);

@@ -127,6 +127,7 @@ impl Fetch<'_> {
                     let store = files.store.clone();
                     let outcome = blocking(move || store.write_range(id, groups, &encoded)).await?;
                     if let Some(reason) = outcome.bad_data {
+                        files.bad_pieces.fetch_add(1, Ordering::Relaxed);
                         let reason = format!("bad data in piece {piece} of {id}: {reason}");
                         files.book.penalise(seller, Offence::BadData, &reason).await;
                         return Err(DownloadError::Payment(format!("the seller served {reason}; not paid for")));

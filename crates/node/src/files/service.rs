@@ -180,6 +180,7 @@ impl FileService for Service {
             uploaded_bytes: self.uploaded.load(Ordering::Relaxed),
             downloaded_bytes: self.downloaded.load(Ordering::Relaxed),
             active_downloads: active,
+            bad_pieces: self.bad_pieces.load(Ordering::Relaxed),
         }
     }
 

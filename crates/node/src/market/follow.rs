@@ -3,14 +3,15 @@
 //! dropped, and after a reorganisation every offer checked again. Nothing is listed that the
 //! tip does not back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use peerchain_market::{Index, OfferId};
-use peerchain_primitives::{Block, OutPoint, TxOut};
+use peerchain_primitives::OutPoint;
 use tracing::{info, warn};
 
 use super::{Market, lock};
+use crate::explorer::spent_outputs;
 
 /// Blocks read into the index per turn on a blocking thread: between turns the actor serves
 /// peers and RPC calls, also while a long chain is read the first time.
@@ -68,19 +69,6 @@ fn read_chain(index: &mut Index, chain: &peerchain_chain::Handle, flush: bool) -
     }
     turn.more = end < tip;
     Ok(turn)
-}
-
-/// The output each input of `block` spends: from its undo data, or from the block itself for
-/// outputs it created and spent.
-fn spent_outputs(block: &Block, undo: Vec<(OutPoint, peerchain_primitives::Coin)>) -> HashMap<OutPoint, TxOut> {
-    let mut outputs: HashMap<OutPoint, TxOut> = undo.into_iter().map(|(o, c)| (o, c.output)).collect();
-    for tx in &block.transactions {
-        let txid = tx.txid();
-        for (index, output) in tx.outputs.iter().enumerate() {
-            outputs.insert(OutPoint::new(txid, index as u32), output.clone());
-        }
-    }
-    outputs
 }
 
 impl Market {

@@ -3,7 +3,8 @@
 
 use peerchain_chain::{BlockOutcome, SubmitBlockError, SubmitTxError, solve};
 use peerchain_primitives::{
-    Address, After, AssetId, Block, BlockHash, Decode, Encode, KeyHash, Lock, Network, Transaction, TxId, Witness,
+    Address, After, AssetId, Block, BlockHash, CompactTarget, Decode, Encode, KeyHash, Lock, Network, Transaction,
+    TxId, Witness,
 };
 use peerchain_wallet::mining_address;
 use serde_json::{Value, json};
@@ -42,7 +43,9 @@ pub(super) async fn block(context: &Context, params: &Params) -> Result<Value, R
         Some(_) => return Err(RpcError::invalid_params("`block` must be a height or a block hash")),
         None => return Err(RpcError::invalid_params("missing parameter `block`")),
     };
-    let found = if let Ok(height) = which.parse::<u32>() {
+    // 64 hex digits are a hash, even when they are all decimal digits.
+    let height = if which.len() == 64 { None } else { which.parse::<u32>().ok() };
+    let found = if let Some(height) = height {
         context.chain.block_at(height).map_err(RpcError::internal)?.map(|b| (b, height, true))
     } else {
         let hash: BlockHash = which.parse().map_err(|_| {
@@ -54,6 +57,100 @@ pub(super) async fn block(context: &Context, params: &Params) -> Result<Value, R
         found.ok_or_else(|| RpcError::new(RpcError::NOT_FOUND, format!("block {which} not found")))?;
     let tip = context.chain.tip().height;
     Ok(block_json(&block, height, in_main_chain, tip, context.network))
+}
+
+/// The most blocks `chain.blocks` lists in one call.
+const MAX_BLOCKS_LISTED: u64 = 500;
+
+/// The latest main-chain blocks (or those at and below `before`), newest first: what the
+/// explorer lists and the dashboard's block-interval and difficulty charts draw.
+pub(super) async fn blocks(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let tip = context.chain.tip().height;
+    let limit = params.optional_u64("limit")?.unwrap_or(20).clamp(1, MAX_BLOCKS_LISTED) as u32;
+    let top = match params.optional_u64("before")? {
+        Some(height) => u32::try_from(height).unwrap_or(u32::MAX).min(tip),
+        None => tip,
+    };
+    let chain = context.chain.clone();
+    let pow_limit = context.chain.params().pow_limit;
+    let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, peerchain_chain::Error> {
+        let bottom = top.saturating_sub(limit - 1);
+        // One block below the last listed, for its interval.
+        let mut below = match bottom.checked_sub(1) {
+            Some(h) => chain.block_at(h)?.map(|b| b.header.time),
+            None => None,
+        };
+        let mut listed = Vec::with_capacity(limit as usize);
+        for height in bottom..=top {
+            let Some(block) = chain.block_at(height)? else { break };
+            let header = &block.header;
+            listed.push(json!({
+                "height": height,
+                "hash": block.hash(),
+                "time": header.time,
+                "interval": below.map(|t| header.time as i64 - t as i64),
+                "tx_count": block.transactions.len(),
+                "size": block.encoded_len(),
+                "bits": format!("{:08x}", header.bits.0),
+                "difficulty": difficulty(header.bits, pow_limit),
+            }));
+            below = Some(header.time);
+        }
+        listed.reverse();
+        Ok(listed)
+    })
+    .await
+    .map_err(RpcError::internal)?
+    .map_err(RpcError::internal)?;
+    Ok(Value::Array(listed))
+}
+
+/// How many times harder than the network's easiest target `bits` is (1 at the limit).
+fn difficulty(bits: CompactTarget, pow_limit: CompactTarget) -> f64 {
+    let as_f64 = |work: peerchain_primitives::Work| {
+        work.0.0.iter().rev().fold(0.0f64, |sum, limb| sum * 18_446_744_073_709_551_616.0 + *limb as f64)
+    };
+    match (bits.expand(), pow_limit.expand()) {
+        (Some(target), Some(limit)) => as_f64(target.work()) / as_f64(limit.work()),
+        _ => 0.0,
+    }
+}
+
+/// The most transactions `chain.address` lists.
+const MAX_ADDRESS_TXS: u64 = 1_000;
+
+/// What the address index holds for an address: coins received, sent and held on the main
+/// chain, and its latest transactions.
+pub(super) async fn address(context: &Context, params: &Params) -> Result<Value, RpcError> {
+    let text = params.required_str("address")?;
+    let address = Address::parse(text, context.network)
+        .map_err(|e| RpcError::invalid_params(format!("`{text}` is not an address of this network: {e}")))?;
+    let limit = params.optional_u64("limit")?.unwrap_or(25).min(MAX_ADDRESS_TXS) as usize;
+    let index = context.addresses.clone();
+    let (summary, indexed) = tokio::task::spawn_blocking(move || {
+        Ok::<_, peerchain_store::Error>((index.summary(&address.key_hash, limit)?, index.scan_tip()?))
+    })
+    .await
+    .map_err(RpcError::internal)?
+    .map_err(RpcError::internal)?;
+    let tip = context.chain.tip().height;
+    Ok(json!({
+        "address": address.to_string(),
+        "balance": summary.balance(),
+        "received": summary.received,
+        "sent": summary.sent,
+        "tx_count": summary.tx_count,
+        // The index follows the chain a moment behind; below the tip it is still reading.
+        "indexed_height": indexed.map(|(height, _)| height),
+        "tip_height": tip,
+        "txs": summary.latest.iter().map(|t| json!({
+            "txid": t.txid,
+            "height": t.height,
+            "confirmations": tip.saturating_sub(t.height) + 1,
+            "received": t.received,
+            "sent": t.sent,
+        })).collect::<Vec<_>>(),
+    }))
 }
 
 pub(super) async fn reconsider_block(context: &Context, params: &Params) -> Result<Value, RpcError> {

@@ -81,7 +81,7 @@ fn strings(params: &Params, name: &str) -> Result<Vec<String>, RpcError> {
     }
 }
 
-fn entry_json(entry: &FileEntry) -> Value {
+pub(crate) fn entry_json(entry: &FileEntry) -> Value {
     json!({
         "id": entry.id.to_string(),
         "name": entry.name,

@@ -1,110 +1,7 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>peerchain</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
-  header { background: #1d2330; color: #fff; padding: 10px 20px; display: flex; gap: 20px; align-items: baseline; }
-  header h1 { font-size: 18px; margin: 0; }
-  header span { opacity: .8; }
-  #market-page, #contracts-page { grid-column: 1 / -1; }
-  td button { padding: 1px 8px; }
-  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; padding: 16px 20px; }
-  /* min-width 0: a grid item may otherwise grow past its column to fit a long hash. */
-  section { background: #fff; border-radius: 6px; padding: 12px 16px; box-shadow: 0 1px 2px #0002; overflow-x: auto; min-width: 0; }
-  h2 { font-size: 15px; margin: 0 0 8px; }
-  table { border-collapse: collapse; width: 100%; }
-  td, th { text-align: left; padding: 3px 8px 3px 0; border-bottom: 1px solid #eee; white-space: nowrap; }
-  /* Hashes and ids break anywhere, so that a card fits its column; numbers stay whole. */
-  th, td.mono, td .mono { white-space: normal; }
-  th { font-weight: 600; color: #555; }
-  .mono { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
-  .error { color: #b00020; }
-  .ok { color: #17803d; }
-  progress { width: 120px; }
-  form, .actions { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 10px 0 0; }
-  input { font: inherit; padding: 3px 6px; border: 1px solid #ccd; border-radius: 4px; min-width: 0; }
-  input.wide { flex: 1 1 260px; }
-  button { font: inherit; padding: 3px 12px; border: 0; border-radius: 4px; background: #2851a3; color: #fff; cursor: pointer; }
-  output { flex-basis: 100%; overflow-wrap: anywhere; }
-  #status { margin-left: auto; }
-</style>
-</head>
-<body>
-<header>
-  <h1>peerchain</h1>
-  <span id="identity">connecting…</span>
-  <span id="status"></span>
-</header>
-<main>
-  <section><h2>Chain</h2><table id="chain"></table></section>
-  <section><h2>Wallet</h2><table id="wallet"></table>
-    <form id="send">
-      <input id="send-to" class="wide" placeholder="pay to address" required autocomplete="off">
-      <input id="send-amount" placeholder="amount, coins" size="12" required autocomplete="off">
-      <input id="send-passphrase" type="password" placeholder="passphrase, if encrypted" size="16" autocomplete="off">
-      <button>Send</button><output id="send-result"></output>
-    </form>
-    <div class="actions"><button id="receive" type="button">New receiving address</button><output id="receive-result" class="mono"></output></div>
-    <h2>Recent payments</h2><table id="history"></table></section>
-  <section><h2>Peers</h2><table id="peers"></table></section>
-  <section><h2>Files</h2><table id="files"></table>
-    <form id="get">
-      <input id="get-id" class="wide" placeholder="content id to download" required autocomplete="off">
-      <input id="get-path" class="wide" placeholder="save as (absolute path; empty: the node's downloads folder)" autocomplete="off">
-      <button>Download</button><output id="get-result"></output>
-    </form>
-    <form id="add">
-      <input id="add-path" class="wide" placeholder="share: absolute path of a file or folder on this machine" required autocomplete="off">
-      <button>Share</button><output id="add-result"></output>
-    </form></section>
-  <section id="market-page"><h2>Market</h2>
-    <h2>Tokens</h2><table id="tokens"></table>
-    <form id="issue">
-      <input id="issue-name" placeholder="token name" size="14" required autocomplete="off">
-      <input id="issue-supply" placeholder="supply, base units" size="16" required autocomplete="off">
-      <button>Issue</button><output id="issue-result"></output>
-    </form>
-    <h2>Order book and depth</h2><table id="book"></table>
-    <form id="offer">
-      <input id="offer-give" placeholder="give amount" size="12" required autocomplete="off">
-      <input id="offer-give-asset" class="wide" placeholder="give asset: token id or coin" required autocomplete="off">
-      <input id="offer-want" placeholder="want amount" size="12" required autocomplete="off">
-      <input id="offer-want-asset" class="wide" placeholder="want asset: token id or coin" required autocomplete="off">
-      <button>Offer</button><output id="offer-result"></output>
-    </form>
-    <output id="take-result"></output>
-    <h2>Trades on chain</h2><table id="trades"></table></section>
-  <section id="contracts-page"><h2>Escrows and loans</h2>
-    <div class="actions"><button id="show-key" type="button">This wallet's key</button><output id="key-result" class="mono"></output></div>
-    <h2>Escrows</h2><table id="escrows"></table>
-    <form id="escrow">
-      <input id="escrow-seller" class="wide" placeholder="seller's key" required autocomplete="off">
-      <input id="escrow-amount" placeholder="amount, coins" size="12" required autocomplete="off">
-      <input id="escrow-timeout" placeholder="timeout, blocks" size="12" required autocomplete="off">
-      <input id="escrow-arbiter" class="wide" placeholder="arbiter's key (optional)" autocomplete="off">
-      <button>Open escrow</button><output id="escrow-result"></output>
-    </form>
-    <output id="escrow-action"></output>
-    <h2>Loan offers</h2><table id="loan-book"></table>
-    <form id="loan">
-      <input id="loan-amount" placeholder="lend amount" size="12" required autocomplete="off">
-      <input id="loan-asset" class="wide" placeholder="asset lent: token id or coin" required autocomplete="off">
-      <input id="loan-repay" placeholder="repay amount" size="12" required autocomplete="off">
-      <input id="loan-term" placeholder="term, blocks" size="10" required autocomplete="off">
-      <input id="loan-collateral" placeholder="collateral amount" size="14" required autocomplete="off">
-      <input id="loan-collateral-asset" class="wide" placeholder="collateral asset: token id or coin" required autocomplete="off">
-      <button>Offer loan</button><output id="loan-result"></output>
-    </form>
-    <h2>This wallet's loans</h2><table id="loans"></table>
-    <output id="loan-action"></output></section>
-</main>
-<script>
 "use strict";
 // Everything shown comes from the node's JSON-RPC API on this same address; the browser sends
-// the credentials it was given for this page.
+// its session cookie (from the login page) with each call. The node pushes what changes
+// (explorer.js listens), so nothing here polls.
 async function rpc(method, params) {
   // The origin, not a relative URL: a page opened as http://user:password@host/ would resolve
   // "/" with the credentials in it, which browsers refuse to fetch.
@@ -113,7 +10,10 @@ async function rpc(method, params) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params || {} }),
   });
-  if (response.status === 401) throw new Error("not logged in: reload the page");
+  if (response.status === 401) {
+    location.assign("/login");
+    throw new Error("logged out");
+  }
   const answer = await response.json();
   if (answer.error) throw new Error(answer.error.message);
   return answer.result;
@@ -161,11 +61,30 @@ function fill(id, head, rows) {
   }
 }
 
+// A link into the explorer.
+function link(text, route) {
+  const a = document.createElement("a");
+  a.href = "#/" + route;
+  a.textContent = text;
+  return a;
+}
+
 function failed(id, error) {
   fill(id, null, [[[error.message, "error"]]]);
 }
 
-async function refresh() {
+// One refresh at a time: a push arriving during one asks for another after it.
+let refreshing = null, again = false;
+function refresh() {
+  if (refreshing) { again = true; return refreshing; }
+  refreshing = refreshAll().finally(() => {
+    refreshing = null;
+    if (again) { again = false; refresh(); }
+  });
+  return refreshing;
+}
+
+async function refreshAll() {
   const jobs = [
     rpc("node.id").then((id) => {
       document.getElementById("identity").textContent =
@@ -173,7 +92,7 @@ async function refresh() {
     }),
     rpc("chain.info").then((c) => fill("chain", null, [
       ["height", c.height],
-      ["best block", [c.best_hash, "mono"]],
+      ["best block", [link(c.best_hash, "block/" + c.best_hash), "mono"]],
       ["block time", new Date(c.time * 1000).toLocaleString()],
       ["sync", c.syncing ? [`downloading: headers to ${c.headers}`, ""] : ["up to date", "ok"]],
       ["mempool", `${c.mempool_size} transactions, ${bytes(c.mempool_bytes)}`],
@@ -186,7 +105,7 @@ async function refresh() {
       ["scan", b.scanning ? "catching up" : ["up to date", "ok"]],
     ])).catch((e) => failed("wallet", e)),
     rpc("wallet.history", { limit: 10 }).then((h) => fill("history", ["txid", "kind", "amount", "confirmations"],
-      h.map((t) => [[short(t.txid), "mono"], t.category, coins(t.amount), t.confirmations]),
+      h.map((t) => [[link(short(t.txid), "tx/" + t.txid), "mono"], t.category, coins(t.amount), t.confirmations]),
     )).catch((e) => failed("history", e)),
     rpc("node.peers").then((peers) => fill("peers", ["peer", "address", "direction", "ping", "agent"],
       peers.map((p) => [[short(p.peer_id), "mono"], [p.address, "mono"], p.direction,
@@ -213,7 +132,7 @@ async function refresh() {
       }));
     }).catch((e) => failed("book", e)),
     rpc("market.trades", { limit: 10 }).then((trades) => fill("trades", ["txid", "height", "gave", "got", "price"],
-      trades.map((t) => [[short(t.txid), "mono"], t.height, amount(t.give), amount(t.got), t.price.toPrecision(6)]),
+      trades.map((t) => [[link(short(t.txid), "tx/" + t.txid), "mono"], t.height, amount(t.give), amount(t.got), t.price.toPrecision(6)]),
     )).catch((e) => failed("trades", e)),
     rpc("escrow.list").then((escrows) => fill("escrows",
       ["escrow", "role", "state", "amount", "refundable at", ""], escrows.map((e) => [
@@ -328,7 +247,48 @@ document.getElementById("send").addEventListener("submit", (event) => {
   document.getElementById("send-passphrase").value = "";
 });
 document.getElementById("receive").addEventListener("click", () =>
-  act("receive-result", "wallet.address", { new: true }, (r) => r.address));
+  act("receive-result", "wallet.address", { new: true }, (r) => {
+    showQr("receive-qr", r.address);
+    return r.address;
+  }));
+
+// A QR code of `text` (an address) drawn into the element `id`, for a phone to scan.
+function showQr(id, text) {
+  const qr = qrcode(0, "M");
+  qr.addData(text);
+  qr.make();
+  const holder = document.getElementById(id);
+  holder.innerHTML = qr.createSvgTag({ cellSize: 3, margin: 2, scalable: false });
+  holder.firstElementChild.setAttribute("aria-label", "QR code of " + text);
+  holder.dataset.text = text;
+}
+
+// Sharing a file picked in the browser: its bytes go to the node, which keeps a copy and
+// shares it as `file add` does.
+document.getElementById("upload").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = document.getElementById("upload-file").files[0];
+  if (!file) return show("upload-result", "pick a file first", false);
+  const bar = document.getElementById("upload-progress");
+  bar.hidden = false;
+  bar.value = 0;
+  show("upload-result", "uploading…", true);
+  const request = new XMLHttpRequest();
+  request.open("POST", location.origin + "/upload?name=" + encodeURIComponent(file.name));
+  request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+  request.onload = () => {
+    bar.hidden = true;
+    if (request.status === 200) {
+      const entry = JSON.parse(request.responseText);
+      show("upload-result", `shared ${entry.name}: ${entry.id}`, true);
+      refresh();
+    } else {
+      show("upload-result", request.responseText.trim() || `upload failed (${request.status})`, false);
+    }
+  };
+  request.onerror = () => { bar.hidden = true; show("upload-result", "the upload was cut off", false); };
+  request.send(file);
+});
 document.getElementById("get").addEventListener("submit", (event) => {
   event.preventDefault();
   // No path: the node's downloads folder.
@@ -385,7 +345,3 @@ document.getElementById("loan").addEventListener("submit", (event) => {
 });
 
 refresh();
-setInterval(refresh, 2000);
-</script>
-</body>
-</html>
