@@ -50,6 +50,10 @@ pub enum Error {
     /// The chain actor has stopped.
     #[error("the chain has shut down")]
     Stopped,
+    /// A write to the store failed (a full disk, an I/O error): the chain takes no more blocks
+    /// until the node is restarted.
+    #[error("the chain stopped taking blocks after a storage failure: {0}")]
+    Halted(String),
 }
 
 /// Why a block was not accepted.
@@ -266,6 +270,8 @@ pub struct Handle {
     store: Arc<Store>,
     params: Arc<Params>,
     stats: Arc<Stats>,
+    /// Why the chain halted, once a write to the store failed.
+    failure: watch::Receiver<Option<String>>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -290,13 +296,14 @@ pub fn spawn(
     let state = state::ChainState::open(store.clone(), params.clone(), config, stats.clone())?;
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let (tip_sender, tip) = watch::channel(state.tip_info());
-    let actor = Actor { state, receiver, tip_sender };
+    let (failure_sender, failure) = watch::channel(None);
+    let actor = Actor { state, receiver, tip_sender, failure: failure_sender };
     let thread = std::thread::Builder::new()
         .name("chain".into())
         .spawn(move || actor.run())
         .map_err(|e| Error::Inconsistent(format!("cannot start the chain thread: {e}")))?;
     let (mined, _) = broadcast::channel(MINED_QUEUE);
-    Ok((Handle { commands, tip, mined, store, params: Arc::new(params), stats }, thread))
+    Ok((Handle { commands, tip, mined, store, params: Arc::new(params), stats, failure }, thread))
 }
 
 /// The chain actor: the state, its commands, and the watchers of its tip. It runs on a thread
@@ -306,6 +313,7 @@ struct Actor {
     state: state::ChainState,
     receiver: mpsc::Receiver<Command>,
     tip_sender: watch::Sender<TipInfo>,
+    failure: watch::Sender<Option<String>>,
 }
 
 impl Actor {
@@ -330,15 +338,44 @@ impl Actor {
         });
     }
 
+    /// Correctness: after a write to the store failed (redb takes no more writes once one
+    /// failed) the chain halts rather than go on with a state it cannot save: it takes no more
+    /// blocks, never marks one invalid for the disk's fault, and tells the node, which stops
+    /// cleanly, as Bitcoin Core does on a full disk. What was committed before stays.
+    fn halt_on_storage_failure<T>(&self, outcome: &Result<T, SubmitBlockError>) {
+        if let Err(SubmitBlockError::Chain(Error::Store(e))) = outcome
+            && self.failure.borrow().is_none()
+        {
+            let reason = e.to_string();
+            error!(error = %reason, "cannot write the chain store; the chain takes no more blocks and the node stops");
+            self.failure.send_replace(Some(reason));
+        }
+    }
+
+    /// The refusal of a block while halted.
+    fn halted(&self) -> Option<SubmitBlockError> {
+        self.failure.borrow().clone().map(|reason| SubmitBlockError::Chain(Error::Halted(reason)))
+    }
+
     fn handle(&mut self, command: Command) -> std::ops::ControlFlow<()> {
         match command {
             Command::SubmitBlock(block, reply) => {
+                if let Some(refusal) = self.halted() {
+                    let _ = reply.send(Err(refusal));
+                    return std::ops::ControlFlow::Continue(());
+                }
                 let outcome = self.state.submit_block(block);
+                self.halt_on_storage_failure(&outcome);
                 self.publish_tip();
                 let _ = reply.send(outcome);
             }
             Command::Reconsider(hash, reply) => {
+                if let Some(refusal) = self.halted() {
+                    let _ = reply.send(Err(refusal));
+                    return std::ops::ControlFlow::Continue(());
+                }
                 let outcome = self.state.reconsider(hash);
+                self.halt_on_storage_failure(&outcome);
                 self.publish_tip();
                 let _ = reply.send(outcome);
             }
@@ -473,6 +510,26 @@ impl Handle {
     /// What the chain did since the node started.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Why the chain halted, if a write to its store failed (see [`Error::Halted`]).
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
+    /// Waits until the chain halts after a storage failure; returns why. Never returns while
+    /// the store works.
+    pub async fn halted(&self) -> String {
+        let mut failure = self.failure.clone();
+        loop {
+            if let Some(reason) = failure.borrow_and_update().clone() {
+                return reason;
+            }
+            if failure.changed().await.is_err() {
+                // The actor is gone without a failure: nothing more will come.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// The current tip.

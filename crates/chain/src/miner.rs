@@ -117,6 +117,8 @@ pub async fn run_miner(handle: Handle, config: MinerConfig, cancel: Cancellation
             Ok(BlockOutcome::NewTip { height, .. }) => info!(%hash, height, transactions, "mined a block"),
             Ok(outcome) => info!(%hash, ?outcome, "mined a block that did not extend the tip"),
             Err(SubmitBlockError::Stopped) => return,
+            // The store cannot be written: the node is stopping.
+            Err(SubmitBlockError::Chain(crate::Error::Halted(_))) => return,
             Err(e) => warn!(%hash, error = %e, "mined block rejected"),
         }
     }

@@ -21,6 +21,8 @@ pub struct TestNode {
     /// network namespace); empty for none.
     wrapper: Vec<String>,
     child: Option<Child>,
+    /// Where the node's output goes (in the data directory, unless that may fill up).
+    log_path: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -47,10 +49,32 @@ impl TestNode {
             network: network.into(),
             wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
             child: None,
+            log_path: temp.path().join("node.log"),
             _temp: Some(temp),
         };
         node.launch(args);
         node
+    }
+
+    /// Starts a node on `data_dir` (made by the test, such as a small tmpfs), logging to
+    /// `log_path`.
+    pub fn start_at(data_dir: &Path, log_path: &Path, network: &str, args: &[&str]) -> TestNode {
+        let mut node = TestNode {
+            data_dir: data_dir.to_path_buf(),
+            network: network.into(),
+            wrapper: Vec::new(),
+            child: None,
+            log_path: log_path.to_path_buf(),
+            _temp: None,
+        };
+        node.launch(args);
+        node
+    }
+
+    /// Waits for the node to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_for("the node to exit by itself", timeout, || child.try_wait().unwrap())
     }
 
     /// A command for this node's binary, under its wrapper.
@@ -82,7 +106,7 @@ impl TestNode {
         assert!(self.child.is_none(), "already running");
         // A file left by a killed process must not be mistaken for the new node's.
         let _ = std::fs::remove_file(self.data_dir.join("rpc.addr"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("node.log")).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let mut command = self.command();
         command.args(["node", "--rpc-addr", "127.0.0.1:0", "--no-mdns"]);
         // Loopback unless the test says where to listen.
@@ -108,7 +132,7 @@ impl TestNode {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("node.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// Runs a client command against this node.

@@ -57,6 +57,11 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The chain could not write its store (a full disk, an I/O error) and the node stopped.
+    #[error(
+        "the node stopped because the chain could not write to disk: {0}. Nothing committed was lost: free some space (or fix the disk) and start the node again; it resumes where it was"
+    )]
+    StorageFailed(String),
     /// The chain store could not be opened.
     #[error("chain store {path}: {source}")]
     Store {
@@ -306,8 +311,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
         tasks.spawn(peerchain_chain::run_miner(chain.clone(), miner, cancel.clone()));
     }
 
-    shutdown.cancelled().await;
-    info!("shutting down");
+    // Stop when asked, or when the chain can no longer write its store (a full disk): a clean
+    // stop loses nothing, where running on would leave the chain, wallet and indexes apart.
+    let halted = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        reason = chain.halted() => Some(reason),
+    };
+    match &halted {
+        None => info!("shutting down"),
+        Some(reason) => tracing::error!(%reason, "the chain store cannot be written; stopping the node"),
+    }
     cancel.cancel();
     // Correctness: every task has stopped (the miner submits no more, RPC takes no more
     // calls, downloads have saved their progress) before the chain is made durable.
@@ -321,9 +334,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<(), Er
     }
     let _ = std::fs::remove_file(&addr_path);
     let _ = std::fs::remove_file(&cookie_path);
-    chain.shutdown().await?;
+    let saved = chain.shutdown().await;
     drop(chain);
     let _ = tokio::task::spawn_blocking(move || chain_thread.join()).await;
+    if let Some(reason) = halted {
+        if let Err(e) = saved {
+            warn!(error = %e, "chain state not saved (what was committed before the failure stays)");
+        }
+        return Err(Error::StorageFailed(reason));
+    }
+    saved?;
     info!("stopped");
     Ok(())
 }

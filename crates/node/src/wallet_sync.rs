@@ -34,7 +34,10 @@ pub(crate) struct WalletSync {
 
 impl WalletSync {
     pub(crate) fn new(wallet: SharedWallet, chain: peerchain_chain::Handle, net: peerchain_net::Handle) -> Self {
-        WalletSync { wallet, chain, net, last_rebroadcast: Instant::now() }
+        // Correctness: the mempool does not survive a crash; the wallet's own unconfirmed
+        // payments go back into it at start (as Bitcoin Core resubmits on load), not 30 s on.
+        let last_rebroadcast = Instant::now().checked_sub(REBROADCAST).unwrap_or_else(Instant::now);
+        WalletSync { wallet, chain, net, last_rebroadcast }
     }
 
     pub(crate) async fn run(mut self, cancel: CancellationToken) {

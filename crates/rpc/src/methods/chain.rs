@@ -27,6 +27,8 @@ pub(super) async fn info(context: &Context, _: &Params) -> Result<Value, RpcErro
         "peers": context.net.peers().await.len(),
         "headers": sync.best_header_height,
         "syncing": sync.best_header_height > tip.height,
+        // Set once a write to the chain store failed: the node is stopping.
+        "error": context.chain.failure(),
         // The share of the known chain's blocks connected (1 once caught up).
         "progress": if sync.best_header_height > tip.height {
             f64::from(tip.height) / f64::from(sync.best_header_height)

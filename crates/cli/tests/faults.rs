@@ -1,0 +1,474 @@
+//! Faults between real hosts: nodes in their own network namespaces with their own addresses
+//! (built by `tests/faults/lab.sh`), split by a partition and healed, or run on clocks tens of
+//! minutes wrong. Needs root, `ip`, `iptables` and `faketime` (`scripts/test` installs them);
+//! when they are missing each test says so and passes, except under CI, where it fails.
+//!
+//! Each test prints a `FAULTS` line with its figures; RELIABILITY.md ("Faults") reports them.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{TestNode, wait_for};
+
+/// Hosts made by `tests/faults/lab.sh`, removed with everything in them when dropped (also
+/// when the test fails).
+struct Lab {
+    prefix: String,
+    hosts: usize,
+}
+
+fn lab_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/faults/lab.sh")
+}
+
+impl Lab {
+    fn up(name: &str, hosts: usize) -> Lab {
+        let prefix = format!("{name}{}", std::process::id() % 10_000);
+        let lab = Lab { prefix, hosts };
+        lab.script(&["up", &lab.prefix.clone(), &hosts.to_string()]);
+        lab
+    }
+
+    fn script(&self, args: &[&str]) {
+        let output = Command::new(lab_script()).args(args).output().unwrap();
+        assert!(output.status.success(), "lab.sh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn partition(&self, left: &str, right: &str) {
+        self.script(&["partition", &self.prefix, left, right]);
+    }
+
+    fn heal(&self) {
+        self.script(&["heal", &self.prefix, &self.hosts.to_string()]);
+    }
+
+    /// The command prefix that runs a program on host `i` (from 1).
+    fn on(&self, i: usize) -> Vec<String> {
+        ["ip", "netns", "exec"].iter().map(|s| (*s).to_owned()).chain([format!("{}-h{i}", self.prefix)]).collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script()).args(["down", &self.prefix, &self.hosts.to_string()]).output();
+    }
+}
+
+/// Why this machine cannot build the lab, if it cannot.
+fn unavailable(programs: &[&str]) -> Option<String> {
+    for program in programs {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            return Some(format!("`{program}` is not installed"));
+        }
+    }
+    let probe = format!("pcfprobe{}", std::process::id());
+    if !Command::new("ip").args(["netns", "add", &probe]).status().is_ok_and(|s| s.success()) {
+        return Some("cannot create a network namespace (not root?)".into());
+    }
+    let _ = Command::new("ip").args(["netns", "del", &probe]).status();
+    None
+}
+
+fn skip(programs: &[&str]) -> bool {
+    match unavailable(programs) {
+        Some(why) => {
+            assert!(std::env::var_os("CI").is_none(), "a fault test cannot run under CI: {why}");
+            eprintln!("skipped: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// Prints the nodes' logs if the test fails while they are alive.
+struct LogsOnFailure<'a>(&'a [TestNode]);
+
+impl Drop for LogsOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (i, node) in self.0.iter().enumerate() {
+                let log = node.log();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("===== node {} =====\n{}", i + 1, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+}
+
+/// Starts a node on each host `1..=hosts`, listening on its own address; each knows the
+/// ones started before it. `wrap` adds a program to run it under (faketime) on some hosts.
+fn start_nodes(lab: &Lab, hosts: usize, wrap: impl Fn(usize) -> Vec<String>) -> Vec<TestNode> {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    let mut known: Vec<String> = Vec::new();
+    for i in 1..=hosts {
+        let config = format!(
+            "[network]\nbootstrap = [{}]\n",
+            known.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")
+        );
+        let wrapper: Vec<String> = lab.on(i).into_iter().chain(wrap(i)).collect();
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let listen = format!("/ip4/10.77.0.{i}/tcp/4001");
+        let node = TestNode::start_wrapped(&wrapper, "regtest", &config, &["--listen", &listen]);
+        node.json(&["wallet", "create"]);
+        known.push(format!("{listen}/p2p/{}", node.json(&["id"])["peer_id"].as_str().unwrap()));
+        nodes.push(node);
+    }
+    nodes
+}
+
+fn best(node: &TestNode) -> (u64, String) {
+    let info = node.json(&["chain", "info"]);
+    (info["height"].as_u64().unwrap(), info["best_hash"].as_str().unwrap().to_owned())
+}
+
+/// Waits until every node in `nodes` has the same tip; returns it.
+fn converge(what: &str, nodes: &[&TestNode], timeout: Duration) -> (u64, String) {
+    wait_for(what, timeout, || {
+        let tips: Vec<_> = nodes.iter().map(|n| best(n)).collect();
+        tips.iter().all(|t| *t == tips[0]).then(|| tips[0].clone())
+    })
+}
+
+fn new_address(node: &TestNode) -> String {
+    node.json(&["wallet", "address", "--new"])["address"].as_str().unwrap().to_owned()
+}
+
+/// Whether the node knows the transaction, confirmed or in its mempool.
+fn knows(node: &TestNode, txid: &str) -> bool {
+    node.cli(&["chain", "tx", txid]).status.success()
+}
+
+fn confirmations(node: &TestNode, txid: &str) -> u64 {
+    node.json(&["chain", "tx", txid])["confirmations"].as_u64().unwrap()
+}
+
+fn confirmed_balance(node: &TestNode) -> u64 {
+    wait_for("the wallet to scan the tip", Duration::from_secs(30), || {
+        let balance = node.json(&["wallet", "balance"]);
+        (balance["scanning"] == false).then(|| balance["confirmed"].as_u64().unwrap())
+    })
+}
+
+/// libfaketime's preload library, where Debian's `faketime` package puts it.
+fn libfaketime() -> String {
+    let output = Command::new("sh")
+        .args(["-c", "dpkg -L libfaketime 2>/dev/null | grep '/libfaketime.so.1$' | head -1"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if path.is_empty() { "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into() } else { path }
+}
+
+/// Peak resident memory of a node's process, in MiB.
+fn peak_mib(node: &TestNode) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap_or_default();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    kib / 1024
+}
+
+const COIN: u64 = 100_000_000;
+
+#[test]
+fn a_partition_of_five_hosts_heals_into_one_chain_and_loses_no_payment() {
+    if skip(&["ip", "iptables"]) {
+        return;
+    }
+    let lab = Lab::up("pcp", 5);
+    let mut nodes = start_nodes(&lab, 5, |_| Vec::new());
+    let _logs = LogsOnFailure(&nodes);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    for node in &nodes {
+        wait_for("each host to reach two others", Duration::from_secs(60), || {
+            (node.json(&["peers"]).as_array()?.len() >= 2).then_some(())
+        });
+    }
+
+    // Coins on both sides of the coming split: host 1 mines for host 2, host 4 for itself.
+    let to_two = new_address(&nodes[1]);
+    nodes[0].json(&["chain", "generate", "12", "--address", &to_two]);
+    converge("all to take host 1's blocks", &all, Duration::from_secs(60));
+    nodes[3].json(&["chain", "generate", "12"]);
+    let (before, _) = converge("all to take host 4's blocks", &all, Duration::from_secs(60));
+    assert_eq!(before, 24);
+
+    // Hosts 1-3 and 4-5 lose each other; each side pays and mines.
+    lab.partition("1 2 3", "4 5");
+    let to_three = new_address(&nodes[2]);
+    let tx_left = nodes[1].json(&["wallet", "send", &to_three, "1"])["txid"].as_str().unwrap().to_owned();
+    nodes[1].json(&["chain", "generate", "2"]);
+    let to_five = new_address(&nodes[4]);
+    let tx_right = nodes[3].json(&["wallet", "send", &to_five, "2"])["txid"].as_str().unwrap().to_owned();
+    nodes[3].json(&["chain", "generate", "4"]);
+    let (left, _) = converge("the left side to agree", &all[..3], Duration::from_secs(60));
+    let (right, right_tip) = converge("the right side to agree", &all[3..], Duration::from_secs(60));
+    assert_eq!((left, right), (26, 28));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(best(&nodes[0]).0, 26, "the partition let blocks through");
+
+    // Healed, all converge on the heavier side's chain.
+    lab.heal();
+    let healed = Instant::now();
+    let tip = converge("all hosts to converge after the heal", &all, Duration::from_secs(120));
+    let converged = healed.elapsed();
+    assert_eq!(tip, (28, right_tip));
+
+    // The winning side's payment stands; the losing side's is back in mempools (it
+    // conflicts with nothing) and is mined again by a host that was on the other side.
+    assert!(all.iter().all(|n| confirmations(n, &tx_right) >= 1));
+    let relayed = Instant::now();
+    wait_for("the losing side's payment to reach host 5's mempool", Duration::from_secs(90), || {
+        knows(&nodes[4], &tx_left).then_some(())
+    });
+    let back_in = relayed.elapsed();
+    // (Its reward goes elsewhere, so that host 5's wallet holds only what it was paid.)
+    let elsewhere = new_address(&nodes[0]);
+    nodes[4].json(&["chain", "generate", "1", "--address", &elsewhere]);
+    converge("all to take the block that mines it again", &all, Duration::from_secs(60));
+    for node in &all {
+        assert!(confirmations(node, &tx_left) >= 1 && confirmations(node, &tx_right) >= 1);
+        let verify = node.json(&["chain", "verify"]);
+        assert_eq!(verify["ok"], true, "{verify}");
+    }
+
+    // Every wallet agrees with the chain: host 3 holds exactly the coin host 2 sent it, host 5
+    // the two host 4 sent; the explorer's index of each address says the same.
+    assert_eq!(confirmed_balance(&nodes[2]), COIN);
+    assert_eq!(confirmed_balance(&nodes[4]), 2 * COIN);
+    for (address, coins) in [(&to_three, COIN), (&to_five, 2 * COIN)] {
+        let view = wait_for("the address index", Duration::from_secs(30), || {
+            let view = nodes[0].json(&["chain", "address", address]);
+            (view["indexed_height"] == view["tip_height"]).then_some(view)
+        });
+        assert_eq!(view["balance"].as_u64(), Some(coins), "{view}");
+    }
+    let peak = nodes.iter().map(peak_mib).max().unwrap_or(0);
+    eprintln!(
+        "FAULTS partition: 5 hosts, 3/2 split, converged {:.1} s after the heal, losing side's payment relayed again in {:.1} s, 0 payments lost, peak memory {peak} MiB",
+        converged.as_secs_f64(),
+        back_in.as_secs_f64()
+    );
+    drop(_logs);
+    for node in &mut nodes {
+        node.stop();
+    }
+}
+
+#[test]
+fn hosts_with_clocks_forty_minutes_off_neither_split_the_network_nor_get_banned() {
+    if skip(&["ip", "iptables", "faketime"]) {
+        return;
+    }
+    let lab = Lab::up("pcc", 3);
+    // Host 2 runs 40 minutes ahead, host 3 40 minutes behind (libfaketime, preloaded by `env`
+    // so that the node is the process signalled; the monotonic clock stays true, as it does on
+    // a machine whose wall clock is merely set wrong).
+    let library = libfaketime();
+    let skew = |i: usize| -> Vec<String> {
+        let offset = match i {
+            2 => "+40m",
+            3 => "-40m",
+            _ => return Vec::new(),
+        };
+        let preload = format!("LD_PRELOAD={library}");
+        let offset = format!("FAKETIME={offset}");
+        ["env", &preload, &offset, "FAKETIME_DONT_FAKE_MONOTONIC=1"].iter().map(|s| (*s).to_owned()).collect()
+    };
+    let mut nodes = start_nodes(&lab, 3, skew);
+    let _logs = LogsOnFailure(&nodes);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    for node in &nodes {
+        wait_for("each host to reach the others", Duration::from_secs(60), || {
+            (node.json(&["peers"]).as_array()?.len() >= 2).then_some(())
+        });
+    }
+    // Each mines in turn; every block reaches the others, whose clocks disagree with its time.
+    let mut height = 0;
+    let mut times = Vec::new();
+    for round in 0..3 {
+        for (i, node) in nodes.iter().enumerate() {
+            node.json(&["chain", "generate", "2"]);
+            height += 2;
+            times.push(node.json(&["chain", "block", &height.to_string()])["time"].as_i64().unwrap());
+            let (agreed, _) = converge(
+                &format!("round {round}: host {}'s blocks to reach all", i + 1),
+                &all,
+                Duration::from_secs(60),
+            );
+            assert_eq!(agreed, height);
+        }
+    }
+    // The clocks really differ: host 2 stamps its blocks about 40 minutes ahead of host 1's.
+    assert!(times[1] - times[0] > 30 * 60, "block times {times:?}");
+    // A payment from the slow host's wallet reaches the fast host's miner.
+    let to = new_address(&nodes[0]);
+    let txid = nodes[2].json(&["wallet", "send", &to, "1"])["txid"].as_str().unwrap().to_owned();
+    wait_for("the payment to reach host 2", Duration::from_secs(60), || knows(&nodes[1], &txid).then_some(()));
+    nodes[1].json(&["chain", "generate", "1"]);
+    converge("the payment's block to reach all", &all, Duration::from_secs(60));
+    for (i, node) in nodes.iter().enumerate() {
+        assert!(confirmations(node, &txid) >= 1);
+        assert!(node.json(&["peers"]).as_array().unwrap().len() >= 2, "host {} lost peers", i + 1);
+        let log = node.log();
+        assert!(!log.contains("peer banned") && !log.contains("misbehav"), "host {}:\n{log}", i + 1);
+    }
+    eprintln!(
+        "FAULTS clocks: 3 hosts at +0, +40 and -40 minutes, {height} blocks mined by all three, 0 bans, 0 splits"
+    );
+    drop(_logs);
+    for node in &mut nodes {
+        node.stop();
+    }
+}
+
+/// A tmpfs of `mib` MiB mounted on a fresh directory (read-only if asked), unmounted when
+/// dropped.
+struct SmallDisk {
+    mount: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u64, read_only: bool) -> SmallDisk {
+        let parent = tempfile::tempdir().unwrap();
+        let mount = parent.path().join("disk");
+        std::fs::create_dir(&mount).unwrap();
+        let options = format!("size={mib}m{}", if read_only { ",ro" } else { "" });
+        let status = Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&mount).status().unwrap();
+        assert!(status.success(), "mount a tmpfs");
+        SmallDisk { mount, _parent: parent }
+    }
+
+    /// Fills it: a file grown until the disk refuses more.
+    fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M"])
+            .arg(format!("of={}", self.mount.join("filler").display()))
+            .output();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.mount.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
+fn can_mount() -> bool {
+    let disk = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(disk.path()).output();
+    let ok = mounted.is_ok_and(|o| o.status.success());
+    if ok {
+        let _ = Command::new("umount").arg(disk.path()).status();
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "the full-disk tests need to mount a tmpfs (root) under CI");
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+    }
+    ok
+}
+
+#[test]
+fn a_full_disk_stops_the_node_cleanly_and_a_restart_after_freeing_space_loses_nothing() {
+    if !can_mount() {
+        return;
+    }
+    let disk = SmallDisk::mount(40, false);
+    let data = disk.mount.join("data");
+    let logs = tempfile::tempdir().unwrap();
+    let mut node = TestNode::start_at(&data, &logs.path().join("node.log"), "regtest", &[]);
+    node.json(&["wallet", "create"]);
+    node.json(&["chain", "generate", "12"]);
+    let to = new_address(&node);
+    let payment = node.json(&["wallet", "send", &to, "3"])["txid"].as_str().unwrap().to_owned();
+    // Rewards from here on go to another address, so that `to` holds only the payment.
+    let miner = new_address(&node);
+    node.json(&["chain", "generate", "1", "--address", &miner]);
+
+    // The disk fills (another program, a download, the logs of something else); the node
+    // mines on until a write to its chain store fails.
+    disk.fill();
+    let mut reported = best(&node);
+    let mut failure = None;
+    for _ in 0..500 {
+        let output = node.cli(&["chain", "generate", "5", "--address", &miner]);
+        if !output.status.success() {
+            failure = Some(String::from_utf8_lossy(&output.stderr).into_owned());
+            break;
+        }
+        reported = best(&node);
+    }
+    let failure = failure.expect("a full disk never failed a write");
+    // It stops by itself, cleanly, saying why.
+    let status = node.wait_exit(Duration::from_secs(60));
+    assert!(!status.success(), "a node that cannot write must not exit as if all were well");
+    let log = node.log();
+    assert!(log.contains("cannot write the chain store"), "{failure}\n{log}");
+    assert!(log.contains("free some space"), "the way out is said:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!log.contains("invalid block"), "no block was blamed for the disk:\n{log}");
+    for line in log.lines().filter(|l| l.contains("cannot write") || l.contains("stopped because")) {
+        eprintln!("FAULTS full disk, the node said: {line}");
+    }
+
+    // Space freed, a restart resumes where it was: every block it reported is there, the
+    // store checks out, the payment and the wallet stand, and it mines on.
+    disk.free();
+    node.launch(&[]);
+    let (height, hash) = best(&node);
+    assert!(height >= reported.0, "height {height} after restart, {} was reported", reported.0);
+    if height == reported.0 {
+        assert_eq!(hash, reported.1);
+    }
+    let verify = node.json(&["chain", "verify"]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(confirmations(&node, &payment) >= 1);
+    let view = node.json(&["chain", "address", &to]);
+    assert_eq!(view["balance"].as_u64(), Some(3 * COIN), "{view}");
+    assert!(confirmed_balance(&node) > 0);
+    node.json(&["chain", "generate", "1", "--address", &miner]);
+    assert_eq!(best(&node).0, height + 1);
+    eprintln!(
+        "FAULTS full disk: stopped by itself after the failed write (exit {status}), restarted at height {height} ({} reported before), chain verify ok, 0 blocks or payments lost",
+        reported.0
+    );
+    node.stop();
+}
+
+#[test]
+fn a_read_only_or_uncreatable_data_directory_is_a_clear_error_at_start() {
+    if !can_mount() {
+        return;
+    }
+    let disk = SmallDisk::mount(1, true);
+    for data in [disk.mount.clone(), disk.mount.join("missing").join("data")] {
+        let output = Command::new(support::BIN)
+            .args(["--network", "regtest", "--data-dir"])
+            .arg(&data)
+            .args(["node", "--rpc-addr", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&data.display().to_string()) || stderr.contains(&disk.mount.display().to_string()),
+            "names the path: {stderr}"
+        );
+        assert!(stderr.to_lowercase().contains("read-only"), "says why: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
