@@ -8,6 +8,10 @@
 #   lab.sh heal PREFIX N                 every filter and shaper removed
 #   lab.sh loss PREFIX N PERCENT         each host drops PERCENT % of the packets it receives
 #   lab.sh rate PREFIX N RATE            each host sends at most RATE (tc tbf, such as 10mbit)
+#   lab.sh delay PREFIX N MS RELAY       each TCP connection between hosts is delayed MS each way:
+#                                        the host that opens it sends it through RELAY (the
+#                                        delay-relay binary of crates/testing), so its round trip
+#                                        grows by 2 x MS
 # Needs root, iproute2 and iptables.
 set -euo pipefail
 command=$1 prefix=$2
@@ -33,7 +37,12 @@ case $command in
     ;;
   down)
     n=$3
-    for i in $(seq 1 "$n"); do ip netns del "$(host "$i")" 2>/dev/null || true; done
+    for i in $(seq 1 "$n"); do
+      # Processes outlive a deleted namespace: stop what still runs in it first.
+      pids=$(ip netns pids "$(host "$i")" 2>/dev/null || true)
+      [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+      ip netns del "$(host "$i")" 2>/dev/null || true
+    done
     ip netns del "$prefix-sw" 2>/dev/null || true
     ;;
   partition)
@@ -50,6 +59,11 @@ case $command in
     n=$3
     for i in $(seq 1 "$n"); do
       ip netns exec "$(host "$i")" iptables -F
+      ip netns exec "$(host "$i")" iptables -t nat -F
+      if [ -f "/run/$(host "$i")-relay.pid" ]; then
+        kill "$(cat "/run/$(host "$i")-relay.pid")" 2>/dev/null || true
+        rm -f "/run/$(host "$i")-relay.pid"
+      fi
       ip -n "$(host "$i")" link set eth0 up
       tc -n "$(host "$i")" qdisc del dev eth0 root 2>/dev/null || true
     done
@@ -67,6 +81,17 @@ case $command in
     for i in $(seq 1 "$n"); do
       tc -n "$(host "$i")" qdisc replace dev eth0 root tbf rate "$rate" burst 32kbit latency 400ms
     done
+    ;;
+  delay)
+    n=$3 ms=$4 relay=$5
+    for i in $(seq 1 "$n"); do
+      ns=$(host "$i")
+      ip netns exec "$ns" "$relay" 4999 "$ms" 7 >/dev/null 2>&1 &
+      echo $! >"/run/$ns-relay.pid"
+      ip netns exec "$ns" iptables -t nat -A OUTPUT -p tcp -d 10.77.0.0/24 -m mark ! --mark 7 \
+        -j REDIRECT --to-ports 4999
+    done
+    sleep 0.3
     ;;
   *)
     echo "unknown command $command" >&2

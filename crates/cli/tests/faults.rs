@@ -472,3 +472,185 @@ fn a_read_only_or_uncreatable_data_directory_is_a_clear_error_at_start() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The delay relay of `crates/testing` (built with the workspace; built here if missing).
+fn delay_relay() -> PathBuf {
+    let path = PathBuf::from(support::BIN).with_file_name("delay-relay");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            Command::new(cargo).args(["build", "-q", "-p", "peerchain-testing", "--bin", "delay-relay"]).status();
+        assert!(status.is_ok_and(|s| s.success()), "cannot build the delay relay");
+    }
+    path
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What one run over the hosts' links measured.
+struct LinkFigures {
+    ping_ms: f64,
+    block_s: f64,
+    tx_s: f64,
+    file_s: f64,
+    file_mib: u64,
+}
+
+/// Five hosts whose links are clean, or slow and lossy (`delay_ms` each way on every
+/// connection, `loss_percent` of packets dropped on arrival): how long a block and a
+/// transaction take to reach every host, and a file to cross from host 1 to host 5 intact.
+fn over_links(name: &str, delay_ms: u64, loss_percent: u64) -> LinkFigures {
+    let lab = Lab::up(name, 5);
+    if delay_ms > 0 {
+        let relay = delay_relay();
+        lab.script(&["delay", &lab.prefix, "5", &delay_ms.to_string(), relay.to_str().unwrap()]);
+    }
+    if loss_percent > 0 {
+        lab.script(&["loss", &lab.prefix, "5", &loss_percent.to_string()]);
+    }
+    let mut nodes = start_nodes(&lab, 5, |_| Vec::new());
+    let _logs = LogsOnFailure(&nodes);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    for node in &nodes {
+        wait_for("each host to reach two others", Duration::from_secs(120), || {
+            (node.json(&["peers"]).as_array()?.len() >= 2).then_some(())
+        });
+    }
+    // The links are what they claim: libp2p's own ping measures the round trip.
+    let ping_ms = wait_for("ping times", Duration::from_secs(60), || {
+        let peers = nodes[0].json(&["peers"]);
+        let times: Vec<f64> = peers.as_array()?.iter().filter_map(|p| p["latency_ms"].as_f64()).collect();
+        (times.len() >= 2).then(|| times.iter().copied().fold(f64::MAX, f64::min))
+    });
+    assert!(ping_ms >= 1.8 * delay_ms as f64, "a round trip of {ping_ms} ms with {delay_ms} ms each way");
+    nodes[0].json(&["chain", "generate", "11"]);
+    converge("the first blocks to reach all", &all, Duration::from_secs(120));
+
+    let started = Instant::now();
+    nodes[0].json(&["chain", "generate", "1"]);
+    converge("a block to reach all", &all, Duration::from_secs(120));
+    let block_s = started.elapsed().as_secs_f64();
+
+    let to = new_address(&nodes[4]);
+    let txid = nodes[0].json(&["wallet", "send", &to, "1"])["txid"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    for node in &nodes {
+        wait_for("a payment to reach every mempool", Duration::from_secs(120), || knows(node, &txid).then_some(()));
+    }
+    let tx_s = started.elapsed().as_secs_f64();
+
+    let file_mib = env_u64("FAULT_FILE_MIB", 8);
+    let files = tempfile::tempdir().unwrap();
+    let bytes = peerchain_testing::pseudo_random((file_mib << 20) as usize, 5);
+    let original = files.path().join("film.bin");
+    std::fs::write(&original, &bytes).unwrap();
+    let id = nodes[0].json(&["file", "add", original.to_str().unwrap()])["id"].as_str().unwrap().to_owned();
+    let copy = files.path().join("copy.bin");
+    let started = Instant::now();
+    let got = nodes[4].cli(&["file", "get", &id, "-o", copy.to_str().unwrap(), "--timeout", "1800"]);
+    assert!(got.status.success(), "the download failed: {}", String::from_utf8_lossy(&got.stderr));
+    let file_s = started.elapsed().as_secs_f64();
+    assert!(std::fs::read(&copy).unwrap() == bytes, "the file arrived different");
+    drop(_logs);
+    for node in &mut nodes {
+        node.stop();
+    }
+    LinkFigures { ping_ms, block_s, tx_s, file_s, file_mib }
+}
+
+#[test]
+fn blocks_payments_and_a_file_cross_slow_lossy_links_intact() {
+    if skip(&["ip", "iptables"]) {
+        return;
+    }
+    let clean = over_links("pcl", 0, 0);
+    let slow = over_links("pcs", 50, 5);
+    let rate = |f: &LinkFigures| f.file_mib as f64 / f.file_s;
+    eprintln!(
+        "FAULTS slow links: 5 hosts, 100 ms round trip and 5% loss vs clean: ping {:.0} ms vs {:.1} ms, block to all {:.2} s vs {:.2} s, payment to all mempools {:.2} s vs {:.2} s, {} MiB file {:.1} s ({:.2} MiB/s) vs {:.1} s ({:.1} MiB/s), 0 bytes wrong",
+        slow.ping_ms,
+        clean.ping_ms,
+        slow.block_s,
+        clean.block_s,
+        slow.tx_s,
+        clean.tx_s,
+        slow.file_mib,
+        slow.file_s,
+        rate(&slow),
+        clean.file_s,
+        rate(&clean)
+    );
+}
+
+#[test]
+fn churn_of_killed_and_restarted_hosts_loses_nothing_and_all_catch_up() {
+    if skip(&["ip", "iptables"]) {
+        return;
+    }
+    let lab = Lab::up("pcn", 5);
+    let mut nodes = start_nodes(&lab, 5, |_| Vec::new());
+    let all_up = |nodes: &[TestNode]| {
+        for node in nodes {
+            wait_for("each host to reach another", Duration::from_secs(60), || {
+                (!node.json(&["peers"]).as_array()?.is_empty()).then_some(())
+            });
+        }
+    };
+    all_up(&nodes);
+    nodes[0].json(&["chain", "generate", "30"]);
+    let addresses: Vec<String> = nodes[1..].iter().map(new_address).collect();
+    // Host 1 mines and pays; any of hosts 2-5 is killed with SIGKILL and restarted, one every
+    // 2-4 s, for CHURN_SECONDS.
+    let seconds = env_u64("CHURN_SECONDS", 20);
+    let mut seed = std::process::id() as u64 | 1;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut paid = [0u64; 4];
+    let mut payments = Vec::new();
+    let mut restarts = 0;
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        let victim = 1 + next(4) as usize;
+        nodes[victim].kill9();
+        let to = next(4) as usize;
+        let sent = nodes[0].json(&["wallet", "send", &addresses[to], "0.5"]);
+        payments.push(sent["txid"].as_str().unwrap().to_owned());
+        paid[to] += COIN / 2;
+        nodes[0].json(&["chain", "generate", "1", "--address", &new_address(&nodes[0])]);
+        std::thread::sleep(Duration::from_millis(500 + next(1500)));
+        let listen = format!("/ip4/10.77.0.{}/tcp/4001", victim + 1);
+        nodes[victim].launch(&["--listen", &listen]);
+        restarts += 1;
+        std::thread::sleep(Duration::from_millis(1000 + next(1500)));
+    }
+    nodes[0].json(&["chain", "generate", "1"]);
+    let _logs = LogsOnFailure(&nodes);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    let started = Instant::now();
+    let tip = converge("every host to catch up after the churn", &all, Duration::from_secs(120));
+    let caught_up = started.elapsed().as_secs_f64();
+    for node in &all {
+        assert_eq!(node.json(&["chain", "verify"])["ok"], true);
+        for txid in &payments {
+            assert!(confirmations(node, txid) >= 1, "payment {txid} not confirmed on every host");
+        }
+    }
+    for (i, node) in nodes[1..].iter().enumerate() {
+        assert_eq!(confirmed_balance(node), paid[i], "host {}'s wallet", i + 2);
+    }
+    eprintln!(
+        "FAULTS churn: 5 hosts, {restarts} SIGKILL restarts in {seconds} s while host 1 mined and paid, {} payments and 0 lost, all hosts at height {} {caught_up:.1} s after the last restart",
+        payments.len(),
+        tip.0
+    );
+    drop(_logs);
+    for node in &mut nodes {
+        node.stop();
+    }
+}
