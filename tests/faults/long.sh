@@ -14,11 +14,15 @@ cargo build -q -p peerchain -p peerchain-testing
 started=$(date +%s)
 log=$(mktemp)
 # One test at a time: the figures are times, and the machine has two cores.
-cargo nextest run -p peerchain --test faults --test crashes --no-capture --test-threads 1 2>&1 | tee "$log"
+status=0
+cargo nextest run -p peerchain --test faults --test crashes --no-capture --no-fail-fast --test-threads 1 2>&1 \
+  | tee "$log" || status=$?
 {
   echo "# tests/faults/long.sh at $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d), $(nproc) cores"
   echo "# FAULT_ROUNDS=$FAULT_ROUNDS CHURN_SECONDS=$CHURN_SECONDS FAULT_FILE_MIB=$FAULT_FILE_MIB, $(( $(date +%s) - started )) s"
   grep -a '^FAULTS' "$log" | sed 's/\x1b\[[0-9;]*m//g'
+  grep -a -E '^ +FAIL ' "$log" | sed 's/\x1b\[[0-9;]*m//g; s/^ */FAILED /' | sort -u
 } >"$out"
 rm -f "$log"
 cat "$out"
+exit "$status"

@@ -46,16 +46,6 @@ fn verify(node: &TestNode, round: u64) {
     assert!(output.status.success() && report["ok"] == true, "round {round}: chain verify: {report}");
 }
 
-fn peak_mib(node: &TestNode) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        / 1024
-}
-
 #[test]
 fn kill_9_of_a_mining_node_loses_no_reported_block() {
     let mut moments = Moments::new("mining");
@@ -66,7 +56,7 @@ fn kill_9_of_a_mining_node_loses_no_reported_block() {
         wait_for("mining progress", Duration::from_secs(60), || (height(&node) > 0).then_some(()));
         std::thread::sleep(moments.between(50, 1500));
         let reported = height(&node);
-        peak = peak.max(peak_mib(&node));
+        peak = peak.max(node.peak_memory_mib());
         node.kill9();
         node.launch(&["--mine", "--mining-threads", "1"]);
         let after = height(&node);
@@ -100,7 +90,7 @@ fn kill_9_of_a_syncing_node_resumes_and_catches_up() {
         if reported < height(&source) {
             cut_midway += 1;
         }
-        peak = peak.max(peak_mib(&node));
+        peak = peak.max(node.peak_memory_mib());
         node.kill9();
         node.launch(&["--bootstrap", &source_addr]);
         let after = height(&node);
@@ -137,9 +127,11 @@ fn kill_9_of_a_downloading_node_resumes_to_identical_bytes() {
     let copy = files.path().join("copy.bin");
     let copy_text = copy.to_str().unwrap().to_owned();
     let mut killed_partway = 0;
+    let mut peak = 0;
     for round in 0..rounds() {
         node.json(&["file", "get", &id, "-o", &copy_text, "--background"]);
         std::thread::sleep(moments.between(100, 2500));
+        peak = peak.max(node.peak_memory_mib());
         let status = node.json(&["file", "status", &id]);
         if status["state"] != "done" {
             killed_partway += 1;
@@ -159,7 +151,7 @@ fn kill_9_of_a_downloading_node_resumes_to_identical_bytes() {
     node.json(&["file", "get", &id, "-o", &copy_text]);
     assert!(std::fs::read(&copy).unwrap() == bytes, "the download differs from the original");
     eprintln!(
-        "FAULTS kill -9 downloading: {} rounds survived ({killed_partway} cut mid-transfer), 24 MiB resumed to identical bytes ({:.1} s after the last restart), 0 bytes wrong",
+        "FAULTS kill -9 downloading: {} rounds survived ({killed_partway} cut mid-transfer), 24 MiB resumed to identical bytes ({:.1} s after the last restart), 0 bytes wrong, peak memory {peak} MiB",
         rounds(),
         started.elapsed().as_secs_f64()
     );
@@ -178,7 +170,9 @@ fn kill_9_of_a_sending_wallet_loses_no_payment_and_agrees_with_the_chain() {
     node.json(&["chain", "generate", "40"]);
     wait_for("the payee to sync", Duration::from_secs(60), || (height(&payee) == 40).then_some(()));
     let mut reported: Vec<String> = Vec::new();
+    let mut peak = 0;
     for round in 0..rounds() {
+        let earlier = reported.len();
         // Payments go out one after another while the kill comes at a random moment.
         let deadline = Instant::now() + moments.between(100, 1500);
         while Instant::now() < deadline {
@@ -188,17 +182,34 @@ fn kill_9_of_a_sending_wallet_loses_no_payment_and_agrees_with_the_chain() {
                 reported.push(sent["txid"].as_str().unwrap().to_owned());
             }
         }
+        peak = peak.max(node.peak_memory_mib());
         node.kill9();
         node.launch(&["--bootstrap", &payee_addr]);
         verify(&node, round);
         // Every payment reported sent is still there: in the chain, or back in the mempool
-        // (the wallet submits its unconfirmed payments again at start).
-        for txid in &reported {
-            wait_for(&format!("round {round}: payment {txid} to be back"), Duration::from_secs(10), || {
-                node.cli(&["chain", "tx", txid]).status.success().then_some(())
-            });
+        // (the wallet submits its unconfirmed payments again at start). Those of earlier rounds
+        // were confirmed at the end of their round.
+        for txid in &reported[earlier..] {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !node.cli(&["chain", "tx", txid]).status.success() {
+                if Instant::now() > deadline {
+                    let history = node.json(&["wallet", "history"]);
+                    let in_wallet = history.as_array().unwrap().iter().find(|t| t["txid"] == txid.as_str()).cloned();
+                    let log: Vec<String> = node
+                        .log()
+                        .lines()
+                        .filter(|l| l.contains("wallet") || l.contains(txid.as_str()))
+                        .map(str::to_owned)
+                        .collect();
+                    panic!("round {round}: payment {txid} lost; in the wallet: {in_wallet:?}\n{}", log.join("\n"));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
         node.json(&["chain", "generate", "1"]);
+        for txid in &reported[earlier..] {
+            assert!(node.json(&["chain", "tx", txid])["confirmations"].as_u64() >= Some(1), "round {round}: {txid}");
+        }
     }
     // The wallet's balance is what a fresh scan of the chain says it is.
     let before = wait_for("the wallet to scan", Duration::from_secs(60), || {
@@ -227,7 +238,7 @@ fn kill_9_of_a_sending_wallet_loses_no_payment_and_agrees_with_the_chain() {
     assert!(received >= sent, "the payee has {received}, {sent} was reported sent");
     assert!(received <= sent + rounds() * 10_000_000, "the payee has {received}, more than could have been sent");
     eprintln!(
-        "FAULTS kill -9 sending: {} rounds survived, {} payments reported and 0 lost, wallet equal to a rescan of the chain",
+        "FAULTS kill -9 sending: {} rounds survived, {} payments reported and 0 lost, wallet equal to a rescan of the chain, peak memory {peak} MiB",
         rounds(),
         reported.len()
     );

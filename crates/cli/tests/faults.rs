@@ -166,17 +166,6 @@ fn libfaketime() -> String {
     if path.is_empty() { "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into() } else { path }
 }
 
-/// Peak resident memory of a node's process, in MiB.
-fn peak_mib(node: &TestNode) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap_or_default();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    kib / 1024
-}
-
 const COIN: u64 = 100_000_000;
 
 #[test]
@@ -252,7 +241,7 @@ fn a_partition_of_five_hosts_heals_into_one_chain_and_loses_no_payment() {
         });
         assert_eq!(view["balance"].as_u64(), Some(coins), "{view}");
     }
-    let peak = nodes.iter().map(peak_mib).max().unwrap_or(0);
+    let peak = nodes.iter().map(TestNode::peak_memory_mib).max().unwrap_or(0);
     eprintln!(
         "FAULTS partition: 5 hosts, 3/2 split, converged {:.1} s after the heal, losing side's payment relayed again in {:.1} s, 0 payments lost, peak memory {peak} MiB",
         converged.as_secs_f64(),
@@ -635,6 +624,7 @@ fn churn_of_killed_and_restarted_hosts_loses_nothing_and_all_catch_up() {
     let started = Instant::now();
     let tip = converge("every host to catch up after the churn", &all, Duration::from_secs(120));
     let caught_up = started.elapsed().as_secs_f64();
+    let peak = nodes.iter().map(TestNode::peak_memory_mib).max().unwrap_or(0);
     for node in &all {
         assert_eq!(node.json(&["chain", "verify"])["ok"], true);
         for txid in &payments {
@@ -645,7 +635,7 @@ fn churn_of_killed_and_restarted_hosts_loses_nothing_and_all_catch_up() {
         assert_eq!(confirmed_balance(node), paid[i], "host {}'s wallet", i + 2);
     }
     eprintln!(
-        "FAULTS churn: 5 hosts, {restarts} SIGKILL restarts in {seconds} s while host 1 mined and paid, {} payments and 0 lost, all hosts at height {} {caught_up:.1} s after the last restart",
+        "FAULTS churn: 5 hosts, {restarts} SIGKILL restarts in {seconds} s while host 1 mined and paid, {} payments and 0 lost, all hosts at height {} {caught_up:.1} s after the last restart, peak memory {peak} MiB",
         payments.len(),
         tip.0
     );

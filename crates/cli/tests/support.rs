@@ -71,6 +71,17 @@ impl TestNode {
         node
     }
 
+    /// The peak resident memory of the node's process so far, in MiB (0 if unknown).
+    pub fn peak_memory_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        kib / 1024
+    }
+
     /// Waits for the node to exit by itself; its exit status.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

@@ -381,11 +381,13 @@ impl Wallet {
     /// The wallet's transactions that no block holds (to check against the mempool and
     /// broadcast again).
     pub fn pending(&self) -> Vec<(Transaction, bool)> {
-        self.ledger
+        let pending: Vec<(Transaction, bool)> = self
+            .ledger
             .transactions()
             .filter(|w| w.status == TxStatus::Pending)
             .map(|w| (w.tx.clone(), w.from_me))
-            .collect()
+            .collect();
+        parents_first(pending)
     }
 
     /// The balance with the chain at `tip_height`.
@@ -671,4 +673,68 @@ pub fn key_from_mnemonic(
 ) -> Result<peerchain_primitives::SecretKey, Error> {
     let seed = zeroize::Zeroizing::new(parse_mnemonic(mnemonic)?.to_seed(""));
     Ok(derive::derive_key(&seed[..], network, chain, index))
+}
+
+/// `pending` ordered so that a transaction spending another's output comes after it.
+/// Correctness: payments submitted again after a crash (the mempool does not survive one) go
+/// in this order; a child before its parent is refused for a missing input and would wait for
+/// the next rebroadcast.
+fn parents_first(pending: Vec<(Transaction, bool)>) -> Vec<(Transaction, bool)> {
+    let txids: Vec<TxId> = pending.iter().map(|(tx, _)| tx.txid()).collect();
+    let position: std::collections::HashMap<TxId, usize> = txids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    // For each transaction, the pending transactions it spends from.
+    let parents: Vec<Vec<usize>> = pending
+        .iter()
+        .map(|(tx, _)| tx.inputs.iter().filter_map(|input| position.get(&input.prev_out.txid).copied()).collect())
+        .collect();
+    let mut placed = vec![false; pending.len()];
+    let mut order = Vec::with_capacity(pending.len());
+    // Each pass places every transaction whose parents are placed; a cycle (impossible for
+    // valid transactions) would leave the rest, placed last in their stored order.
+    loop {
+        let before = order.len();
+        for i in 0..pending.len() {
+            if !placed[i] && parents[i].iter().all(|&p| placed[p] || p == i) {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            break;
+        }
+    }
+    order.extend((0..pending.len()).filter(|&i| !placed[i]));
+    let mut slots: Vec<Option<(Transaction, bool)>> = pending.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+#[cfg(test)]
+mod pending_order_tests {
+    use super::*;
+    use peerchain_primitives::{Amount, KeyHash, OutPoint, TxIn, TxOut, Witness};
+
+    fn spending(parent: TxId, tag: u64) -> Transaction {
+        Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prev_out: OutPoint::new(parent, 0),
+                witness: Witness::Multisig { signatures: vec![] },
+            }],
+            outputs: vec![TxOut::coins_to(Amount::from_units(tag), KeyHash([1; 32]))],
+            lock_time: 0,
+        }
+    }
+
+    #[test]
+    fn pending_payments_come_parents_first_whatever_their_stored_order() {
+        let a = spending(TxId([9; 32]), 1);
+        let b = spending(a.txid(), 2);
+        let c = spending(b.txid(), 3);
+        let other = spending(TxId([8; 32]), 4);
+        let stored = vec![(c.clone(), true), (other.clone(), false), (b.clone(), true), (a.clone(), true)];
+        let ids: Vec<TxId> = parents_first(stored).iter().map(|(tx, _)| tx.txid()).collect();
+        let at = |tx: &Transaction| ids.iter().position(|id| *id == tx.txid()).unwrap();
+        assert_eq!(ids.len(), 4);
+        assert!(at(&a) < at(&b) && at(&b) < at(&c), "{ids:?}");
+    }
 }
