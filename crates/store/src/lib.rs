@@ -16,7 +16,7 @@
 mod addresses;
 mod tables;
 
-pub use addresses::{AddressIndex, AddressSummary, AddressTx};
+pub use addresses::{AddressIndex, AddressSummary, AddressTx, Batch as AddressBatch};
 
 use std::path::Path;
 
