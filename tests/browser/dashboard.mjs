@@ -280,10 +280,14 @@ try {
   // page links to the next, and the search box finds each kind.
   const info = cli("chain", "info");
   const explorerText = () => text("explorer-page");
-  const clickLink = (href) => Promise.all([
-    page.waitForFunction(() => !document.getElementById("explorer").hidden, { timeout: 10000 }),
-    page.$$eval("a", (links, href) => links.find((a) => a.getAttribute("href") === href).click(), href),
-  ]);
+  // A page may be drawn again by a push while the test looks at it: the link is awaited, then
+  // clicked where it is.
+  const clickLink = async (href) => {
+    await page.waitForFunction((href) => [...document.querySelectorAll("a")].some((a) => a.getAttribute("href") === href),
+      { timeout: 10000 }, href).catch(() => fail(`no link to ${href}`));
+    await page.$$eval("a", (links, href) => links.find((a) => a.getAttribute("href") === href).click(), href);
+    await page.waitForFunction(() => !document.getElementById("explorer").hidden, { timeout: 10000 });
+  };
   const showing = (what, wanted) => page.waitForFunction((wanted) =>
     document.getElementById("explorer-page").innerText.includes(wanted), { timeout: 10000 }, wanted)
     .catch(async () => fail(`the explorer's ${what} does not show "${wanted}":\n${await explorerText()}`));

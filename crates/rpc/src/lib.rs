@@ -242,6 +242,14 @@ async fn guard(
         return (StatusCode::FORBIDDEN, "this node answers only to its own address (Host header refused)\n")
             .into_response();
     }
+    // Security: a browser holding a login (a session cookie, or basic-auth credentials it
+    // remembers) sends it with any request to this address, also one a page of another site
+    // makes; every request that changes something (each is a POST: calls, logins, logouts,
+    // uploads) is refused when it carries another site's origin, also a login of the
+    // attacker's choosing.
+    if request.method() != axum::http::Method::GET && auth::is_cross_origin(headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
+    }
     // The login page is the one thing served to anyone (`login` throttles what it is sent).
     if request.uri().path() == "/login" {
         return next.run(request).await;
@@ -279,11 +287,7 @@ async fn login_page() -> Response {
 
 /// `POST /login`: a session for the right user and password (the cookie's, or `[rpc] user`'s),
 /// throttled with the other failed logins.
-async fn login(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
-    // Security: no other site may log a browser in (to a login of its choosing).
-    if auth::is_cross_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
-    }
+async fn login(State(server): State<Arc<Server>>, body: Bytes) -> Response {
     let Some((user, password)) = web::login_form(&body) else {
         return web::login_page(Some("Enter a user and a password."));
     };
@@ -301,9 +305,6 @@ async fn login(State(server): State<Arc<Server>>, headers: HeaderMap, body: Byte
 
 /// `POST /logout`: ends the browser's session.
 async fn logout(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
-    if auth::is_cross_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
-    }
     server.sessions.end(&headers);
     web::see_other("/login", Some(web::expired_cookie()))
 }
@@ -330,9 +331,6 @@ async fn upload(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
     body: axum::body::Body,
 ) -> Response {
-    if auth::is_cross_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
-    }
     let name = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "name")
         .map(|(_, value)| value.into_owned())
@@ -378,14 +376,9 @@ fn unauthorised(body: &'static str) -> Response {
     (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"peerchain\"")], body).into_response()
 }
 
-async fn handle_post(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
-    // Security: `guard` authenticated the caller before the body was read.
-    // Security: a browser that logged in to the dashboard sends its credentials with any
-    // request to this address, also one a page of another site makes; such requests carry
-    // that site's Origin and are refused.
-    if auth::is_cross_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-origin requests are refused\n").into_response();
-    }
+/// `POST /`: JSON-RPC. Security: `guard` authenticated the caller before the body was read and
+/// refused other sites' pages.
+async fn handle_post(State(server): State<Arc<Server>>, body: Bytes) -> Response {
     let Ok(_permit) = server.permits.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
